@@ -1,0 +1,110 @@
+"""The Python API: `pitfalls.scan(...)` returns a `Report`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pitfalls.config import Config, find_config
+from pitfalls.context import Context
+from pitfalls.features.cache import FeatureCache
+from pitfalls.features.compute import FEATURE_VERSION
+from pitfalls.features.embedding import make_embedder
+from pitfalls.features.extract import extract_features
+from pitfalls.findings import Report
+from pitfalls.inputs import Dataset, load_dataset
+from pitfalls.runner import run_rules
+
+Progress = Callable[[str, int, int], None]
+
+
+def build_context(
+    data: str | Path | pd.DataFrame | Dataset,
+    config: Config,
+    *,
+    root: str | Path | None = None,
+    cache: bool | str | Path = True,
+    progress: Progress | None = None,
+    extras: dict[str, Any] | None = None,
+) -> Context:
+    """Load the inputs and compute (or reuse) every image's features."""
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, root=root)
+    embedder = make_embedder(config.embedder)
+    if cache is False:
+        store = FeatureCache(None)
+    else:
+        base = Path(cache) if isinstance(cache, str | Path) else (
+            Path(config.cache_dir) if config.cache_dir else None)
+        store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
+    feats = extract_features(
+        dataset, cache=store, embedder=config.embedder, workers=config.workers,
+        max_pixels=config.max_pixels,
+        progress=(lambda d, t: progress("features", d, t)) if progress else None,
+    )
+    feats = feats.drop(columns=[c for c in feats.columns if c in dataset.table.columns])
+    table = pd.concat([dataset.table.reset_index(drop=True), feats], axis=1)
+    return Context(dataset=dataset, table=table, config=config, extras=dict(extras or {}))
+
+
+def dataset_summary(ctx: Context) -> dict[str, Any]:
+    t = ctx.table
+    return {
+        "root": ctx.root.as_posix(),
+        "source": ctx.dataset.source,
+        "n_images": int(len(t)),
+        "n_unreadable": int((~ctx.ok).sum()),
+        "splits": {str(k): int(v) for k, v in t["split"].value_counts().sort_index().items()},
+        "labels": {str(k): int(v) for k, v in t["label"].value_counts().sort_index().items()},
+        "notes": list(ctx.dataset.notes),
+    }
+
+
+def class_by_split(ctx: Context) -> dict[str, dict[str, int]]:
+    """label -> split -> count (split `all` when the data has no splits)."""
+    t = ctx.table.assign(split=ctx.table["split"].fillna("all"),
+                         label=ctx.table["label"].fillna("(none)"))
+    counts = t.groupby(["label", "split"]).size()
+    out: dict[str, dict[str, int]] = {}
+    for (label, split), n in counts.items():
+        out.setdefault(str(label), {})[str(split)] = int(n)
+    return out
+
+
+def scan(
+    data: str | Path | pd.DataFrame | Dataset,
+    *,
+    root: str | Path | None = None,
+    select: list[str] | str | None = None,
+    ignore: list[str] | str | None = None,
+    lang: str | None = None,
+    fail_on: str | None = None,
+    workers: int | None = None,
+    embedder: str | Path | None = None,
+    cache: bool | str | Path = True,
+    config: Config | None = None,
+    rules: dict[str, dict[str, Any]] | None = None,
+    out: str | Path | None = None,
+    progress: Progress | None = None,
+    **extras: Any,
+) -> Report:
+    """Scan a dataset (folder, manifest path, DataFrame with `root`) and return a `Report`.
+
+    Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
+    report is also saved there (`report.json`, `report.html`).
+    """
+    base = config or find_config()
+    as_list = (lambda v: [c.strip() for c in v.split(",")] if isinstance(v, str) else v)
+    cfg = base.merged(select=as_list(select), ignore=as_list(ignore), lang=lang, fail_on=fail_on,
+                      workers=workers, embedder=str(embedder) if embedder else None,
+                      rules={**base.rules, **(rules or {})} if rules else None)
+    ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras)
+    findings, passed, skipped = run_rules(ctx)
+    report = Report(dataset=dataset_summary(ctx), findings=findings, passed=passed,
+                    skipped=skipped, sections={"class_by_split": class_by_split(ctx)},
+                    lang=cfg.lang, root=ctx.root)
+    if out is not None:
+        report.save(out)
+    return report

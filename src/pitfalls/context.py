@@ -1,0 +1,89 @@
+"""What rules read: the input table joined with the feature table, and tables derived from it.
+
+Derived tables (duplicate pairs, sessions, …) are computed once on first use and shared by every
+rule that asks for them, via `ctx.derived(name, compute)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from pitfalls.config import Config
+from pitfalls.inputs import Dataset
+
+V = TypeVar("V")
+TRAIN = "train"
+
+
+@dataclass
+class Context:
+    """The shared, read-only view every rule gets."""
+
+    dataset: Dataset
+    table: pd.DataFrame
+    config: Config
+    extras: dict[str, Any] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def root(self) -> Path:
+        return self.dataset.root
+
+    @property
+    def ok(self) -> pd.Series:
+        """Rows whose image was read."""
+        return self.table["ok"].astype(bool)
+
+    @property
+    def readable(self) -> pd.DataFrame:
+        return self.table[self.ok]
+
+    def embeddings(self) -> np.ndarray:
+        """(n, d) float32 unit vectors for every row; zeros for unreadable rows."""
+        def build() -> np.ndarray:
+            col = self.table["embedding"] if "embedding" in self.table else []
+            dims = {len(v) for v in col if v is not None and not _isna(v)}
+            dim = max(dims) if dims else 1
+            out = np.zeros((len(self.table), dim), dtype=np.float32)
+            for i, v in enumerate(col):
+                if v is not None and not _isna(v) and len(v) == dim:
+                    out[i] = np.asarray(v, dtype=np.float32)
+            return out
+        return self.derived("embeddings", build)
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted(self.table["split"].dropna().unique().tolist())
+
+    @property
+    def eval_splits(self) -> list[str]:
+        return [s for s in self.splits if s != TRAIN]
+
+    def available(self) -> set[str]:
+        """The kinds of input present: features, labels, splits, groups, and extras' keys."""
+        have = {"features"}
+        if self.table["label"].notna().any():
+            have.add("labels")
+        if TRAIN in self.splits and self.eval_splits:
+            have.add("splits")
+        if self.table["group"].notna().any():
+            have.add("groups")
+        if self.dataset.meta_columns:
+            have.add("metadata")
+        have.update(k for k, v in self.extras.items() if v is not None)
+        return have
+
+    def derived(self, name: str, compute: Callable[[], V]) -> V:
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
+
+
+def _isna(v: Any) -> bool:
+    return isinstance(v, float) and np.isnan(v)

@@ -1,0 +1,92 @@
+"""Compute every feature of one image file in a single read and a single decode."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
+from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
+from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
+from pitfalls.features.properties import image_properties, working_copy
+
+FEATURE_VERSION = 1
+"""Bump when any feature's definition changes: the cache keys on it."""
+
+NUMERIC_DEFAULTS: dict[str, float] = {}
+
+
+def _base(path: Path) -> dict[str, Any]:
+    return {"ok": False, "error_kind": None, "error": None, "file_size": None}
+
+
+def compute_file_features(
+    path: str | Path,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    embedder: Embedder | None = None,
+    keep_work: bool = False,
+) -> dict[str, Any]:
+    """Read, decode and measure one file. Never raises for a bad file: `ok` is False instead.
+
+    Returns a flat dict of scalars plus `embedding` (float32 vector, or None when unreadable).
+    With `keep_work`, the working copy is returned under `_work` (for batch embedders).
+    """
+    path = Path(path)
+    row = _base(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        row.update(error_kind="missing", error="file not found")
+        return row
+    except OSError as exc:
+        row.update(error_kind="unreadable", error=f"cannot read file: {exc.strerror or exc}")
+        return row
+    row["file_size"] = len(data)
+    row["byte_hash"] = bytes_hash(data)
+    try:
+        dec = decode_bytes(data, max_pixels=max_pixels)
+    except DecodeError as exc:
+        row.update(error_kind=exc.kind, error=str(exc))
+        return row
+    del data
+    work = working_copy(dec.rgb)
+    gray_img = Image.fromarray(np.clip(work.mean(axis=2) * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    exif = dec.exif
+    row.update(
+        ok=True,
+        format=dec.format,
+        mode=dec.mode,
+        width=dec.width,
+        height=dec.height,
+        aspect=dec.width / dec.height,
+        megapixels=dec.width * dec.height / 1e6,
+        n_frames=dec.n_frames,
+        jpeg_quality=dec.jpeg_quality,
+        decoded_reduced=dec.reduced,
+        is_grayscale=bool(_is_gray(dec.rgb)),
+        exif_make=exif.get("make"),
+        exif_model=exif.get("model"),
+        exif_datetime=exif.get("datetime"),
+        exif_orientation=int(exif.get("orientation", 1) or 1),
+        pixel_hash=pixel_hash(dec.rgb),
+        phash=phash(gray_img),
+        dhash=dhash(gray_img),
+    )
+    del dec
+    row.update(image_properties(work))
+    if embedder is None or isinstance(embedder, WeightFreeEmbedder):
+        row["embedding"] = (embedder or WeightFreeEmbedder()).embed_one(work)
+    if keep_work:
+        row["_work"] = work
+    return row
+
+
+def _is_gray(rgb: np.ndarray) -> bool:
+    """True when every pixel's channels are (nearly) equal, sampled on a sparse grid."""
+    step = max(1, int(math.sqrt(rgb.shape[0] * rgb.shape[1] / 65536)))
+    s = rgb[::step, ::step].astype(np.int16)
+    return bool(np.abs(s[..., 0] - s[..., 1]).max() <= 2 and np.abs(s[..., 1] - s[..., 2]).max() <= 2)

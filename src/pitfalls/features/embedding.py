@@ -1,0 +1,113 @@
+"""Embedders turn an image into a unit vector whose cosine similarity finds near-duplicates.
+
+The default needs no weights: low-frequency DCT coefficients of a contrast-normalised 32x32 luma
+thumbnail plus a coarse grid of chroma. It is invariant to brightness scaling and JPEG
+re-compression, and stable under resizing, crops and rotations of a few percent or degrees, noise
+and mild blur. An ONNX model given by the user can replace it (`--embedder model.onnx`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+from scipy.fft import dctn
+
+_DCT_BLOCK = 10
+_CHROMA_GRID = 4
+_CHROMA_WEIGHT = 0.5
+EMBED_DIM = _DCT_BLOCK * _DCT_BLOCK - 1 + 2 * _CHROMA_GRID * _CHROMA_GRID
+
+
+class Embedder(Protocol):
+    """Anything that maps working copies (float RGB 0–1, HxWx3) to unit vectors."""
+
+    name: str
+    dim: int
+
+    def embed(self, images: list[np.ndarray]) -> np.ndarray:
+        """Return an (n, dim) float32 array of L2-normalised vectors."""
+        ...
+
+
+def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
+    img = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.float64) / 255.0
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.where(n > 1e-12, n, 1.0)).astype(np.float32)
+
+
+class WeightFreeEmbedder:
+    """The default embedder: DCT of normalised luma plus a chroma grid. Needs no weights."""
+
+    name = "dct1"
+    dim = EMBED_DIM
+
+    def embed_one(self, rgb: np.ndarray) -> np.ndarray:
+        small = _resize(rgb, 32)
+        gray = small @ np.array([0.299, 0.587, 0.114])
+        mean, std = gray.mean(), gray.std()
+        scale = std if std > 1e-3 else 1.0
+        coeffs = dctn((gray - mean) / scale, norm="ortho")[:_DCT_BLOCK, :_DCT_BLOCK].ravel()[1:]
+        coeffs = coeffs / max(np.linalg.norm(coeffs), 1e-9)
+        r, g, b = small[..., 0], small[..., 1], small[..., 2]
+        chroma = np.stack([r - g, 0.5 * (r + g) - b], axis=-1) / scale
+        k = 32 // _CHROMA_GRID
+        grid = chroma.reshape(_CHROMA_GRID, k, _CHROMA_GRID, k, 2).mean(axis=(1, 3)).ravel()
+        grid = grid / np.sqrt(grid.size) * _CHROMA_WEIGHT
+        return _unit(np.concatenate([coeffs, grid]))
+
+    def embed(self, images: list[np.ndarray]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.embed_one(im) for im in images])
+
+
+class OnnxEmbedder:
+    """An embedding model given as an ONNX file: NCHW float input, ImageNet normalisation.
+
+    The output (any shape per image) is flattened and L2-normalised. Input size is read from the
+    model when it is fixed, else `size`.
+    """
+
+    def __init__(self, path: str | Path, size: int = 224,
+                 mean: tuple[float, float, float] = (0.485, 0.456, 0.406),
+                 std: tuple[float, float, float] = (0.229, 0.224, 0.225)) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"embedder model not found: {self.path}")
+        digest = hashlib.blake2b(self.path.read_bytes(), digest_size=6).hexdigest()
+        self.name = f"onnx-{digest}"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        shape = inp.shape
+        self.size = int(shape[2]) if len(shape) == 4 and isinstance(shape[2], int) else size
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        probe = self.embed([np.zeros((8, 8, 3), dtype=np.float32)])
+        self.dim = int(probe.shape[1])
+
+    def embed(self, images: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack([
+            (_resize(im, self.size).astype(np.float32) - self.mean) / self.std for im in images
+        ]).transpose(0, 3, 1, 2)
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})[0]
+        return _unit(np.asarray(out, dtype=np.float32).reshape(len(images), -1))
+
+
+def make_embedder(spec: str | Path | None) -> Embedder:
+    """The default embedder for `None`, else an `OnnxEmbedder` for a path to a `.onnx` file."""
+    if spec is None or str(spec) in ("", "default", WeightFreeEmbedder.name):
+        return WeightFreeEmbedder()
+    return OnnxEmbedder(spec)

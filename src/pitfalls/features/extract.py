@@ -1,0 +1,104 @@
+"""Build the feature table of a dataset: cached rows reused, missing ones computed in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pitfalls.decode import DEFAULT_MAX_PIXELS
+from pitfalls.executors import make_executor
+from pitfalls.features.cache import KEY, FeatureCache, file_key
+from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
+from pitfalls.features.embedding import WeightFreeEmbedder, make_embedder
+from pitfalls.inputs import Dataset
+
+CHUNK = 128
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """One unit of work, small and picklable: files to process and how."""
+
+    paths: tuple[str, ...]
+    keys: tuple[str | None, ...]
+    max_pixels: int
+    embedder: str | None
+
+
+@lru_cache(maxsize=4)
+def _embedder(spec: str | None):  # one per worker process
+    return make_embedder(spec)
+
+
+def run_chunk(job: ChunkJob) -> pd.DataFrame:
+    """Compute the features of a chunk of files (runs in a worker)."""
+    emb = _embedder(job.embedder)
+    batch = not isinstance(emb, WeightFreeEmbedder)
+    rows = [compute_file_features(p, job.max_pixels, emb, keep_work=batch) for p in job.paths]
+    if batch:
+        idx = [i for i, r in enumerate(rows) if "_work" in r]
+        vecs = emb.embed([rows[i].pop("_work") for i in idx]) if idx else []
+        for i, v in zip(idx, vecs, strict=True):
+            rows[i]["embedding"] = v
+    for row, key, path in zip(rows, job.keys, job.paths, strict=True):
+        row[KEY] = key if key is not None else f"{path}|missing"
+    frame = pd.DataFrame(rows)
+    if "embedding" in frame:
+        frame["embedding"] = [
+            None if not isinstance(v, np.ndarray) else v.astype(np.float32)
+            for v in frame["embedding"]
+        ]
+    return frame
+
+
+def extract_features(
+    dataset: Dataset,
+    *,
+    cache: FeatureCache | None = None,
+    embedder: str | None = None,
+    workers: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Progress | None = None,
+    chunk_size: int = CHUNK,
+) -> pd.DataFrame:
+    """Return one feature row per dataset row (same order), computing only what is not cached."""
+    paths = [str(dataset.abs_path(p)) for p in dataset.table["path"]]
+    keys = [file_key(Path(p)) for p in paths]
+    cache = cache or FeatureCache(None)
+    known = {k for k in keys if k is not None}
+    cached = cache.load(known) if cache.enabled else pd.DataFrame(columns=[KEY])
+    have = set(cached[KEY]) if len(cached) else set()
+    todo = [i for i, k in enumerate(keys) if k is None or k not in have]
+    total, done = len(paths), len(paths) - len(todo)
+    if progress:
+        progress(done, total)
+    jobs = [
+        ChunkJob(tuple(paths[i] for i in todo[s:s + chunk_size]),
+                 tuple(keys[i] for i in todo[s:s + chunk_size]), max_pixels, embedder)
+        for s in range(0, len(todo), chunk_size)
+    ]
+    frames = [cached] if len(cached) else []
+    executor = make_executor(workers, len(jobs))
+    for frame in executor.map_unordered(run_chunk, jobs):
+        cache.append(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
+        frames.append(frame)
+        done += len(frame)
+        if progress:
+            progress(done, total)
+    if jobs:
+        cache.compact()
+    allrows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[KEY])
+    allrows = allrows.drop_duplicates(KEY, keep="last").set_index(KEY)
+    lookup = [k if k is not None else f"{p}|missing" for k, p in zip(keys, paths, strict=True)]
+    feats = allrows.reindex(lookup).reset_index(drop=True)
+    feats["ok"] = feats["ok"].fillna(False).astype(bool)
+    return feats
+
+
+__all__ = ["FEATURE_VERSION", "ChunkJob", "extract_features", "run_chunk"]

@@ -1,0 +1,1 @@
+"""Reports read findings only: HTML, JSON (see `findings.Report`) and the terminal summary."""

@@ -1,0 +1,90 @@
+"""The rule API: each rule declares its code, phase, severity, needs, params and documentation.
+
+A rule reads the shared `Context` (the feature table and tables derived from it), never an image,
+and returns findings. To add a rule: subclass `Rule` in the module of its family, decorate it with
+`@register`, and write its test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pitfalls.findings import Finding
+from pitfalls.text import T
+
+if TYPE_CHECKING:
+    from pitfalls.context import Context
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A rule's documentation: what it checks, why it matters, how to fix it, and real cases."""
+
+    what: T
+    why: T
+    fix: T
+    cases: tuple[str, ...] = ()
+    notes: T | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    """A configurable threshold of a rule."""
+
+    default: Any
+    help: str
+
+
+class Rule:
+    """Base class of every rule."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    phase: ClassVar[str] = "research"
+    severity: ClassVar[str] = "warning"
+    needs: ClassVar[frozenset[str]] = frozenset({"features"})
+    title: ClassVar[T]
+    doc: ClassVar[Doc]
+    params: ClassVar[dict[str, Param]] = {}
+
+    def __init__(self, **overrides: Any) -> None:
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise ValueError(f"{self.code}: unknown parameter(s) {', '.join(sorted(unknown))}")
+        self.p: dict[str, Any] = {k: v.default for k, v in self.params.items()} | overrides
+
+    def check(self, ctx: Context) -> Iterable[Finding]:
+        """Yield the findings of this rule (none when it passes)."""
+        raise NotImplementedError
+
+    def finding(self, summary: T, metrics: dict[str, Any] | None = None,
+                items: list[dict[str, Any]] | None = None, severity: str | None = None,
+                title: T | None = None) -> Finding:
+        """A finding of this rule with its code, phase and (default) severity filled in."""
+        return Finding(rule=self.code, phase=self.phase, severity=severity or self.severity,
+                       title=title or self.title, summary=summary, metrics=metrics or {},
+                       items=items or [])
+
+
+_REGISTRY: dict[str, type[Rule]] = {}
+
+
+def register(cls: type[Rule]) -> type[Rule]:
+    """Class decorator adding a rule to the catalogue (codes must be unique)."""
+    if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
+        raise ValueError(f"duplicate rule code {cls.code}")
+    _REGISTRY[cls.code] = cls
+    return cls
+
+
+def registered() -> dict[str, type[Rule]]:
+    return _REGISTRY
+
+
+@dataclass
+class Skip:
+    rule: str
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict)
