@@ -96,7 +96,8 @@ def scan(
     report is also saved there (`report.json`, `report.html`).
     """
     base = config or find_config()
-    as_list = (lambda v: [c.strip() for c in v.split(",")] if isinstance(v, str) else v)
+    def as_list(v):
+        return ([c.strip() for c in v.split(",")] if isinstance(v, str) else v)
     cfg = base.merged(select=as_list(select), ignore=as_list(ignore), lang=lang, fail_on=fail_on,
                       workers=workers, embedder=str(embedder) if embedder else None,
                       rules={**base.rules, **(rules or {})} if rules else None)

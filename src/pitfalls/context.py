@@ -47,7 +47,7 @@ class Context:
     def embeddings(self) -> np.ndarray:
         """(n, d) float32 unit vectors for every row; zeros for unreadable rows."""
         def build() -> np.ndarray:
-            col = self.table["embedding"] if "embedding" in self.table else []
+            col = self.table.get("embedding", [])
             dims = {len(v) for v in col if v is not None and not _isna(v)}
             dim = max(dims) if dims else 1
             out = np.zeros((len(self.table), dim), dtype=np.float32)

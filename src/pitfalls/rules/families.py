@@ -1,3 +1,10 @@
 """Imports every rule module so that its rules register themselves."""
 
-from pitfalls.rules import imbalance, quality  # noqa: F401
+from pitfalls.rules import (  # noqa: F401
+    duplicates,
+    evaluation,
+    imbalance,
+    leakage,
+    quality,
+    shortcuts,
+)

@@ -1,0 +1,1 @@
+"""Rules of the evaluation family (to be written)."""

@@ -1,0 +1,1 @@
+"""Rules of the leakage family (to be written)."""

@@ -1,0 +1,1 @@
+"""Rules of the shortcuts family (to be written)."""
