@@ -44,9 +44,10 @@ def exposure(gray: np.ndarray) -> dict[str, float]:
 
 def colour(rgb: np.ndarray) -> dict[str, float]:
     """Mean channels, saturation, colourfulness (Hasler–Süsstrunk), cast, and grayscale-ness."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    mx, mn = rgb.max(axis=2), rgb.min(axis=2)
-    sat = np.where(mx > 1e-6, (mx - mn) / np.maximum(mx, 1e-6), 0.0)
+    r, g, b = (np.ascontiguousarray(rgb[..., k]) for k in range(3))
+    mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    spread = mx - mn
+    sat = spread / np.maximum(mx, 1e-6)
     rg, yb = r - g, 0.5 * (r + g) - b
     colourfulness = float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
     return {
@@ -57,7 +58,7 @@ def colour(rgb: np.ndarray) -> dict[str, float]:
         "colourfulness": colourfulness,
         "cast_rg": float(rg.mean()),
         "cast_yb": float(yb.mean()),
-        "max_channel_diff": float((mx - mn).max()),
+        "max_channel_diff": float(spread.max()),
     }
 
 
@@ -117,11 +118,11 @@ def border(rgb: np.ndarray, fraction: float = BORDER_FRACTION) -> dict[str, floa
             out[f"border_{name}_{ch}"] = float(value)
         out[f"border_{name}_std"] = float(part.reshape(-1, 3).std(axis=0).mean())
     ring = np.concatenate([p.reshape(-1, 3) for p in sides.values()])
-    inner = rgb[bh:h - bh, bw:w - bw, :].reshape(-1, 3)
     out["border_std"] = float(ring.std(axis=0).mean())
-    out["border_sat"] = float((ring.max(axis=1) - ring.min(axis=1)).mean())
-    if inner.size:
-        out["border_vs_centre"] = float(np.abs(ring.mean(axis=0) - inner.mean(axis=0)).mean())
+    out["border_sat"] = float(np.ptp(ring, axis=1).mean())
+    if h > 2 * bh and w > 2 * bw:
+        inner_mean = rgb[bh:h - bh, bw:w - bw].mean(axis=(0, 1))
+        out["border_vs_centre"] = float(np.abs(ring.mean(axis=0) - inner_mean).mean())
     else:
         out["border_vs_centre"] = 0.0
     return out
