@@ -1,0 +1,95 @@
+"""The feature cache: unchanged images are never recomputed; an interrupted scan resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pitfalls.features.cache import FeatureCache
+from pitfalls.features.extract import extract_features
+from pitfalls.inputs import load_dataset
+
+
+def _make(root: Path, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        arr = (rng.random((12, 16, 3)) * 255).astype(np.uint8)
+        Image.fromarray(arr).resize((64, 48)).save(folder / f"img_{i:03d}.jpg", quality=90)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_second_run_reuses_every_cached_row(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 20)
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_features(ds, cache=cache, workers=1, chunk_size=8)
+    starts: list[int] = []
+    second = extract_features(ds, cache=cache, workers=1, chunk_size=8,
+                              progress=lambda done, total: starts.append(done))
+    assert starts[0] == 20  # all 20 rows came from the cache
+    assert list(second["byte_hash"]) == list(first["byte_hash"])
+    assert np.allclose(np.stack(second["embedding"]), np.stack(first["embedding"]))
+
+
+def test_changed_file_is_recomputed(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 6)
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    before = extract_features(ds, cache=cache, workers=1)
+    target = tmp_path / "data" / ds.table["path"][0]
+    Image.new("RGB", (64, 48), (250, 10, 10)).save(target)
+    starts: list[int] = []
+    after = extract_features(ds, cache=cache, workers=1,
+                             progress=lambda done, total: starts.append(done))
+    assert starts[0] == 5
+    assert after["byte_hash"][0] != before["byte_hash"][0]
+    assert after["mean_r"][0] > 0.9
+
+
+def test_interrupted_scan_keeps_finished_chunks(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 24)
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    seen: list[int] = []
+
+    def stop_after_first_chunk(done: int, total: int) -> None:
+        seen.append(done)
+        if done >= 8:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        extract_features(ds, cache=cache, workers=1, chunk_size=8,
+                         progress=stop_after_first_chunk)
+    starts: list[int] = []
+    feats = extract_features(ds, cache=cache, workers=1, chunk_size=8,
+                             progress=lambda done, total: starts.append(done))
+    assert starts[0] == 8  # the finished chunk survived the interruption
+    assert feats["ok"].all() and len(feats) == 24
+
+
+def test_worker_pool_gives_the_same_features(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 16)
+    ds = load_dataset(tmp_path / "data")
+    one = extract_features(ds, workers=1, chunk_size=4)
+    two = extract_features(ds, workers=2, chunk_size=4)
+    assert list(one["pixel_hash"]) == list(two["pixel_hash"])
+    assert np.allclose(one["sharpness"], two["sharpness"])
+
+
+def test_torn_part_file_is_dropped_and_recomputed(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 6)
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(ds, cache=cache, workers=1)
+    (tmp_path / "cache" / "part-torn.parquet").write_bytes(b"PAR1 not really parquet")
+    feats = extract_features(ds, cache=cache, workers=1)
+    assert feats["ok"].all()
+    assert not (tmp_path / "cache" / "part-torn.parquet").exists()
