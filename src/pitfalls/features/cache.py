@@ -2,12 +2,14 @@
 
 Each processed chunk is written as its own part file, so an interrupted scan keeps every chunk
 it finished and resumes from there; parts are compacted into one file after a complete pass.
+The cache lives in a local folder or at any fsspec URL (`s3://…`, `gs://…`, `memory://…`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -37,37 +39,51 @@ def file_key(path: Path) -> str | None:
 
 
 class FeatureCache:
-    """Feature rows on disk, one folder per (dataset root, feature version, embedder)."""
+    """Feature rows stored as Parquet parts, one folder per (dataset, feature version, embedder)."""
 
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
+    def __init__(self, directory: str | Path | None) -> None:
+        self.directory = None if directory is None else str(directory)
         self.enabled = directory is not None
+        self.fs = None
         if self.directory is not None:
+            import fsspec
+
             try:
-                self.directory.mkdir(parents=True, exist_ok=True)
-            except OSError:
+                self.fs, self.directory = fsspec.core.url_to_fs(self.directory)
+                self.fs.makedirs(self.directory, exist_ok=True)
+            except (OSError, ValueError, ImportError):
                 self.enabled = False
 
     @classmethod
     def for_dataset(cls, root: Path, version: int, embedder: str,
-                    base: Path | None = None) -> FeatureCache:
+                    base: str | Path | None = None) -> FeatureCache:
         digest = hashlib.blake2b(str(root.resolve()).encode(), digest_size=6).hexdigest()
-        base = base if base is not None else default_cache_root()
-        return cls(base / f"{root.name or 'root'}-{digest}" / f"features-v{version}-{embedder}")
+        base = str(base if base is not None else default_cache_root()).rstrip("/")
+        return cls(f"{base}/{root.name or 'root'}-{digest}/features-v{version}-{embedder}")
 
-    def _parts(self) -> list[Path]:
-        if not self.enabled or self.directory is None:
+    def _parts(self) -> list[str]:
+        if not self.enabled or self.fs is None:
             return []
-        return sorted(self.directory.glob("*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+        try:
+            return sorted(self.fs.glob(f"{self.directory}/part-*.parquet"))
+        except OSError:
+            return []
+
+    def _remove(self, part: str) -> None:
+        try:
+            self.fs.rm(part)
+        except (OSError, FileNotFoundError):
+            pass
 
     def load(self, keys: set[str] | None = None) -> pd.DataFrame:
         """All cached rows (the latest per key), optionally only those whose key is in `keys`."""
         frames = []
         for part in self._parts():
             try:
-                frame = pq.read_table(part).to_pandas()
+                with self.fs.open(part, "rb") as fh:
+                    frame = pq.read_table(fh).to_pandas()
             except Exception:  # a part cut short by an interrupted write: drop it, recompute later
-                part.unlink(missing_ok=True)
+                self._remove(part)
                 continue
             if keys is not None:
                 frame = frame[frame[KEY].isin(keys)]
@@ -78,16 +94,17 @@ class FeatureCache:
         return out.drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
     def append(self, rows: pd.DataFrame) -> None:
-        """Write one part atomically (temporary name, then rename)."""
-        if not self.enabled or self.directory is None or rows.empty:
+        """Write one part atomically (temporary name, then rename); names sort by time."""
+        if not self.enabled or self.fs is None or rows.empty:
             return
-        name = self.directory / f"part-{uuid.uuid4().hex}.parquet"
-        tmp = name.with_suffix(".tmp")
+        name = f"{self.directory}/part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = name + ".tmp"
         try:
-            pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), tmp)
-            tmp.replace(name)
+            with self.fs.open(tmp, "wb") as fh:
+                pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), fh)
+            self.fs.mv(tmp, name)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            self._remove(tmp)
 
     def compact(self) -> None:
         """Merge all parts into one file when there are several."""
@@ -96,7 +113,5 @@ class FeatureCache:
             return
         merged = self.load()
         self.append(merged)
-        newest = self._parts()[-1]
         for part in parts:
-            if part != newest:
-                part.unlink(missing_ok=True)
+            self._remove(part)
