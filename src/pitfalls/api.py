@@ -29,6 +29,7 @@ def build_context(
     cache: bool | str | Path = True,
     progress: Progress | None = None,
     extras: dict[str, Any] | None = None,
+    scheduler: Any = None,
 ) -> Context:
     """Load the inputs and compute (or reuse) every image's features."""
     dataset = data if isinstance(data, Dataset) else load_dataset(data, root=root)
@@ -41,6 +42,7 @@ def build_context(
         store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
     feats = extract_features(
         dataset, cache=store, embedder=config.embedder, workers=config.workers,
+        scheduler=scheduler if scheduler is not None else config.scheduler,
         max_pixels=config.max_pixels,
         progress=(lambda d, t: progress("features", d, t)) if progress else None,
     )
@@ -82,6 +84,7 @@ def scan(
     lang: str | None = None,
     fail_on: str | None = None,
     workers: int | None = None,
+    scheduler: Any = None,
     embedder: str | Path | None = None,
     cache: bool | str | Path = True,
     config: Config | None = None,
@@ -92,7 +95,8 @@ def scan(
 ) -> Report:
     """Scan a dataset (folder, manifest path, DataFrame with `root`) and return a `Report`.
 
-    Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
+    `scheduler` (a `dask.distributed.Client` or `tcp://host:8786`) computes the features on a
+    Dask cluster. Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
     report is also saved there (`report.json`, `report.html`).
     """
     base = config or find_config()
@@ -101,7 +105,8 @@ def scan(
     cfg = base.merged(select=as_list(select), ignore=as_list(ignore), lang=lang, fail_on=fail_on,
                       workers=workers, embedder=str(embedder) if embedder else None,
                       rules={**base.rules, **(rules or {})} if rules else None)
-    ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras)
+    ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras,
+                        scheduler=scheduler)
     findings, passed, skipped = run_rules(ctx)
     report = Report(dataset=dataset_summary(ctx), findings=findings, passed=passed,
                     skipped=skipped, sections={"class_by_split": class_by_split(ctx)},

@@ -60,8 +60,9 @@ def scan(
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="error, warning, info or never.")] = None,
     lang: Annotated[str | None, typer.Option(help="Report language: en or ja.")] = None,
     workers: Annotated[int | None, typer.Option(help="Feature-extraction processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     embedder: Annotated[Path | None, typer.Option(help="ONNX embedding model (default: weight-free).")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+    cache: Annotated[str | None, typer.Option(help="Feature cache folder or fsspec URL (s3://…).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -69,7 +70,7 @@ def scan(
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
     try:
         code = run_scan(data, out, select=select, ignore=ignore, fail_on=fail_on, lang=lang,
-                        workers=workers, embedder=embedder,
+                        workers=workers, scheduler=scheduler, embedder=embedder,
                         cache=False if no_cache else (cache if cache else True))
     except PitfallsError as exc:
         raise _fail(str(exc)) from None

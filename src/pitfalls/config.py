@@ -37,6 +37,7 @@ class Config:
     lang: str = "en"
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: int | None = None
+    scheduler: str | None = None
     max_pixels: int = 80_000_000
     embedder: str | None = None
     cache_dir: str | None = None

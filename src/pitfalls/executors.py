@@ -1,7 +1,7 @@
-"""Where work runs: in this process, or in a pool of local processes.
+"""Where work runs: in this process, in a pool of local processes, or on a Dask cluster.
 
 An executor maps a picklable function over chunks and yields results as they complete, so the
-caller can save each chunk at once. A Dask executor can be added behind the same `map`.
+caller can save each chunk at once. `DaskExecutor` runs the same chunks on a Dask cluster.
 """
 
 from __future__ import annotations
@@ -49,6 +49,35 @@ class LocalExecutor:
                     yield fut.result()
 
 
+class DaskExecutor:
+    """Runs chunks as tasks on a Dask cluster (a `distributed.Client` or a scheduler address).
+
+    Tasks are pure (a chunk of paths in, a feature frame out), so a task lost with a killed
+    worker is simply re-run by Dask elsewhere; the caller saves each result once, as it arrives.
+    """
+
+    def __init__(self, client: Any) -> None:
+        from dask.distributed import Client
+
+        self.client = client if isinstance(client, Client) else Client(str(client))
+        self._owns = not isinstance(client, Client)
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        from dask.distributed import as_completed
+
+        items = list(items)
+        if not items:
+            return
+        futures = self.client.map(fn, items, pure=False)
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+                fut.release()
+        finally:
+            if self._owns:
+                self.client.close()
+
+
 def default_workers() -> int:
     """One process per available core, at most 8."""
     try:
@@ -58,8 +87,11 @@ def default_workers() -> int:
     return max(1, min(8, n))
 
 
-def make_executor(workers: int | None, n_items: int) -> Executor:
-    """In-process for small jobs or one worker; a local pool otherwise."""
+def make_executor(workers: int | None, n_items: int, scheduler: Any = None) -> Executor:
+    """A Dask executor when a scheduler/client is given; else in-process for small jobs or one
+    worker, and a local process pool otherwise."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
     w = workers if workers is not None else default_workers()
     if w <= 1 or n_items <= 2:
         return InProcessExecutor()

@@ -66,8 +66,13 @@ def extract_features(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Progress | None = None,
     chunk_size: int = CHUNK,
+    scheduler: object = None,
 ) -> pd.DataFrame:
-    """Return one feature row per dataset row (same order), computing only what is not cached."""
+    """Return one feature row per dataset row (same order), computing only what is not cached.
+
+    `scheduler` (a `dask.distributed.Client` or an address like `tcp://host:8786`) runs the
+    chunks on a Dask cluster; otherwise `workers` local processes are used.
+    """
     paths = [str(dataset.abs_path(p)) for p in dataset.table["path"]]
     keys = [file_key(Path(p)) for p in paths]
     cache = cache or FeatureCache(None)
@@ -84,7 +89,7 @@ def extract_features(
         for s in range(0, len(todo), chunk_size)
     ]
     frames = [cached] if len(cached) else []
-    executor = make_executor(workers, len(jobs))
+    executor = make_executor(workers, len(jobs), scheduler)
     for frame in executor.map_unordered(run_chunk, jobs):
         cache.append(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
         frames.append(frame)
