@@ -7,6 +7,7 @@ The cache lives in a local folder or at any fsspec URL (`s3://…`, `gs://…`, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -70,10 +71,8 @@ class FeatureCache:
             return []
 
     def _remove(self, part: str) -> None:
-        try:
+        with contextlib.suppress(OSError, FileNotFoundError):
             self.fs.rm(part)
-        except (OSError, FileNotFoundError):
-            pass
 
     def load(self, keys: set[str] | None = None) -> pd.DataFrame:
         """All cached rows (the latest per key), optionally only those whose key is in `keys`."""
