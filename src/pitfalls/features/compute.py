@@ -12,9 +12,9 @@ from PIL import Image
 from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
 from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
 from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
-from pitfalls.features.properties import image_properties, working_copy
+from pitfalls.features.properties import frame, image_properties, working_copy
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 3
 """Bump when any feature's definition changes: the cache keys on it."""
 
 NUMERIC_DEFAULTS: dict[str, float] = {}
@@ -76,6 +76,7 @@ def compute_file_features(
         phash=phash(gray_img),
         dhash=dhash(gray_img),
     )
+    row.update(frame(dec.rgb))
     del dec
     row.update(image_properties(work))
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):

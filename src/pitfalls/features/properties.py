@@ -128,6 +128,32 @@ def border(rgb: np.ndarray, fraction: float = BORDER_FRACTION) -> dict[str, floa
     return out
 
 
+FRAME_DEPTH = 2
+"""Pixels (at full resolution) of the outermost ring measured by `frame`."""
+
+
+def frame(rgb: np.ndarray, depth: int = FRAME_DEPTH) -> dict[str, float]:
+    """The outermost ring at full resolution: mean colour, spread, and how many sides are flat.
+
+    A painted frame or letterbox (even a few pixels wide) makes this ring nearly constant, which
+    the 8 % border strip of `border` dilutes; photos almost never have four flat edges.
+    """
+    h, w = rgb.shape[:2]
+    d = max(1, min(depth, h // 4, w // 4))
+    sides = [rgb[:d], rgb[h - d:], rgb[:, :d], rgb[:, w - d:]]
+    flat = [s.reshape(-1, 3).astype(np.float32) / 255.0 for s in sides]
+    ring = np.concatenate(flat)
+    mean = ring.mean(axis=0)
+    stds = [float(s.std(axis=0).mean()) for s in flat]
+    return {
+        "frame_r": float(mean[0]),
+        "frame_g": float(mean[1]),
+        "frame_b": float(mean[2]),
+        "frame_std": float(ring.std(axis=0).mean()),
+        "frame_flat_sides": float(sum(s < 0.02 for s in stds)),
+    }
+
+
 def image_properties(work: np.ndarray) -> dict[str, float]:
     """Every property of a working copy (float RGB 0–1), as one flat dict."""
     gray = luma(work)
