@@ -1,0 +1,81 @@
+"""The saved report.html in a real headless Chromium: it renders (non-blank screenshot) offline and
+its DOM holds every finding's section."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pitfalls
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+CHROME = next((b for b in map(shutil.which, BROWSERS) if b), None)
+pytestmark = pytest.mark.skipif(CHROME is None, reason="no Chromium/Chrome binary on PATH")
+
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--disable-dev-shm-usage")
+
+
+def chrome(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROME is not None
+    return subprocess.run([CHROME, *FLAGS, f"--user-data-dir={tmp / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def photo(path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = (rng.random((72, 96, 3)) * 90 + rng.integers(0, 150, 3)).astype(np.uint8)
+    a[10:40, 20:60] = rng.integers(0, 255, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).save(path, quality=90)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pitfalls.Report]:
+    base = tmp_path_factory.mktemp("browser")
+    root = base / "data"
+    seed = 0
+    for split, counts in (("train", {"cat": 12, "dog": 3}), ("test", {"cat": 3, "dog": 2})):
+        for label, n in counts.items():
+            for i in range(n):
+                seed += 1
+                photo(root / split / label / f"{label}{i}.jpg", seed)
+    shutil.copy(root / "train" / "cat" / "cat0.jpg", root / "test" / "cat" / "copy.jpg")
+    (root / "train" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    report = pitfalls.scan(root, workers=1, cache=base / "cache")
+    out = report.save(base / "out")
+    return out / "report.html", report
+
+
+def test_screenshot_is_not_blank(saved: tuple[Path, pitfalls.Report], tmp_path: Path) -> None:
+    html, _ = saved
+    png = tmp_path / "shot.png"
+    run = chrome(tmp_path, f"--screenshot={png}", "--window-size=1280,2000", html.as_uri())
+    assert png.exists(), run.stderr[-2000:]
+    img = Image.open(png)
+    assert img.format == "PNG" and img.size == (1280, 2000)
+    a = np.asarray(img.convert("RGB")).astype(np.int16)
+    ink = (np.abs(a - 255).sum(axis=2) > 60).mean()  # share of clearly non-white pixels
+    assert 0.01 < ink < 0.9
+    colours = len(np.unique(a.reshape(-1, 3)[::7], axis=0))
+    assert colours > 50  # text, badges, chart and thumbnails, not a flat page
+
+
+def test_dom_has_every_finding(saved: tuple[Path, pitfalls.Report], tmp_path: Path) -> None:
+    html, report = saved
+    run = chrome(tmp_path, "--dump-dom", html.as_uri())
+    dom = run.stdout
+    assert "</html>" in dom, run.stderr[-2000:]
+    assert report.findings
+    for f in report.findings:
+        assert f'data-rule="{f.rule}"' in dom
+        assert f.rule in dom
+    assert dom.count('<article class="finding') == len(report.findings)
+    assert '<svg class="chart"' in dom
+    assert 'id="passed"' in dom and 'id="skipped"' in dom
