@@ -91,6 +91,9 @@ def scan(
     rules: dict[str, dict[str, Any]] | None = None,
     out: str | Path | None = None,
     progress: Progress | None = None,
+    predictions: str | Path | pd.DataFrame | None = None,
+    model: str | Path | None = None,
+    preprocess: str | Path | dict[str, Any] | None = None,
     **extras: Any,
 ) -> Report:
     """Scan a dataset (folder, manifest path, DataFrame with `root`) and return a `Report`.
@@ -107,9 +110,20 @@ def scan(
                       rules={**base.rules, **(rules or {})} if rules else None)
     ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras,
                         scheduler=scheduler)
+    from pitfalls.evaluation.attach import attach_predictions
+    from pitfalls.evaluation.evalset import evaluation_section
+
+    attach_predictions(ctx, predictions, model, preprocess,
+                       cache_dir=False if cache is False else (
+                           Path(cache) if isinstance(cache, str | Path) else None),
+                       progress=progress)
     findings, passed, skipped = run_rules(ctx)
+    sections: dict[str, Any] = {"class_by_split": class_by_split(ctx)}
+    evaluation = evaluation_section(ctx)
+    if evaluation is not None:
+        sections["evaluation"] = evaluation
     report = Report(dataset=dataset_summary(ctx), findings=findings, passed=passed,
-                    skipped=skipped, sections={"class_by_split": class_by_split(ctx)},
+                    skipped=skipped, sections=sections,
                     lang=cfg.lang, root=ctx.root)
     if out is not None:
         report.save(out)

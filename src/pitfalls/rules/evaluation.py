@@ -1,1 +1,433 @@
-"""Rules of the evaluation family (to be written)."""
+"""Is the evaluation correct? Hidden minority failure, too-small test sets, leakage-inflated
+scores, miscalibration, weak slices and label errors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from pitfalls.context import Context
+from pitfalls.evaluation.evalset import eval_set, leak_comparison, scores, slice_table
+from pitfalls.evaluation.labels import label_issues
+from pitfalls.evaluation.metrics import wilson_half_width
+from pitfalls.findings import Finding
+from pitfalls.rules.base import Doc, Param, Rule, register
+from pitfalls.text import T
+
+EVAL_NEEDS = frozenset({"labels", "predictions"})
+
+
+def _ci(ci: list[float]) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+@register
+class HiddenMinorityFailure(Rule):
+    code = "IMB003"
+    name = "headline-hides-minority"
+    severity = "warning"
+    needs = EVAL_NEEDS
+    title = T("The headline accuracy hides a class the model fails on",
+              "全体の正解率が、モデルが苦手なクラスを隠している")
+    params = {
+        "min_recall": Param(0.6, "a class whose recall is below this counts as failed"),
+        "gap": Param(0.15, "accuracy minus the class's recall that counts as hidden"),
+        "min_n": Param(5, "classes with fewer evaluation images are not judged"),
+    }
+    doc = Doc(
+        what=T("Compares the overall accuracy with each class's recall (with bootstrap "
+               "intervals) and reports classes whose recall is below `min_recall` and at least "
+               "`gap` under the accuracy, with the interval's upper end still below accuracy.",
+               "全体の正解率とクラス別の再現率（ブートストラップ信頼区間付き）を比べ、再現率が "
+               "`min_recall` 未満かつ正解率より `gap` 以上低く、区間の上端も正解率を下回るクラスを"
+               "報告します。"),
+        why=T("Accuracy is dominated by the large classes: 95% accuracy on data with 5% "
+              "defects is reached by never predicting a defect. The class that fails is often "
+              "the one the project exists for.",
+              "正解率は多数派クラスに支配されます。欠陥が 5% のデータでは、欠陥を一度も予測しなくても"
+              "95% の正解率になります。取りこぼしているクラスこそ、プロジェクトの目的であることが"
+              "多いのです。"),
+        fix=T("Report balanced accuracy and per-class recall; collect more images of the failed "
+              "class, re-weight or resample in training, and tune the decision threshold.",
+              "バランス正解率とクラス別再現率を報告してください。苦手なクラスの画像を増やす、学習時に"
+              "重み付けやリサンプリングをする、判定しきい値を調整する、などで改善します。"),
+        cases=("Oakden-Rayner, Dunnmon, Carneiro & Ré (2020), 'Hidden stratification causes "
+               "clinically meaningful failures in machine learning for medical imaging' (ACM "
+               "CHIL): models with high overall AUC performed far worse on clinically important "
+               "subclasses.",
+               "Buda, Maki & Mazurowski (2018), Neural Networks 106: under class imbalance, "
+               "overall accuracy stays high while minority classes are misclassified."),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        sc = scores(ctx)
+        if sc is None:
+            return
+        acc = sc.value("accuracy")
+        bad = [c for c in sc.per_class
+               if c["n"] >= self.p["min_n"] and c["recall"] < self.p["min_recall"]
+               and acc - c["recall"] >= self.p["gap"] and c["recall_ci"][1] < acc]
+        if not bad:
+            return
+        worst = min(bad, key=lambda c: c["recall"])
+        yield self.finding(
+            T("Accuracy is {a:.1%} but recall of '{c}' is only {r:.1%} (95% CI {ci}); "
+              "{k} class(es) fail behind the headline",
+              "正解率は {a:.1%} ですが、'{c}' の再現率は {r:.1%}（95% 信頼区間 {ci}）にとどまり、"
+              "{k} クラスが全体の数字の陰で失敗しています").format(
+                  a=acc, c=worst["label"], r=worst["recall"], ci=_ci(worst["recall_ci"]),
+                  k=len(bad)),
+            metrics={"accuracy": acc, "accuracy_ci": sc.metrics["accuracy"]["ci"],
+                     "balanced_accuracy": sc.value("balanced_accuracy"),
+                     "balanced_accuracy_ci": sc.metrics["balanced_accuracy"]["ci"],
+                     "failed_classes": {c["label"]: c["recall"] for c in bad}},
+            items=[{"label": c["label"], "n": c["n"], "recall": c["recall"],
+                    "recall_ci": c["recall_ci"]} for c in bad],
+        )
+
+
+@register
+class TestSetTooSmall(Rule):
+    code = "EVAL001"
+    name = "test-set-too-small"
+    severity = "warning"
+    needs = EVAL_NEEDS
+    title = T("Test set too small for the precision claimed",
+              "主張する精度に対してテストセットが小さすぎる")
+    params = {
+        "target_half_width": Param(0.05, "largest acceptable half-width of a class's 95% "
+                                         "recall interval"),
+    }
+    doc = Doc(
+        what=T("Measures the half-width of each class's 95% bootstrap interval of recall and "
+               "reports classes above `target_half_width`, with how many more test images of "
+               "that class would bring it to the target (half-width shrinks as 1/√n).",
+               "クラスごとに再現率の 95% ブートストラップ区間の半幅を求め、`target_half_width` を"
+               "超えるクラスを報告します。目標に届くにはそのクラスのテスト画像があと何枚必要かも"
+               "示します（半幅は 1/√n で縮みます）。"),
+        why=T("With 30 test images of a class, a measured 90% recall is compatible with anything "
+              "from about 77% to 98%. Differences between models smaller than the interval are "
+              "noise, yet they decide which model ships.",
+              "あるクラスのテスト画像が 30 枚なら、測定した再現率 90% は実際には約 77%〜98% の"
+              "どれでもあり得ます。区間より小さいモデル間の差はノイズですが、それでどのモデルを"
+              "出すかが決められています。"),
+        fix=T("Collect the number of additional test images given per class, or state the "
+              "intervals alongside every score and do not claim differences inside them.",
+              "クラスごとに示した枚数のテスト画像を追加するか、すべてのスコアに区間を併記し、"
+              "区間内の差を主張しないでください。"),
+        cases=("Recht, Roelofs, Schmidt & Shankar (2019), 'Do ImageNet classifiers generalize "
+               "to ImageNet?' (ICML): test-set sampling alone moves accuracy by points, more than "
+               "many published improvements.",
+               "Dietterich (1998), 'Approximate statistical tests for comparing supervised "
+               "classification learning algorithms', Neural Computation 10(7)."),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        sc = scores(ctx)
+        if sc is None:
+            return
+        target = float(self.p["target_half_width"])
+        items = []
+        for c in sc.per_class:
+            lo, hi = c["recall_ci"]
+            if c["n"] == 0 or not (math.isfinite(lo) and math.isfinite(hi)):
+                continue
+            # a perfect or empty count gives a zero-width bootstrap interval: the Wilson
+            # interval's half-width is a floor that stays honest for small classes
+            half = max((hi - lo) / 2, wilson_half_width(c["recall"], c["n"]))
+            if half <= target:
+                continue
+            needed = math.ceil(c["n"] * (half / target) ** 2) - c["n"]
+            items.append({"label": c["label"], "n": c["n"], "recall": c["recall"],
+                          "recall_ci": c["recall_ci"], "half_width": half,
+                          "more_needed": int(max(needed, 1))})
+        if not items:
+            return
+        items.sort(key=lambda d: -d["half_width"])
+        yield self.finding(
+            T("{k} class(es) have a recall interval wider than ±{t:.0%}; e.g. '{c}' needs about "
+              "{m} more test images (now {n}, ±{h:.1%})",
+              "{k} クラスの再現率の区間が ±{t:.0%} より広くなっています。例えば '{c}' はテスト画像が"
+              "あと約 {m} 枚必要です（現在 {n} 枚、±{h:.1%}）").format(
+                  k=len(items), t=target, c=items[0]["label"], m=items[0]["more_needed"],
+                  n=items[0]["n"], h=items[0]["half_width"]),
+            metrics={"target_half_width": target,
+                     "more_needed": {d["label"]: d["more_needed"] for d in items},
+                     "half_widths": {d["label"]: d["half_width"] for d in items},
+                     "accuracy_ci": sc.metrics["accuracy"]["ci"], "n": sc.n},
+            items=items,
+        )
+
+
+@register
+class LeakInflatedScore(Rule):
+    code = "EVAL002"
+    name = "leak-inflated-score"
+    severity = "error"
+    needs = EVAL_NEEDS | {"splits"}
+    title = T("The score is inflated by leakage", "リークでスコアが水増しされている")
+    params = {
+        "alpha": Param(0.01, "significance level of the one-sided bootstrap test"),
+        "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting"),
+    }
+    doc = Doc(
+        what=T("Re-scores the evaluation split on its images with no LEAK001–LEAK004 link to "
+               "train (no exact copy, near-duplicate, shared group or capture session) and "
+               "compares it with the score on every image: both with 95% intervals, their "
+               "difference with a paired bootstrap interval and a one-sided p-value (whole "
+               "groups resampled).",
+               "評価用分割を、学習データとリーク関係（完全一致・類似画像・同じグループ・同じ撮影"
+               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。両方に 95% 区間、"
+               "差には対応のあるブートストラップ区間と片側 p 値を付けます（グループ単位で再標本化）。"),
+        why=T("A test image that is a copy or a sibling shot of a training image is answered "
+              "from memory. The published accuracy then measures recall of the training set, "
+              "not performance on new photos, and drops when the model meets the field.",
+              "学習画像のコピーや同じ撮影の別カットであるテスト画像は、記憶で正解されます。すると"
+              "公表した正解率は学習データの暗記度を測っているだけで、新しい写真での性能ではなく、"
+              "現場で下がります。"),
+        fix=T("Quote the leak-free score; re-split with `pitfalls split` so that groups, "
+              "sessions and near-duplicates stay on one side, and retrain.",
+              "リークのないスコアを報告してください。`pitfalls split` でグループ・セッション・類似画像"
+              "を片側にまとめて分割し直し、再学習してください。"),
+        cases=("Barz & Denzler (2020), 'Do we train on test data? Purging CIFAR of "
+               "near-duplicates' (J. Imaging 6(6)): 3.3% of CIFAR-10 and 10% of CIFAR-100 test "
+               "images have near-duplicates in train; on the purged ciFAIR sets, model accuracy "
+               "drops and rankings change.",
+               "Roberts et al. (2021), 'Common pitfalls and recommendations for using machine "
+               "learning to detect and prognosticate for COVID-19 using chest radiographs and CT "
+               "scans' (Nature Machine Intelligence 3): many studies split images of the same "
+               "patient across train and test."),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        cmp = leak_comparison(ctx)
+        if cmp is None or cmp["n_leaked"] == 0:
+            return
+        metrics = {k: v for k, v in cmp.items() if k != "leaked_paths"}
+        paths = cmp["leaked_paths"]
+        items = [{"paths": paths[:50], "kind": "leaked evaluation images",
+                  "n": len(paths)}]
+        if cmp["n_leak_free"] == 0:
+            yield self.finding(
+                T("All {n} images of '{s}' are linked to train: there is no leak-free part "
+                  "left to score", "'{s}' の {n} 枚すべてが学習データとリーク関係にあり、リークの"
+                  "ない部分で採点できません").format(n=cmp["n_all"], s=cmp["split"]),
+                metrics=metrics, items=items)
+            return
+        inflated = (cmp["difference"] >= self.p["min_difference"]
+                    and cmp["p_value"] < self.p["alpha"])
+        if not inflated:
+            return
+        yield self.finding(
+            T("{m} on '{s}' is {a:.1%} {ca} on all {n} images but {f:.1%} {cf} on the {nf} "
+              "images with no leak to train (inflated by {d:.1%}, p={p:.2g})",
+              "'{s}' の {m} は全 {n} 枚で {a:.1%} {ca} ですが、学習データとリーク関係のない {nf} 枚"
+              "では {f:.1%} {cf} です（{d:.1%} の水増し, p={p:.2g}）").format(
+                  m=cmp["metric"], s=cmp["split"], a=cmp["score_all"], ca=_ci(cmp["ci_all"]),
+                  n=cmp["n_all"], f=cmp["score_leak_free"], cf=_ci(cmp["ci_leak_free"]),
+                  nf=cmp["n_leak_free"], d=cmp["difference"], p=cmp["p_value"]),
+            metrics=metrics, items=items)
+
+
+@register
+class Miscalibration(Rule):
+    code = "EVAL003"
+    name = "miscalibrated-probabilities"
+    severity = "warning"
+    needs = EVAL_NEEDS
+    title = T("Predicted probabilities are miscalibrated", "予測確率が較正されていない")
+    params = {
+        "max_ece": Param(0.05, "expected calibration error above which the rule fires"),
+        "alpha": Param(0.01, "significance level against a perfectly calibrated model"),
+        "min_n": Param(50, "fewer evaluation images are not judged"),
+    }
+    doc = Doc(
+        what=T("Bins the top-class confidence into 15 equal-width bins and computes the "
+               "expected calibration error (ECE): the count-weighted gap between confidence and "
+               "accuracy. Fires when ECE exceeds `max_ece` and is significantly above what a "
+               "perfectly calibrated model would show on this many images (consistency "
+               "resampling: outcomes drawn from the predicted confidences).",
+               "最上位クラスの確信度を幅の等しい 15 区間に分け、確信度と正解率の差を件数で重み付けした"
+               "期待較正誤差（ECE）を求めます。ECE が `max_ece` を超え、かつ同じ枚数で完全に較正された"
+               "モデルが示す値より有意に大きいとき報告します（確信度どおりに結果を引き直す一貫性"
+               "リサンプリング）。"),
+        why=T("Downstream decisions (thresholds, abstaining, human review, risk estimates) read "
+              "the probability as a probability. Modern deep networks are overconfident: a "
+              "'99%' that is right 90% of the time sends wrong cases past review.",
+              "しきい値、判定保留、人による確認、リスク推定などの後工程は、確率を確率として"
+              "使います。現代の深層ネットワークは過信しがちで、正解率 90% の「99%」は誤りを確認"
+              "なしで通してしまいます。"),
+        fix=T("Calibrate on a held-out split (temperature scaling, Platt or isotonic "
+              "regression) and re-check the reliability diagram.",
+              "別の検証用分割で較正（温度スケーリング、Platt 法、等調回帰）し、信頼性図を"
+              "確認し直してください。"),
+        cases=("Guo, Pleiss, Sun & Weinberger (2017), 'On calibration of modern neural "
+               "networks' (ICML): ResNets on CIFAR-100 had ECE above 10%; temperature scaling "
+               "fixed most of it.",),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        es, sc = eval_set(ctx), scores(ctx)
+        if es is None or sc is None or sc.calibration is None or len(es) < self.p["min_n"]:
+            return
+        cal = sc.calibration
+        conf = es.probs.max(axis=1)
+        rng = np.random.default_rng(0)
+        draws = rng.random((1000, len(conf))) < conf[None, :]
+        null = np.array([_ece(conf, d) for d in draws])
+        p = float((1 + np.sum(null >= cal["ece"])) / (1 + len(null)))
+        if cal["ece"] <= self.p["max_ece"] or p >= self.p["alpha"]:
+            return
+        acc = sc.value("accuracy")
+        mean_conf = float(conf.mean())
+        direction = T("overconfident", "過信") if mean_conf > acc else T("underconfident",
+                                                                          "自信不足")
+        args = {"e": cal["ece"], "ci": _ci(cal["ci"]), "p": p, "c": mean_conf, "a": acc}
+        yield self.finding(
+            T("ECE is {e:.3f} (95% CI {ci}, p={p:.2g}); mean confidence {c:.1%} vs accuracy "
+              "{a:.1%}: the model is {d}".format(**args, d=direction["en"]),
+              "ECE は {e:.3f}（95% 信頼区間 {ci}, p={p:.2g}）。平均確信度 {c:.1%} に対し正解率 "
+              "{a:.1%} で、モデルは{d}です".format(**args, d=direction["ja"])),
+            metrics={"ece": cal["ece"], "ci": cal["ci"], "p_value": p,
+                     "mean_confidence": mean_conf, "accuracy": acc, "bins": cal["bins"]},
+            items=[{"bin": f"{b['lo']:.2f}-{b['hi']:.2f}", **b} for b in cal["bins"] if b["n"]],
+        )
+
+
+def _ece(conf: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> float:
+    idx = np.clip((conf * n_bins).astype(int), 0, n_bins - 1)
+    cnt = np.bincount(idx, minlength=n_bins)
+    gap = np.abs(np.bincount(idx, correct, n_bins) - np.bincount(idx, conf, n_bins))
+    return float(gap.sum() / max(cnt.sum(), 1))
+
+
+@register
+class WeakSlice(Rule):
+    code = "EVAL004"
+    name = "weak-slice"
+    severity = "warning"
+    needs = EVAL_NEEDS
+    title = T("A slice of the data performs significantly worse",
+              "特定のスライスで性能が有意に低い")
+    params = {
+        "alpha": Param(0.05, "false discovery rate (Benjamini–Hochberg) across all slices"),
+        "min_gap": Param(0.1, "smallest accuracy gap (slice vs rest) worth reporting"),
+        "min_n": Param(20, "slices with fewer evaluation images are not tested"),
+        "max_levels": Param(20, "metadata columns with more distinct values are not sliced"),
+    }
+    doc = Doc(
+        what=T("Slices the evaluation set by each metadata column's values and by image "
+               "conditions (brightness, sharpness and size quartiles, camera model), tests "
+               "whether each slice's accuracy is below the rest's (one-sided Fisher exact "
+               "test), corrects for testing many slices (Benjamini–Hochberg), and shows failed "
+               "examples of the slices that remain significant.",
+               "評価セットをメタデータ列の値と画像条件（明るさ・鮮鋭度・サイズの四分位、カメラ機種）"
+               "で分け、各スライスの正解率が残りより低いかを片側フィッシャー正確検定で調べ、多重検定"
+               "を補正（Benjamini–Hochberg）したうえで、有意なスライスの失敗例を示します。"),
+        why=T("An average hides subgroups where the model fails: dark photos, one camera, one "
+              "site. Those are exactly the conditions the field will bring.",
+              "平均値は、モデルが失敗する部分集団（暗い写真、特定のカメラ、特定の拠点）を隠します。"
+              "それこそ現場で出会う条件です。"),
+        fix=T("Collect training images for the weak slice, augment towards its conditions, and "
+              "report per-slice metrics; if the slice is out of scope, say so in the spec.",
+              "弱いスライスの学習画像を集める、その条件に向けたデータ拡張をする、スライス別の指標を"
+              "報告する、などを行ってください。対象外の条件なら仕様に明記してください。"),
+        cases=("Oakden-Rayner et al. (2020), 'Hidden stratification causes clinically "
+               "meaningful failures in machine learning for medical imaging' (ACM CHIL).",
+               "Buolamwini & Gebru (2018), 'Gender Shades' (FAT*): commercial face-analysis "
+               "error rates up to 34.7% for darker-skinned women vs 0.8% for lighter-skinned "
+               "men."),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        es = eval_set(ctx)
+        if es is None:
+            return
+        sl = slice_table(ctx, min_n=int(self.p["min_n"]), max_levels=int(self.p["max_levels"]))
+        bad = sl[(sl["q_value"] < self.p["alpha"])
+                 & (sl["accuracy_rest"] - sl["accuracy"] >= self.p["min_gap"])]
+        if bad.empty:
+            return
+        paths = ctx.table["path"].to_numpy()
+        correct = dict(zip(es.rows.tolist(), es.correct.tolist(), strict=True))
+        items = []
+        for rec in bad.to_dict("records"):
+            wrong = [int(r) for r in rec["rows"] if not correct[int(r)]]
+            items.append({"paths": [str(paths[r]) for r in wrong[:8]], "column": rec["column"],
+                          "kind": rec["kind"], "value": rec["value"], "n": int(rec["n"]),
+                          "accuracy": rec["accuracy"], "accuracy_rest": rec["accuracy_rest"],
+                          "p_value": rec["p_value"], "q_value": rec["q_value"]})
+        w = items[0]
+        yield self.finding(
+            T("{k} slice(s) are significantly worse; e.g. {c}={v}: accuracy {a:.1%} on {n} "
+              "images vs {r:.1%} elsewhere (q={q:.2g})",
+              "{k} 個のスライスで有意に性能が低くなっています。例: {c}={v} の {n} 枚で正解率 "
+              "{a:.1%}、それ以外では {r:.1%}（q={q:.2g}）").format(
+                  k=len(items), c=w["column"], v=w["value"], a=w["accuracy"], n=w["n"],
+                  r=w["accuracy_rest"], q=w["q_value"]),
+            metrics={"n_slices_tested": int(len(sl)), "n_slices_worse": len(items),
+                     "correction": "benjamini-hochberg", "alpha": self.p["alpha"]},
+            items=items,
+        )
+
+
+@register
+class LikelyLabelErrors(Rule):
+    code = "LABEL001"
+    name = "likely-label-errors"
+    severity = "warning"
+    needs = frozenset({"labels"})
+    title = T("Likely mislabelled images", "ラベル誤りの可能性が高い画像")
+    params = {
+        "min_issues": Param(1, "fewest likely label errors that produce a finding"),
+        "min_probe_accuracy": Param(0.7, "without predictions: the embedding probe's "
+                                         "out-of-fold balanced accuracy needed to judge labels"),
+        "max_items": Param(50, "most images listed"),
+    }
+    doc = Doc(
+        what=T("Finds images whose given label disagrees confidently with the predicted "
+               "probabilities, by confident learning (cleanlab `find_label_issues`). The "
+               "probabilities come from the predictions when they have one column per class; "
+               "otherwise from out-of-fold predictions of a logistic-regression probe on the "
+               "image embeddings (groups kept within a fold), used only when the probe beats "
+               "`min_probe_accuracy`.",
+               "与えられたラベルが予測確率と強く食い違う画像を、confident learning（cleanlab の "
+               "`find_label_issues`）で見つけます。確率はクラスごとの列がある予測から取り、なければ"
+               "画像埋め込みに対するロジスティック回帰プローブの交差検証（グループは同じ分割に保持）"
+               "予測から取ります。プローブは `min_probe_accuracy` を上回るときだけ使います。"),
+        why=T("Label errors in training teach the model the wrong answer; in the test set they "
+              "make the score wrong and can reverse which model looks best.",
+              "学習データのラベル誤りはモデルに間違った答えを教え、テストセットのラベル誤りはスコアを"
+              "狂わせ、どのモデルが優れて見えるかを逆転させることさえあります。"),
+        fix=T("Review the listed images (most likely errors first), fix or drop the wrong "
+              "labels, and re-evaluate; for test sets, have two people relabel them.",
+              "一覧の画像を（誤りの可能性が高い順に）見直し、誤ったラベルを修正または除外して再評価"
+              "してください。テストセットは二人で付け直すのが確実です。"),
+        cases=("Northcutt, Athalye & Mueller (2021), 'Pervasive label errors in test sets "
+               "destabilize machine learning benchmarks' (NeurIPS Datasets and Benchmarks): an "
+               "average of 3.3% label errors across 10 benchmark test sets (at least 6% in "
+               "ImageNet's validation set); correcting them changes model rankings.",),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        found = label_issues(ctx, float(self.p["min_probe_accuracy"]))
+        if found is None or len(found["rows"]) < self.p["min_issues"]:
+            return
+        paths = ctx.table["path"].to_numpy()
+        items = [{"paths": [str(paths[r])], "label": lab, "suggested": sug,
+                  "label_quality": q}
+                 for r, lab, sug, q in zip(found["rows"], found["given"], found["suggested"],
+                                           found["quality"], strict=True)]
+        n = len(items)
+        yield self.finding(
+            T("{n} image(s) ({s:.1%} of {t} checked) are likely mislabelled (source: {src})",
+              "{n} 枚（確認した {t} 枚の {s:.1%}）はラベル誤りの可能性が高い画像です（確率の出所: "
+              "{src}）").format(n=n, s=n / max(found["n_checked"], 1), t=found["n_checked"],
+                              src=found["source"]),
+            metrics={"n_issues": n, "n_checked": found["n_checked"],
+                     "share": n / max(found["n_checked"], 1), "source": found["source"],
+                     "probe_balanced_accuracy": found.get("probe_balanced_accuracy")},
+            items=items[: int(self.p["max_items"])],
+        )

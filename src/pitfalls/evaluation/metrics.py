@@ -1,0 +1,257 @@
+"""Classification metrics with 95% bootstrap intervals, resampling whole groups when they exist.
+
+Every metric here is a function of a few sums over images (true positives per class, support per
+class, predicted count per class, top-k hits, calibration-bin sums). The bootstrap draws resample
+*weights* for whole units (an image, or a group of related images) and gets every resample's sums
+with one matrix product, so thousands of resamples cost milliseconds. scikit-learn's metrics give
+the same point estimates, but would have to be called once per resample; this vectorised form is
+why the bootstrap is written here rather than looped over `sklearn.metrics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+N_RESAMPLES = 1000
+N_BINS = 15
+LEVEL = 0.95
+
+
+def unit_ids(units: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    """Dense unit ids 0..G-1 per row (each row its own unit when `units` is None)."""
+    if units is None or n == 0:
+        return np.arange(n), n
+    _, dense = np.unique(np.asarray(units), return_inverse=True)
+    return dense.ravel(), int(dense.max()) + 1 if n else 0
+
+
+def resample_weights(n_units: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, G) counts: how often each unit is drawn in each bootstrap resample."""
+    if n_units == 0:
+        return np.zeros((n_resamples, 0))
+    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_resamples).astype(
+        np.float64)
+
+
+def aggregate(stats: np.ndarray, units: np.ndarray, n_units: int) -> np.ndarray:
+    """Sum the per-row statistics (n, m) within each unit → (G, m)."""
+    out = np.zeros((n_units, stats.shape[1]))
+    np.add.at(out, units, stats)
+    return out
+
+
+def interval(samples: np.ndarray, level: float = LEVEL) -> list[float]:
+    """Percentile interval of bootstrap samples (NaN resamples ignored)."""
+    samples = np.asarray(samples, dtype=float)
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return [float("nan"), float("nan")]
+    lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)])
+    return [float(lo), float(hi)]
+
+
+def wilson_half_width(p: float, n: int, z: float = 1.959964) -> float:
+    """Half-width of the Wilson score interval of a proportion `p` measured on `n` trials."""
+    if n <= 0:
+        return float("nan")
+    return float(z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n))
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def rates_from_counts(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray
+                      ) -> dict[str, np.ndarray]:
+    """Accuracy, balanced accuracy, macro-F1 and per-class precision/recall/F1 from counts.
+
+    Arrays have classes on the last axis; leading axes (e.g. resamples) are kept. Classes absent
+    from the labels are left out of balanced accuracy and macro-F1 (as scikit-learn warns about).
+    """
+    n = support.sum(axis=-1)
+    recall = _div(tp, support)
+    precision = _div(tp, predicted)
+    f1 = _div(2 * tp, support + predicted)
+    present = support > 0
+    with np.errstate(invalid="ignore"):
+        bal = np.nanmean(np.where(present, recall, np.nan), axis=-1) if recall.size else recall
+        macro = np.nanmean(np.where(present, np.nan_to_num(f1), np.nan), axis=-1)
+    return {"accuracy": _div(tp.sum(axis=-1), n), "balanced_accuracy": bal, "macro_f1": macro,
+            "precision": precision, "recall": recall, "f1": f1}
+
+
+@dataclass
+class Scores:
+    """Point estimates and intervals of one evaluation set."""
+
+    n: int
+    classes: list[str]
+    metrics: dict[str, dict[str, Any]]
+    per_class: list[dict[str, Any]]
+    confusion: list[list[int]]
+    calibration: dict[str, Any] | None = None
+    samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def value(self, name: str) -> float:
+        return float(self.metrics[name]["value"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "classes": self.classes, "metrics": self.metrics,
+                "per_class": self.per_class,
+                "confusion": {"labels": self.classes, "matrix": self.confusion},
+                "calibration": self.calibration}
+
+
+def calibration_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = N_BINS
+                     ) -> tuple[np.ndarray, list[dict[str, Any]], float]:
+    """Per-row bin statistics (n, 3*n_bins), the reliability bins and the ECE.
+
+    ECE is the equal-width binned expected calibration error of the top-class confidence
+    (Guo et al. 2017): the count-weighted mean |accuracy − confidence| over bins.
+    """
+    idx = np.clip((confidence * n_bins).astype(int), 0, n_bins - 1)
+    stats = np.zeros((len(confidence), 3 * n_bins))
+    rows = np.arange(len(confidence))
+    stats[rows, idx] = 1.0
+    stats[rows, n_bins + idx] = confidence
+    stats[rows, 2 * n_bins + idx] = correct
+    tot = stats.sum(axis=0)
+    bins = []
+    for b in range(n_bins):
+        cnt = tot[b]
+        bins.append({"lo": b / n_bins, "hi": (b + 1) / n_bins, "n": int(cnt),
+                     "confidence": float(tot[n_bins + b] / cnt) if cnt else None,
+                     "accuracy": float(tot[2 * n_bins + b] / cnt) if cnt else None})
+    return stats, bins, float(ece_from_sums(tot[None, :], n_bins)[0])
+
+
+def ece_from_sums(sums: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """ECE for each row of bin sums (B, 3*n_bins)."""
+    cnt, conf, acc = sums[:, :n_bins], sums[:, n_bins:2 * n_bins], sums[:, 2 * n_bins:]
+    total = cnt.sum(axis=1)
+    return _div(np.abs(acc - conf).sum(axis=1), total)
+
+
+def score(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: list[str],
+    probs: np.ndarray | None = None,
+    units: np.ndarray | None = None,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = 0,
+    top_k: tuple[int, ...] = (2, 3, 5),
+    level: float = LEVEL,
+) -> Scores:
+    """All metrics of one evaluation set with percentile-bootstrap intervals.
+
+    `y_true`/`y_pred` hold class indices into `classes`; `probs` (n, k) is optional; `units` gives
+    a group id per row so that the bootstrap resamples whole groups.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    n, k = len(y_true), len(classes)
+    eye = np.eye(k)
+    blocks = [eye[y_true] * (y_true == y_pred)[:, None], eye[y_true], eye[y_pred]]
+    names = []
+    if probs is not None:
+        order = np.argsort(-probs, axis=1)
+        for kk in top_k:
+            if kk < k:
+                blocks.append(np.any(order[:, :kk] == y_true[:, None], axis=1)[:, None] * 1.0)
+                names.append(f"top_{kk}_accuracy")
+        confidence = probs.max(axis=1)
+        cal_stats, bins, ece = calibration_bins(confidence, (y_pred == y_true) * 1.0)
+        blocks.append(cal_stats)
+    stats = np.hstack(blocks) if n else np.zeros((0, 3 * k))
+    uid, g = unit_ids(units, n)
+    agg = aggregate(stats, uid, g)
+    w = resample_weights(g, n_resamples, np.random.default_rng(seed))
+    boot = w @ agg
+    point = agg.sum(axis=0)[None, :]
+
+    def split(sums: np.ndarray) -> dict[str, np.ndarray]:
+        out = rates_from_counts(sums[:, :k], sums[:, k:2 * k], sums[:, 2 * k:3 * k])
+        col = 3 * k
+        for name in names:
+            out[name] = _div(sums[:, col], sums[:, k:2 * k].sum(axis=1))
+            col += 1
+        if probs is not None:
+            out["ece"] = ece_from_sums(sums[:, col:])
+        return out
+
+    pt, bs = split(point), split(boot)
+    metrics = {}
+    for name in ("accuracy", "balanced_accuracy", "macro_f1", *names):
+        metrics[name] = {"value": float(pt[name][0]), "ci": interval(bs[name], level)}
+    support = point[0, k:2 * k]
+    per_class = []
+    for c, label in enumerate(classes):
+        row: dict[str, Any] = {"label": label, "n": int(support[c])}
+        for name in ("precision", "recall", "f1"):
+            row[name] = float(pt[name][0, c])
+            row[f"{name}_ci"] = interval(bs[name][:, c], level)
+        per_class.append(row)
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    calibration = None
+    if probs is not None:
+        calibration = {"ece": ece, "ci": interval(bs["ece"], level), "bins": bins,
+                       "n_bins": N_BINS}
+    samples = {name: bs[name] for name in ("accuracy", "balanced_accuracy", "macro_f1")}
+    samples["recall"] = bs["recall"]
+    return Scores(n=n, classes=list(classes), metrics=metrics, per_class=per_class,
+                  confusion=confusion.tolist(), calibration=calibration, samples=samples)
+
+
+def subset_comparison(
+    correct: np.ndarray,
+    keep: np.ndarray,
+    units: np.ndarray | None = None,
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> dict[str, Any]:
+    """Accuracy on all rows vs on the rows where `keep` is true, with a paired bootstrap.
+
+    Returns both scores with intervals, their difference (all − kept) with its interval, and the
+    one-sided bootstrap p-value of "the difference is ≤ 0" (i.e. the excluded rows do not inflate
+    the score): the share of resamples whose difference is at most zero.
+    """
+    correct = np.asarray(correct, dtype=float)
+    keep = np.asarray(keep, dtype=bool)
+    n = len(correct)
+    stats = np.column_stack([np.ones(n), correct, keep * 1.0, correct * keep])
+    uid, g = unit_ids(units, n)
+    agg = aggregate(stats, uid, g)
+    boot = resample_weights(g, n_resamples, np.random.default_rng(seed)) @ agg
+    point = agg.sum(axis=0)
+    all_b, kept_b = _div(boot[:, 1], boot[:, 0]), _div(boot[:, 3], boot[:, 2])
+    diff_b = all_b - kept_b
+    finite = diff_b[np.isfinite(diff_b)]
+    p_value = float((1 + np.sum(finite <= 0)) / (1 + finite.size)) if finite.size else 1.0
+    score_all = float(point[1] / point[0]) if point[0] else float("nan")
+    score_kept = float(point[3] / point[2]) if point[2] else float("nan")
+    return {
+        "metric": "accuracy",
+        "score_all": score_all,
+        "score_leak_free": score_kept,
+        "ci_all": interval(all_b, level),
+        "ci_leak_free": interval(kept_b, level),
+        "n_all": int(n),
+        "n_leak_free": int(keep.sum()),
+        "difference": score_all - score_kept,
+        "ci_difference": interval(diff_b, level),
+        "p_value": p_value,
+        "score_leaked": float(point[1] - point[3]) / float(point[0] - point[2])
+        if point[0] > point[2] else None,
+        "n_leaked": int(n - keep.sum()),
+        "n_units": int(g),
+        "n_resamples": int(n_resamples),
+    }
