@@ -201,7 +201,7 @@ def test_layouts_by_item_shape(scanned: Report) -> None:
                  "rows": [{"feature": "border_r", "importance": 0.5}], "flag": True,
                  "nan": float("nan")},
         items=[{"paths": ok[0:2], "score": 0.987654, "labels": ["cat", "dog"]},
-               {"paths": ok[2:6], "evidence": "burst"},
+               {"paths": ok[2:15], "evidence": "burst"},  # a long session: 10 shown, +3
                *({"paths": [p], "label": "cat"} for p in ok[6:20]),
                {"label": "<b>cat</b>", "count": 3}],
     )
@@ -214,7 +214,8 @@ def test_layouts_by_item_shape(scanned: Report) -> None:
     assert "0.9877" in html  # the pair's score
     assert "cat · " not in html and ">cat</span>" in html  # per-image labels of the pair
     assert "[0.125, 0.25]" in html and "(+10)" in html and "—" in html
-    assert html.count("<img ") == 2 + 4 + 10  # 12 items with images at most
+    assert html.count("<img ") == 2 + 10 + 10  # 12 items with images at most
+    assert ">+3</span>" in html
     assert "4 more not shown" in html
     # the same file named twice in one render is one decode: identical data URIs
     g = Finding(rule="TEST002", phase="system", severity="info", title=T("t"), summary=T("s"),

@@ -52,6 +52,8 @@ MAX_ITEMS = 12
 """Items with images shown per finding (the rest are in report.json)."""
 MAX_ROWS = 30
 """Rows of a table of items without images shown per finding."""
+MAX_IMAGES = 10
+"""Images shown per item (a long session row is cut, the count of the rest shown)."""
 MAX_LIST = 20
 """Elements of a list shown inline in a metric value."""
 
@@ -165,6 +167,7 @@ class ItemView:
     images: list[ImageView]
     score: str | None
     fields: list[tuple[str, Markup]]
+    more: int = 0  # images of the item not shown
 
 
 @dataclass
@@ -202,8 +205,10 @@ def _item_view(item: Mapping[str, Any], thumbs: Thumbnailer) -> ItemView:
         else:
             fields.append((key, format_value(val, 1)))
     score = item.get("score")
-    return ItemView(images=[ImageView(thumbs(p), n) for p, n in zip(paths, notes, strict=True)],
-                    score=format_number(score) if score is not None else None, fields=fields)
+    shown = list(zip(paths, notes, strict=True))[:MAX_IMAGES]
+    return ItemView(images=[ImageView(thumbs(p), n) for p, n in shown],
+                    score=format_number(score) if score is not None else None, fields=fields,
+                    more=len(paths) - len(shown))
 
 
 def _evidence(items: Sequence[Mapping[str, Any]], thumbs: Thumbnailer, max_items: int
