@@ -26,6 +26,9 @@ NOT_IMAGE_SUFFIXES = {
 }
 """Files with these suffixes in a dataset folder are documentation, not candidate images."""
 
+JUNK_NAMES = {"thumbs.db", "ehthumbs.db", "desktop.ini", "icon\r"}
+"""System files that file managers drop into folders; never images."""
+
 RESERVED = ("path", "label", "split", "group")
 MANIFEST_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json"}
 
@@ -65,15 +68,46 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p.startswith("__") for p in parts)
 
 
+def _image_suffixes() -> set[str]:
+    from PIL import Image
+
+    Image.init()
+    return set(Image.registered_extensions())
+
+
+def _is_text(path: Path) -> bool:
+    """True for a file that starts like plain text (README, LICENSE): not a candidate image.
+
+    Only asked of files without an image suffix, so a text file *named* `.jpg` still reaches the
+    decoder and is reported as not an image. ASCII image formats (PNM `P1`..`P6`, XBM) are kept.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return False
+    if not head or b"\0" in head or head[:2] in {b"P%d" % i for i in range(1, 8)}:
+        return False
+    if head.startswith((b"#define", b"GIF8", b"<?xml", b"<svg")):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(head) - 4  # a multi-byte character cut by the 512-byte read
+    return True
+
+
 def load_folder(root: Path) -> Dataset:
     """Read `root/<split>/<class>/…` or `root/<class>/…` (hidden files and folders ignored)."""
     files: list[tuple[str, ...]] = []
     skipped = 0
+    image_suffixes = _image_suffixes()
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).parts
-        if _hidden(rel) or not p.is_file():
+        if _hidden(rel) or p.name.lower() in JUNK_NAMES or not p.is_file():
             continue
-        if p.suffix.lower() in NOT_IMAGE_SUFFIXES:
+        suffix = p.suffix.lower()
+        if suffix in NOT_IMAGE_SUFFIXES or (suffix not in image_suffixes and _is_text(p)):
             skipped += 1
             continue
         files.append(rel)
@@ -91,7 +125,7 @@ def load_folder(root: Path) -> Dataset:
             label = rest[0]
         rows.append({"path": "/".join(parts), "label": label, "split": split, "group": None})
     table = pd.DataFrame(rows, columns=list(RESERVED))
-    notes = [f"{skipped} non-image file(s) (by suffix) ignored"] if skipped else []
+    notes = [f"{skipped} non-image file(s) (documents, text) ignored"] if skipped else []
     return Dataset(root=root, table=table, source="folder", notes=notes)
 
 
