@@ -1,11 +1,322 @@
 """Links between images (exact, pixel-identical, near-duplicate, same session, same group).
 
-To be written. Contract used by rules and by `pitfalls split`:
+Contract used by rules and by `pitfalls split`:
 
-- `links(ctx) -> pd.DataFrame` with columns `i`, `j` (row positions in `ctx.table`, i < j),
-  `kind` (one of "bytes", "pixels", "near", "session", "group"), `score` (float, 1.0 for exact),
-  and `evidence` (short text, e.g. "same camera, 4 s apart, consecutive names").
-  Computed once per context via `ctx.derived("links", ...)`.
-- `components(ctx, kinds) -> np.ndarray` of a component id per row: connected components of the
-  links of the given kinds (rows with no link get their own id).
+- `links(ctx, settings=None) -> pd.DataFrame` with columns `i`, `j` (row positions in `ctx.table`,
+  i < j), `kind` (one of "bytes", "pixels", "near", "session", "group"), `score` (float, 1.0 for
+  exact), and `evidence` (short text, e.g. "same camera, 4 s apart, consecutive names").
+  Computed once per context and settings via `ctx.derived`.
+- `components(ctx, kinds, settings=None) -> np.ndarray` of a component id per row: connected
+  components of the links of the given kinds (rows with no link get their own id).
+- `leaked_rows(ctx, settings=None) -> set[int]`: evaluation rows whose component (by any leak kind)
+  holds a training row.
+
+Thresholds live in `LinkSettings`; the rules expose them as params (`NEAR_PARAMS`,
+`SESSION_PARAMS`), and `LinkSettings.for_context` reads the user's LEAK002 / LEAK004 settings.
+Exact groups are linked as stars (each member to the first), so a group of k copies costs k-1 links.
 """
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from pitfalls.context import TRAIN, Context
+from pitfalls.features.embedding import EMBED_DIM, LUMA_DIMS
+from pitfalls.neighbors import make_index, pair_scores
+from pitfalls.rules.base import Param
+
+KINDS = ("bytes", "pixels", "near", "session", "group")
+LEAK_KINDS = KINDS
+COLUMNS = ["i", "j", "kind", "score", "evidence"]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Thresholds of every link kind (see `NEAR_PARAMS` and `SESSION_PARAMS` for their meaning)."""
+
+    near_candidate: float = 0.85
+    near_luma: float = 0.90
+    near_chroma: float = 0.85
+    near_luma_gray: float = 0.95
+    weak_chroma: float = 0.15
+    max_aspect_change: float = 0.25
+    max_per_row: int = 50
+    session_seconds: float = 60.0
+    name_gap: int = 2
+    name_seconds: float = 300.0
+    name_similarity: float = 0.85
+    burst_similarity: float = 0.90
+    burst_luma: float = 0.85
+    burst_chroma: float = 0.90
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], base: LinkSettings | None = None) -> LinkSettings:
+        """`base` (or the defaults) with the entries of `params` that name a setting."""
+        names = {f.name for f in fields(cls)}
+        return replace(base or cls(), **{k: v for k, v in params.items() if k in names})
+
+    @classmethod
+    def for_context(cls, ctx: Context, params: dict[str, Any] | None = None) -> LinkSettings:
+        """Defaults, then the configured LEAK002 and LEAK004 params, then `params` (a rule's own)."""
+        out = cls()
+        for code in ("LEAK002", "LEAK004"):
+            out = cls.from_params(ctx.config.params_for(code), out)
+        return cls.from_params(params or {}, out)
+
+
+_D = LinkSettings()
+NEAR_PARAMS: dict[str, Param] = {
+    "near_candidate": Param(_D.near_candidate, "cosine similarity of embeddings that makes a pair a "
+                            "near-duplicate candidate"),
+    "near_luma": Param(_D.near_luma, "verification: cosine of the luma (layout) part required"),
+    "near_chroma": Param(_D.near_chroma, "verification: cosine of the colour part required "
+                         "(when both images have colour)"),
+    "near_luma_gray": Param(_D.near_luma_gray, "verification: luma cosine required when an image "
+                            "has (almost) no colour"),
+    "max_aspect_change": Param(_D.max_aspect_change, "verification: largest |log| ratio of aspect "
+                               "ratios (a crop of 5% per side changes it by at most ~0.1)"),
+}
+SESSION_PARAMS: dict[str, Param] = {
+    "session_seconds": Param(_D.session_seconds, "same camera (EXIF make+model) and shots at most "
+                             "this many seconds apart make a session"),
+    "name_gap": Param(_D.name_gap, "file numbers at most this far apart count as a name sequence"),
+    "name_seconds": Param(_D.name_seconds, "a name sequence with EXIF times at most this many "
+                          "seconds apart makes a session"),
+    "name_similarity": Param(_D.name_similarity, "a name sequence whose embeddings reach this "
+                             "cosine makes a session"),
+    "burst_similarity": Param(_D.burst_similarity, "embedding cosine of very similar shots that "
+                              "chain into a session without any other evidence"),
+    "burst_luma": Param(_D.burst_luma, "luma-part cosine required of similarity-based sessions"),
+    "burst_chroma": Param(_D.burst_chroma, "colour-part cosine required of burst sessions"),
+}
+
+
+def _frame(rows: list[tuple[int, int, str, float, str]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return df.astype({"i": "int64", "j": "int64", "kind": "object", "score": "float64",
+                      "evidence": "object"})
+
+
+def links(ctx: Context, settings: LinkSettings | None = None) -> pd.DataFrame:
+    """Every link between rows of `ctx.table` (see the module docstring), computed once."""
+    s = settings or LinkSettings.for_context(ctx)
+    key = "links:" + repr(sorted(asdict(s).items()))
+    return ctx.derived(key, lambda: _links(ctx, s))
+
+
+def _links(ctx: Context, s: LinkSettings) -> pd.DataFrame:
+    t = ctx.table
+    rows: list[tuple[int, int, str, float, str]] = []
+    ok = np.flatnonzero(ctx.ok.to_numpy())
+    rows += _exact_links(t, ok)
+    rows += _group_links(t)
+    sim = _Similarity(ctx, ok)
+    near, burst = _near_links(t, sim, s)
+    rows += near
+    rows += _exif_links(t, ok, s)
+    rows += _name_links(t, ok, sim, s)
+    rows += burst
+    df = _frame(rows)
+    if df.empty:
+        return df
+    return df.drop_duplicates(["i", "j", "kind"]).sort_values(["i", "j", "kind"]).reset_index(
+        drop=True)
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _exact_links(t: pd.DataFrame, ok: np.ndarray) -> list[tuple[int, int, str, float, str]]:
+    out = []
+    sub = t.iloc[ok]
+    if "byte_hash" in t:
+        for _, idx in sub.groupby("byte_hash", sort=False).indices.items():
+            members = ok[idx]
+            out += [(*_pair(int(members[0]), int(m)), "bytes", 1.0, "identical file bytes")
+                    for m in members[1:]]
+    if "pixel_hash" in t:
+        for _, idx in sub.groupby("pixel_hash", sort=False).indices.items():
+            members = ok[idx]
+            if len(members) < 2:
+                continue
+            reps = t.iloc[members].drop_duplicates("byte_hash").index.to_numpy()
+            out += [(*_pair(int(reps[0]), int(m)), "pixels", 1.0,
+                     "identical pixels, different files") for m in reps[1:]]
+    return out
+
+
+def _group_links(t: pd.DataFrame) -> list[tuple[int, int, str, float, str]]:
+    out = []
+    groups = t["group"].dropna() if "group" in t else pd.Series(dtype=object)
+    for name, idx in groups.groupby(groups.astype(str), sort=False).groups.items():
+        members = np.asarray(idx)
+        out += [(*_pair(int(members[0]), int(m)), "group", 1.0, f"same group '{name}'")
+                for m in members[1:]]
+    return out
+
+
+class _Similarity:
+    """Cosine similarity of embeddings, whole and (weight-free embedder) per part."""
+
+    def __init__(self, ctx: Context, ok: np.ndarray) -> None:
+        self.x = ctx.embeddings()
+        self.ok = ok
+        self.parts = self.x.shape[1] == EMBED_DIM and ctx.config.embedder in (None, "", "default",
+                                                                                "dct2")
+        if self.parts:
+            luma, chroma = self.x[:, :LUMA_DIMS], self.x[:, LUMA_DIMS:]
+            ln = np.linalg.norm(luma, axis=1, keepdims=True)
+            cn = np.linalg.norm(chroma, axis=1, keepdims=True)
+            self.luma = luma / np.maximum(ln, 1e-9)
+            self.chroma = chroma / np.maximum(cn, 1e-9)
+            self.colour = (cn / np.maximum(ln, 1e-9)).ravel()
+        aspect = ctx.table.get("aspect")
+        self.aspect = (np.log(pd.to_numeric(aspect, errors="coerce").to_numpy(dtype=float))
+                       if aspect is not None else np.zeros(len(self.x)))
+
+    def whole(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return pair_scores(self.x, i, j)
+
+    def split(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(luma cosine, colour cosine, both-coloured mask); ones when parts are unavailable."""
+        if not self.parts:
+            one = np.ones(len(i), dtype=np.float32)
+            return one, one, np.zeros(len(i), dtype=bool)
+        return (pair_scores(self.luma, i, j), pair_scores(self.chroma, i, j),
+                np.minimum(self.colour[i], self.colour[j]))
+
+    def aspect_change(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        d = np.abs(self.aspect[i] - self.aspect[j])
+        return np.where(np.isfinite(d), d, 0.0)
+
+
+def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
+    """Near-duplicate links (verified part by part) and burst-session links from one search."""
+    if len(sim.ok) < 2:
+        return [], []
+    floor = min(s.near_candidate, s.burst_similarity)
+    li, lj, score = make_index(sim.x[sim.ok]).pairs(floor, s.max_per_row)
+    i, j = sim.ok[li], sim.ok[lj]
+    if "pixel_hash" in t:
+        ph = t["pixel_hash"].to_numpy()
+        keep = ph[i] != ph[j]
+        i, j, score = i[keep], j[keep], score[keep]
+    luma, chroma, colour = sim.split(i, j)
+    coloured = colour >= s.weak_chroma
+    shape_ok = sim.aspect_change(i, j) <= s.max_aspect_change
+    near = ((score >= s.near_candidate) & (luma >= s.near_luma) & shape_ok
+            & np.where(coloured, chroma >= s.near_chroma, luma >= s.near_luma_gray))
+    burst = (~near & (score >= s.burst_similarity) & (luma >= s.burst_luma)
+             & np.where(coloured, chroma >= s.burst_chroma, luma >= s.near_luma_gray))
+    near_rows = [(int(a), int(b), "near", float(c),
+                  f"cosine {c:.3f} (layout {lc:.2f}, colour {cc:.2f})")
+                 for a, b, c, lc, cc in zip(i[near], j[near], score[near], luma[near],
+                                            chroma[near], strict=True)]
+    burst_rows = [(int(a), int(b), "session", float(c), f"very similar shots (cosine {c:.2f})")
+                  for a, b, c in zip(i[burst], j[burst], score[burst], strict=True)]
+    return near_rows, burst_rows
+
+
+def _times(t: pd.DataFrame) -> np.ndarray:
+    """EXIF capture time in seconds (NaN when absent)."""
+    if "exif_datetime" not in t:
+        return np.full(len(t), np.nan)
+    when = pd.to_datetime(t["exif_datetime"], errors="coerce")
+    secs = (when - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    return secs.to_numpy(dtype=float)
+
+
+def _exif_links(t: pd.DataFrame, ok: np.ndarray, s: LinkSettings):
+    """Same camera (make + model) and consecutive shots at most `session_seconds` apart."""
+    if "exif_make" not in t or "exif_model" not in t:
+        return []
+    secs = _times(t)
+    sub = pd.DataFrame({"row": ok, "camera": (t["exif_make"].iloc[ok].astype("string").str.strip()
+                                              + " " + t["exif_model"].iloc[ok].astype("string")
+                                              .str.strip()).to_numpy(), "t": secs[ok]})
+    sub = sub.dropna().sort_values(["camera", "t", "row"])
+    out = []
+    for camera, g in sub.groupby("camera", sort=False):
+        rows, times = g["row"].to_numpy(), g["t"].to_numpy()
+        gaps = np.diff(times)
+        for k in np.flatnonzero(gaps <= s.session_seconds):
+            out.append((*_pair(int(rows[k]), int(rows[k + 1])), "session", 1.0,
+                        f"same camera ({camera}), {gaps[k]:.0f} s apart"))
+    return out
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _name_links(t: pd.DataFrame, ok: np.ndarray, sim: _Similarity, s: LinkSettings):
+    """Consecutive file numbers with the same prefix, backed by capture time or similarity."""
+    recs = []
+    for row in ok:
+        m = _NUMBERED.match(PurePosixPath(str(t["path"].iat[row])).stem)
+        if m:
+            recs.append((m.group(1).lower(), int(m.group(2)), int(row)))
+    if len(recs) < 2:
+        return []
+    df = pd.DataFrame(recs, columns=["prefix", "num", "row"]).sort_values(["prefix", "num", "row"])
+    a, b, gap = [], [], []
+    for _, g in df.groupby("prefix", sort=False):
+        nums, rows = g["num"].to_numpy(), g["row"].to_numpy()
+        for step in range(1, 1 + max(1, int(s.name_gap))):  # neighbours up to name_gap entries on
+            if len(nums) <= step:
+                break
+            d = nums[step:] - nums[:-step]
+            sel = (d >= 1) & (d <= s.name_gap)
+            a += rows[:-step][sel].tolist()
+            b += rows[step:][sel].tolist()
+            gap += d[sel].tolist()
+    if not a:
+        return []
+    ia, ib = np.asarray(a), np.asarray(b)
+    secs = _times(t)
+    dt = np.abs(secs[ia] - secs[ib])
+    timed = dt <= s.name_seconds
+    score = sim.whole(ia, ib)
+    luma, chroma, colour = sim.split(ia, ib)
+    similar = ((score >= s.name_similarity) & (luma >= s.burst_luma)
+               & np.where(colour >= s.weak_chroma, chroma >= s.near_chroma, True))
+    out = []
+    paths = t["path"].to_numpy()
+    for k in np.flatnonzero(timed | similar):
+        names = f"{PurePosixPath(str(paths[ia[k]])).stem}/{PurePosixPath(str(paths[ib[k]])).stem}"
+        why = f"{dt[k]:.0f} s apart" if timed[k] else f"similar (cosine {score[k]:.2f})"
+        out.append((*_pair(int(ia[k]), int(ib[k])), "session", float(score[k]),
+                    f"consecutive names {names}, {why}"))
+    return out
+
+
+def components(ctx: Context, kinds: tuple[str, ...] | list[str] | set[str] = KINDS,
+               settings: LinkSettings | None = None) -> np.ndarray:
+    """Connected-component id per row over the links of the given kinds."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown link kind(s) {', '.join(sorted(unknown))}; use {KINDS}")
+    df = links(ctx, settings)
+    df = df[df["kind"].isin(list(kinds))]
+    n = len(ctx.table)
+    graph = coo_matrix((np.ones(len(df)), (df["i"].to_numpy(), df["j"].to_numpy())), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def leaked_rows(ctx: Context, settings: LinkSettings | None = None) -> set[int]:
+    """Evaluation rows connected (by any leak kind) to a training row."""
+    split = ctx.table["split"].to_numpy()
+    if TRAIN not in set(split) or not ctx.eval_splits:
+        return set()
+    comp = components(ctx, LEAK_KINDS, settings)
+    train_comps = set(comp[split == TRAIN].tolist())
+    is_eval = np.isin(split, ctx.eval_splits)
+    return {int(r) for r in np.flatnonzero(is_eval) if comp[r] in train_comps}

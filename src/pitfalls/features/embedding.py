@@ -1,7 +1,7 @@
 """Embedders turn an image into a unit vector whose cosine similarity finds near-duplicates.
 
 The default needs no weights: low-frequency DCT coefficients of a contrast-normalised 32x32 luma
-thumbnail plus a coarse grid of chroma. It is invariant to brightness scaling and JPEG
+thumbnail of the image's centre (6% of each side ignored) plus a coarse grid of chroma. It is invariant to brightness scaling and JPEG
 re-compression, and stable under resizing, crops and rotations of a few percent or degrees, noise
 and mild blur. An ONNX model given by the user can replace it (`--embedder model.onnx`).
 """
@@ -19,7 +19,12 @@ from scipy.fft import dctn
 _DCT_BLOCK = 10
 _CHROMA_GRID = 4
 _CHROMA_WEIGHT = 0.5
-EMBED_DIM = _DCT_BLOCK * _DCT_BLOCK - 1 + 2 * _CHROMA_GRID * _CHROMA_GRID
+_TRIM = 0.06
+"""Share of each side ignored: crops of a few percent and a rotation's corners fall in it."""
+LUMA_DIMS = _DCT_BLOCK * _DCT_BLOCK - 1
+"""The first `LUMA_DIMS` values of a weight-free vector are its luma part, the rest its chroma part
+(`similarity` verifies near-duplicate candidates part by part)."""
+EMBED_DIM = LUMA_DIMS + 2 * _CHROMA_GRID * _CHROMA_GRID
 
 
 class Embedder(Protocol):
@@ -46,11 +51,13 @@ def _unit(v: np.ndarray) -> np.ndarray:
 class WeightFreeEmbedder:
     """The default embedder: DCT of normalised luma plus a chroma grid. Needs no weights."""
 
-    name = "dct1"
+    name = "dct2"
     dim = EMBED_DIM
 
     def embed_one(self, rgb: np.ndarray) -> np.ndarray:
-        small = _resize(rgb, 32)
+        h, w = rgb.shape[:2]
+        dy, dx = int(h * _TRIM), int(w * _TRIM)
+        small = _resize(rgb[dy:h - dy or h, dx:w - dx or w], 32)
         gray = small @ np.array([0.299, 0.587, 0.114])
         mean, std = gray.mean(), gray.std()
         scale = std if std > 1e-3 else 1.0
