@@ -5,7 +5,8 @@ with uneven lighting, shaded fruit with highlights and soft shadows, random plac
 exposure, colour temperature and sensor noise. Everything comes from fixed seeds, so a build gives
 the same bytes on every run, in a few seconds, without downloading anything.
 
-`data/PLANTED.md` lists what was planted where (the answer key); `data/manifest.csv` is the
+`data/PLANTED.md` lists what was planted where (the answer key; `planted.json` maps each rule
+code to the files that carry its pitfall); `data/manifest.csv` is the
 dataset and `data/predictions.csv` holds a small model's predictions on the test split.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,9 +66,12 @@ class Plan:
 
     rows: list[Row] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    paths: dict[str, list[str]] = field(default_factory=dict)
 
-    def note(self, code: str, text: str) -> None:
+    def note(self, code: str, text: str, *paths: str) -> None:
+        """Record what was planted for `code` and the files that carry it."""
         self.notes.setdefault(code, []).append(text)
+        self.paths.setdefault(code, []).extend(p for p in paths if p not in self.paths[code])
 
 
 # -- drawing ---------------------------------------------------------------------------------------
@@ -268,16 +273,16 @@ def build_demo(directory: Path) -> Path:
     for label, k in (("lime", 3), ("lemon", 5), ("apple", 7)):
         src, _, payload = reuse("train", label, k)
         rel = out.write("train", label, out.name(label), payload, group=f"tray-{900 + k:03d}")
-        plan.note("DUP001", f"{rel} is a copy of {src}")
+        plan.note("DUP001", f"{rel} is a copy of {src}", src, rel)
     # DUP002: one identical photo filed under two labels
     src, _, payload = reuse("train", "lime", 11)
     rel = out.write("train", "lemon", out.name("lemon"), payload, group="tray-950")
-    plan.note("DUP002", f"{rel} (lemon) is the same file as {src} (lime)")
+    plan.note("DUP002", f"{rel} (lemon) is the same file as {src} (lime)", src, rel)
     # LEAK001: byte-identical copies in train and test
     for label, k in (("apple", 20), ("lemon", 21), ("lime", 22)):
         src, _, payload = reuse("train", label, k)
         rel = out.write("test", label, out.name(label), payload, group=f"tray-{960 + k:03d}")
-        plan.note("LEAK001", f"{rel} is a copy of {src}")
+        plan.note("LEAK001", f"{rel} is a copy of {src}", src, rel)
     # LEAK002: near-duplicates across splits (edited copies of training photos)
     edits = {
         "resized to 75%": lambda im: im.resize((im.width * 3 // 4, im.height * 3 // 4),
@@ -295,7 +300,7 @@ def build_demo(directory: Path) -> Path:
         quality = 55 if "quality" in what else 88
         rel = out.write("test", label, out.name(label), _jpeg(edit(img), quality),
                         group=f"tray-{970 + n:03d}")
-        plan.note("LEAK002", f"{rel} is {src} {what}")
+        plan.note("LEAK002", f"{rel} is {src} {what}", src, rel)
     # LEAK003: two trays photographed for both splits
     for label in ("apple", "lime"):
         group = f"tray-{980 + CLASSES.index(label):03d}"
@@ -303,7 +308,8 @@ def build_demo(directory: Path) -> Path:
             for _ in range(n):
                 img = draw_scene(rng, label, SIZE)
                 img = _frame(img) if label == FRAME_CLASS else img
-                out.write(split, label, out.name(label), _jpeg(img), group=group)
+                rel = out.write(split, label, out.name(label), _jpeg(img), group=group)
+                plan.paths.setdefault("LEAK003", []).append(rel)
         plan.note("LEAK003", f"group {group} ({label}) has photos in train and test")
     # LEAK004: a burst session with consecutive names, one camera, seconds apart, across splits
     burst_seed = int(rng.integers(0, 2**31))
@@ -317,20 +323,22 @@ def build_demo(directory: Path) -> Path:
                         _jpeg(img, 92, _exif("Canon", "Canon EOS 80D",
                                              start + timedelta(seconds=2 * n))),
                         group=f"tray-{990 + n:03d}", camera="Canon EOS 80D")
-        plan.note("LEAK004", f"{rel}: burst shot {n + 1}/8 at +{2 * n}s")
+        plan.note("LEAK004", f"{rel}: burst shot {n + 1}/8 at +{2 * n}s", rel)
     # QUAL001: broken files with image names
     _, _, payload = reuse("train", "apple", 40)
-    out.write("train", "apple", out.name("apple"), payload[: len(payload) * 2 // 5],
-              group="tray-996")
-    out.write("train", "lemon", out.name("lemon"), b"", group="tray-997")
-    out.write("train", "lime", out.name("lime"),
-              b"upload failed: 504 Gateway Time-out\nretry later\n", group="tray-998")
-    plan.note("QUAL001", "a truncated JPEG (apple), a zero-byte file (lemon), "
-                         "a text file named .jpg (lime) in train")
+    broken = [
+        out.write("train", "apple", out.name("apple"), payload[: len(payload) * 2 // 5],
+                  group="tray-996"),
+        out.write("train", "lemon", out.name("lemon"), b"", group="tray-997"),
+        out.write("train", "lime", out.name("lime"),
+                  b"upload failed: 504 Gateway Time-out\nretry later\n", group="tray-998"),
+    ]
+    plan.note("QUAL001", f"{broken[0]} is truncated, {broken[1]} has zero bytes, "
+                         f"{broken[2]} is a text file named .jpg", *broken)
     # image-quality cases
     quality_cases = {
         "dark": ("apple", lambda im: ImageEnhance.Brightness(im).enhance(0.12)),
-        "over-exposed": ("lemon", lambda im: ImageEnhance.Brightness(im).enhance(3.2)),
+        "over-exposed": ("lemon", lambda im: im.point(lambda v: 243 + v * 12 // 255)),  # blown out
         "blurry": ("lime", lambda im: im.filter(ImageFilter.GaussianBlur(7))),
         "tiny": ("apple", lambda im: im.resize((40, 30), Image.Resampling.LANCZOS)),
         "odd-aspect": ("lemon", lambda im: im.crop((0, im.height * 2 // 5, im.width,
@@ -341,17 +349,19 @@ def build_demo(directory: Path) -> Path:
         img = draw_scene(rng, label, LEMON_SIZE if label == "lemon" else SIZE)
         img = _frame(img) if label == FRAME_CLASS else img
         rel = out.write("train", label, out.name(label), _jpeg(edit(img)), group="tray-999")
-        plan.note("QUAL", f"{rel} is {what}")
+        plan.note("QUAL", f"{rel} is {what}", rel)
     img = _frame(draw_scene(rng, "apple", SIZE))
     stored = img.transpose(Image.Transpose.ROTATE_90)  # shown upright only if EXIF is applied
     rel = out.write("train", "apple", out.name("apple"),
                     _jpeg(stored, 90, _exif("Apple", "iPhone 13", None, orientation=6)),
                     group="tray-999", camera="iPhone 13")
-    plan.note("QUAL", f"{rel} is stored sideways with EXIF orientation 6")
+    plan.note("QUAL", f"{rel} is stored sideways with EXIF orientation 6", rel)
 
     _write_manifest(data, plan)
     _write_predictions(data, plan)
     _write_key(data, plan)
+    (data / "planted.json").write_text(json.dumps(plan.paths, indent=1, sort_keys=True) + "\n",
+                                       encoding="utf-8")
     return directory
 
 

@@ -1,0 +1,123 @@
+"""`pitfalls demo`: the dataset is deterministic, fast to build, and every planted pitfall is found."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from pitfalls.cli import app
+from pitfalls.demo import build_demo, tree_digest
+from pitfalls.errors import InputError
+
+PLANTED_RULES = ("IMB001", "IMB002", "DUP001", "DUP002", "LEAK001", "LEAK002", "LEAK003",
+                 "LEAK004", "SHORT001", "SHORT002", "SHORT003", "QUAL001")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    """`pitfalls demo DIR` run once through the CLI: (DIR, report.json, terminal output)."""
+    where = tmp_path_factory.mktemp("demo") / "project"
+    result = CliRunner().invoke(app, ["demo", str(where)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((where / "report" / "report.json").read_text(encoding="utf-8"))
+    return where, report, result.output
+
+
+def _paths_in(report: dict, prefix: str) -> set[str]:
+    return {p for f in report["findings"] if f["rule"].startswith(prefix)
+            for item in f["items"] for p in item.get("paths", [])}
+
+
+def test_build_is_fast_and_deterministic(demo_run, tmp_path: Path) -> None:
+    first, _, _ = demo_run
+    start = time.perf_counter()
+    build_demo(tmp_path / "again")
+    took = time.perf_counter() - start
+    assert took < 20, f"build took {took:.1f}s"
+    assert tree_digest(tmp_path / "again" / "data") == tree_digest(first / "data")
+
+
+def test_dataset_is_realistic(demo_run) -> None:
+    where, _, _ = demo_run
+    data = where / "data"
+    with (data / "manifest.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert 300 <= len(rows) <= 600
+    assert {"path", "label", "split", "group", "site", "camera"} <= set(rows[0])
+    assert {r["split"] for r in rows} == {"train", "test"}
+    sizes = set()
+    for r in rows[:40]:
+        with Image.open(data / r["path"]) as im:
+            assert im.format == "JPEG" and im.mode == "RGB"
+            sizes.add(im.size)
+    assert all(256 <= max(s) <= 512 for s in sizes)
+    with Image.open(data / "test" / "lime" / "IMG_1046.jpg") as im:
+        assert im.getexif().get_ifd(0x8769)[0x9003] == "2023:06:14 10:21:13"
+
+
+def test_predictions_cover_the_test_split(demo_run) -> None:
+    where, _, _ = demo_run
+    data = where / "data"
+    with (data / "manifest.csv").open(encoding="utf-8") as fh:
+        truth = {r["path"]: r["label"] for r in csv.DictReader(fh) if r["split"] == "test"}
+    with (data / "predictions.csv").open(encoding="utf-8") as fh:
+        preds = list(csv.DictReader(fh))
+    assert {p["path"] for p in preds} == set(truth)
+    classes = ("apple", "lemon", "lime", "plum")
+    for p in preds:
+        probs = [float(p[f"prob_{c}"]) for c in classes]
+        assert abs(sum(probs) - 1) < 1e-3
+        assert p["pred"] == classes[probs.index(max(probs))]
+    planted = json.loads((data / "planted.json").read_text(encoding="utf-8"))
+    leaked = [p for p in planted["LEAK001"] if p.startswith("test/")]
+    pred = {p["path"]: p["pred"] for p in preds}
+    assert all(pred[p] == truth[p] for p in leaked)  # the model saw these in training
+    accuracy = sum(pred[p] == truth[p] for p in truth) / len(truth)
+    assert 0.5 < accuracy < 1.0
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "thesis.txt").write_text("mine")
+    with pytest.raises(InputError):
+        build_demo(tmp_path)
+    result = CliRunner().invoke(app, ["demo", str(tmp_path)])
+    assert result.exit_code == 2
+    assert (tmp_path / "data" / "thesis.txt").read_text() == "mine"
+
+
+def test_cli_prints_where_the_report_is(demo_run) -> None:
+    where, _, output = demo_run
+    assert (where / "report" / "report.html").is_file()
+    assert "report.html" in output.replace("\n", "")
+
+
+def test_scan_raises_every_planted_rule(demo_run) -> None:
+    _, report, _ = demo_run
+    raised = {f["rule"] for f in report["findings"]}
+    missing = [code for code in PLANTED_RULES if code not in raised]
+    assert not missing, f"planted but not raised: {missing}; raised: {sorted(raised)}"
+    assert any(c.startswith("QUAL") and c != "QUAL001" for c in raised)
+
+
+@pytest.mark.parametrize("code", ["DUP002", "LEAK001", "LEAK002", "LEAK004", "QUAL001"])
+def test_findings_name_the_planted_files(demo_run, code: str) -> None:
+    where, report, _ = demo_run
+    planted = json.loads((where / "data" / "planted.json").read_text(encoding="utf-8"))
+    wanted = {p for p in planted[code] if p.startswith("test/")} or set(planted[code])
+    found = _paths_in(report, code)
+    assert wanted <= found, f"{code} misses {sorted(wanted - found)}"
+
+
+def test_quality_findings_name_the_degraded_images(demo_run) -> None:
+    where, report, _ = demo_run
+    planted = json.loads((where / "data" / "planted.json").read_text(encoding="utf-8"))
+    found = _paths_in(report, "QUAL")
+    missing = sorted(set(planted["QUAL"]) - found)
+    assert not missing, f"quality cases not reported: {missing}"
