@@ -115,7 +115,7 @@ def scan(
 
     attach_predictions(ctx, predictions, model, preprocess,
                        cache_dir=False if cache is False else (
-                           Path(cache) if isinstance(cache, str | Path) else None),
+                           cache if isinstance(cache, str | Path) else cfg.cache_dir),
                        progress=progress)
     findings, passed, skipped = run_rules(ctx)
     sections: dict[str, Any] = {"class_by_split": class_by_split(ctx)}

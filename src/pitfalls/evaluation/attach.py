@@ -30,7 +30,7 @@ def attach_predictions(
     model: str | Path | None = None,
     preprocess: str | Path | dict[str, Any] | None = None,
     *,
-    cache_dir: Path | bool | None = None,
+    cache_dir: str | Path | bool | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Predictions | None:
     """Load or compute the predictions and store them in `ctx.extras["predictions"]`."""

@@ -10,6 +10,7 @@ why the bootstrap is written here rather than looped over `sklearn.metrics`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +33,20 @@ def resample_weights(n_units: int, n_resamples: int, rng: np.random.Generator) -
     """(B, G) counts: how often each unit is drawn in each bootstrap resample."""
     if n_units == 0:
         return np.zeros((n_resamples, 0))
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_resamples).astype(
-        np.float64)
+    draws = rng.integers(0, n_units, size=(n_resamples, n_units))
+    offset = (np.arange(n_resamples) * n_units)[:, None]
+    counts = np.bincount((draws + offset).ravel(), minlength=n_resamples * n_units)
+    return counts.reshape(n_resamples, n_units).astype(np.float64)
+
+
+def bootstrap_sums(agg: np.ndarray, n_resamples: int, rng: np.random.Generator,
+                   max_cells: int = 4_000_000) -> np.ndarray:
+    """(B, m) per-resample sums of the unit statistics `agg` (G, m), in memory-bounded chunks."""
+    g = agg.shape[0]
+    step = max(1, max_cells // max(g, 1))
+    out = [resample_weights(g, min(step, n_resamples - start), rng) @ agg
+           for start in range(0, n_resamples, step)]
+    return np.vstack(out) if out else np.zeros((0, agg.shape[1]))
 
 
 def aggregate(stats: np.ndarray, units: np.ndarray, n_units: int) -> np.ndarray:
@@ -77,7 +90,8 @@ def rates_from_counts(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray
     precision = _div(tp, predicted)
     f1 = _div(2 * tp, support + predicted)
     present = support > 0
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resamples stay NaN
         bal = np.nanmean(np.where(present, recall, np.nan), axis=-1) if recall.size else recall
         macro = np.nanmean(np.where(present, np.nan_to_num(f1), np.nan), axis=-1)
     return {"accuracy": _div(tp.sum(axis=-1), n), "balanced_accuracy": bal, "macro_f1": macro,
@@ -171,8 +185,7 @@ def score(
     stats = np.hstack(blocks) if n else np.zeros((0, 3 * k))
     uid, g = unit_ids(units, n)
     agg = aggregate(stats, uid, g)
-    w = resample_weights(g, n_resamples, np.random.default_rng(seed))
-    boot = w @ agg
+    boot = bootstrap_sums(agg, n_resamples, np.random.default_rng(seed))
     point = agg.sum(axis=0)[None, :]
 
     def split(sums: np.ndarray) -> dict[str, np.ndarray]:
@@ -230,7 +243,7 @@ def subset_comparison(
     stats = np.column_stack([np.ones(n), correct, keep * 1.0, correct * keep])
     uid, g = unit_ids(units, n)
     agg = aggregate(stats, uid, g)
-    boot = resample_weights(g, n_resamples, np.random.default_rng(seed)) @ agg
+    boot = bootstrap_sums(agg, n_resamples, np.random.default_rng(seed))
     point = agg.sum(axis=0)
     all_b, kept_b = _div(boot[:, 1], boot[:, 0]), _div(boot[:, 3], boot[:, 2])
     diff_b = all_b - kept_b

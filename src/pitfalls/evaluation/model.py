@@ -230,21 +230,21 @@ def run_model(
     paths: list[str],
     labels: list[str],
     *,
-    cache_dir: Path | bool | None = None,
+    cache_dir: str | Path | bool | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Predictions (`path`, `pred`, `prob_<class>`) of the model on the given dataset paths.
 
     Unreadable images are left out. Class order: the spec's `classes`, else sorted `labels`.
-    `cache_dir`: a folder, None for the default cache folder, False for no cache.
+    `cache_dir`: a folder or fsspec URL, None for the default cache folder, False for no cache.
     """
     runner = ModelRunner(model, spec)
     classes = list(spec.classes) if spec.classes else sorted(set(labels))
-    base = cache_dir if isinstance(cache_dir, Path) else default_cache_root()
+    base = str(cache_dir if isinstance(cache_dir, str | Path) else default_cache_root())
     where = hashlib.blake2b(str(root.resolve()).encode(), digest_size=6).hexdigest()
     cache = FeatureCache(None if cache_dir is False else
-                         base / f"{root.name or 'root'}-{where}"
-                         / f"predictions-{runner.digest}-{spec.digest()}")
+                         f"{base.rstrip('/')}/{root.name or 'root'}-{where}"
+                         f"/predictions-{runner.digest}-{spec.digest()}")
     keys = [file_key(root / p) for p in paths]
     cached = cache.load({k for k in keys if k}) if cache.enabled else pd.DataFrame(columns=[KEY])
     known = dict(zip(cached[KEY], cached["probs"], strict=True)) if len(cached) else {}
