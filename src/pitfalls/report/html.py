@@ -98,9 +98,10 @@ def _scalar(v: Any) -> bool:
     return v is None or isinstance(v, str | int | float | bool)
 
 
-def format_value(v: Any, depth: int = 0) -> Markup:
-    """Any JSON value as compact, escaped HTML: nested dicts become small key/value tables, lists
-    of scalars comma-separated lists (long ones cut), lists of records small tables."""
+def format_value(v: Any, depth: int = 0, inline: bool = False) -> Markup:
+    """Any JSON value as compact, escaped HTML: nested dicts become small key/value tables (one
+    line when `inline` or long), lists of scalars comma-separated lists (long ones cut), lists of
+    records small tables."""
     if v is None:
         return Markup("—")
     if isinstance(v, bool | int | float):
@@ -112,7 +113,7 @@ def format_value(v: Any, depth: int = 0) -> Markup:
             return Markup("—")
         if depth >= 3:
             return escape(str(dict(v)))
-        if all(_scalar(x) for x in v.values()) and len(v) > 4:
+        if all(_scalar(x) for x in v.values()) and (inline or len(v) > 4):
             cells = Markup("").join(
                 Markup('<span class="kvp"><b>{}</b> {}</span>').format(k, format_value(x, depth + 1))
                 for k, x in v.items())
@@ -203,7 +204,7 @@ def _item_view(item: Mapping[str, Any], thumbs: Thumbnailer) -> ItemView:
                 and all(_scalar(x) for x in val)):
             notes = [f"{n} · {x}" if n else str(x) for n, x in zip(notes, val, strict=True)]
         else:
-            fields.append((key, format_value(val, 1)))
+            fields.append((key, format_value(val, 1, inline=True)))
     score = item.get("score")
     shown = list(zip(paths, notes, strict=True))[:MAX_IMAGES]
     return ItemView(images=[ImageView(thumbs(p), n) for p, n in shown],
