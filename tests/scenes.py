@@ -94,11 +94,13 @@ def scene(seed: int, size: tuple[int, int] = (96, 128)) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-def burst(seed: int, n: int = 4, size: tuple[int, int] = (96, 128)) -> list[np.ndarray]:
-    """`n` shots of one scene taken seconds apart: the camera drifts and a subject moves."""
+def burst(seed: int, n: int = 4, size: tuple[int, int] = (96, 128),
+          drift: float = 0.15) -> list[np.ndarray]:
+    """`n` shots of one scene taken seconds apart: the camera drifts (up to `drift` of the frame)
+    and a subject moves."""
     rng = np.random.default_rng(seed)
     h, w = size
-    big_h, big_w = int(h * 1.15), int(w * 1.15)
+    big_h, big_w = int(h * (1 + drift)), int(w * (1 + drift))
     base = Image.fromarray(np.clip(_background(rng, big_h, big_w), 0, 255).astype(np.uint8))
     _objects(rng, base, int(rng.integers(1, 5)))
     colour = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -108,7 +110,7 @@ def burst(seed: int, n: int = 4, size: tuple[int, int] = (96, 128)) -> list[np.n
     shots = []
     for _ in range(n):
         frame = base.copy()
-        sx += rng.uniform(-0.04, 0.04) * big_w
+        sx += rng.uniform(-0.3, 0.3) * drift * big_w
         ImageDraw.Draw(frame).ellipse((sx - r, sy - r, sx + r, sy + r), fill=colour)
         ox, oy = int(rng.integers(0, big_w - w + 1)), int(rng.integers(0, big_h - h + 1))
         arr = np.asarray(frame.crop((ox, oy, ox + w, oy + h)), dtype=np.float64)
