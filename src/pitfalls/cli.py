@@ -59,7 +59,7 @@ def scan(
     ignore: Annotated[str | None, typer.Option(help="Skip these rule codes/prefixes.")] = None,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="error, warning, info or never.")] = None,
     lang: Annotated[str | None, typer.Option(help="Report language: en or ja.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Feature-extraction processes.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Feature-extraction processes.")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
     embedder: Annotated[Path | None, typer.Option(help="ONNX embedding model (default: weight-free).")] = None,
     cache: Annotated[str | None, typer.Option(help="Feature cache folder or fsspec URL (s3://…).")] = None,
