@@ -102,9 +102,6 @@ def demo(
     lang: Annotated[str, typer.Option(help="Report language: en or ja.")] = "en",
 ) -> None:
     """Build a demonstration dataset with planted pitfalls and scan it end to end."""
-    import inspect
-
-    from pitfalls.api import scan as api_scan
     from pitfalls.demo import build_demo
 
     try:
@@ -112,12 +109,9 @@ def demo(
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
     data = root / "data"
-    extra: dict[str, object] = {}
-    if "predictions" in inspect.signature(api_scan).parameters:  # once evaluation is wired in
-        extra["predictions"] = data / "predictions.csv"
     console.print(f"demo dataset: [bold]{data.resolve()}[/] (answer key: {data / 'PLANTED.md'})")
     code = run_scan(data / "manifest.csv", directory / "report", lang=lang, fail_on="never",
-                    cache=directory / ".cache", **extra)
+                    cache=directory / ".cache", predictions=data / "predictions.csv")
     raise typer.Exit(code)
 
 
