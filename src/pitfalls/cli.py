@@ -64,12 +64,16 @@ def scan(
     embedder: Annotated[Path | None, typer.Option(help="ONNX embedding model (default: weight-free).")] = None,
     cache: Annotated[str | None, typer.Option(help="Feature cache folder or fsspec URL (s3://…).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
+    predictions: Annotated[Path | None, typer.Option(help="Predictions table (CSV, Parquet, JSONL): path, pred and/or prob_<class>.")] = None,
+    model: Annotated[Path | None, typer.Option(help="ONNX classifier to run over the evaluation images.")] = None,
+    preprocess: Annotated[Path | None, typer.Option(help="Preprocessing spec (TOML) for --model.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every rule the inputs allow; write report.html and report.json into --out."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
     try:
         code = run_scan(data, out, select=select, ignore=ignore, fail_on=fail_on, lang=lang,
+                        predictions=predictions, model=model, preprocess=preprocess,
                         workers=workers, scheduler=scheduler, embedder=embedder,
                         cache=False if no_cache else (cache if cache else True))
     except PitfallsError as exc:
@@ -94,6 +98,130 @@ def rules(
         console.print(rule_markdown(code.upper(), lang))
     except KeyError:
         raise _fail(f"no rule {code!r}; run 'pitfalls rules' for the catalogue") from None
+
+
+@app.command()
+def split(
+    data: Annotated[Path, typer.Argument(help="Dataset folder or manifest (CSV, Parquet, JSONL).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Manifest to write (CSV).")] = Path("manifest.csv"),
+    test_size: Annotated[float, typer.Option("--test-size", help="Share of images for test.")] = 0.2,
+    val_size: Annotated[float, typer.Option("--val-size", help="Share of images for val (0: none).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Random seed (ties between equal-size clusters).")] = 0,
+    cache: Annotated[str | None, typer.Option(help="Feature cache folder or fsspec URL.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the cache.")] = False,
+) -> None:
+    """Write a leak-free split: stratified by label; groups, sessions and duplicates kept together."""
+    from rich.table import Table
+
+    from pitfalls.api import build_context
+    from pitfalls.config import find_config
+    from pitfalls.split import check_sizes, make_split, proportions, write_manifest
+
+    try:
+        check_sizes(test_size, val_size)
+        cfg = find_config()
+        with _progress() as bar:
+            task = bar.add_task("features", total=None)
+            ctx = build_context(data, cfg, cache=False if no_cache else (cache or True),
+                                progress=lambda s, d, t: bar.update(task, description=s,
+                                                                    completed=d, total=t))
+        table = make_split(ctx, test_size=test_size, val_size=val_size, seed=seed)
+        written = write_manifest(table, ctx.root, out)
+    except (PitfallsError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    shares = proportions(table)
+    view = Table(title="class share per split")
+    view.add_column("label")
+    for col in shares.columns:
+        n = int((table["split"] == col).sum()) if col != "all" else len(table)
+        view.add_column(f"{col} (n={n})", justify="right")
+    for label, row in shares.iterrows():
+        view.add_row(str(label), *[f"{v:.1%}" for v in row.fillna(0)])
+    console.print(view)
+    console.print(f"manifest: [bold]{written.resolve()}[/]")
+
+
+def _csv_list(value: str | None, kind: type = str, name: str = "") -> list:
+    if not value:
+        return []
+    try:
+        return [kind(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise _fail(f"{name} must be a comma-separated list of {kind.__name__}s, not {value!r}") from None
+
+
+@app.command()
+def bench(
+    models: Annotated[list[Path], typer.Argument(help="ONNX model files.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder or manifest (labelled eval split).")],
+    preprocess: Annotated[Path | None, typer.Option(help="Preprocessing spec TOML (default: MODEL.toml).")] = None,
+    serving_preprocess: Annotated[Path | None, typer.Option("--serving-preprocess", help="Serving spec TOML to compare with training's (PERF003).")] = None,
+    batch_sizes: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,8,32.")] = "1",
+    threads: Annotated[str, typer.Option(help="Intra-op thread counts, e.g. 1,2.")] = "1",
+    providers: Annotated[str, typer.Option(help="Execution providers: cpu,cuda.")] = "cpu",
+    quantize: Annotated[str | None, typer.Option(help="Int8 variants: static,dynamic.")] = None,
+    budget_ms: Annotated[float | None, typer.Option("--budget-ms", help="Latency budget per request (ms).")] = None,
+    percentile: Annotated[float, typer.Option(help="Percentile the budget applies to.")] = 95.0,
+    min_time: Annotated[float, typer.Option("--min-time", help="Minimum seconds per measurement.")] = 10.0,
+    min_queries: Annotated[int, typer.Option("--min-queries", help="Minimum queries per measurement.")] = 500,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("pitfalls-bench"),
+    fail_on: Annotated[str, typer.Option("--fail-on", help="error, warning, info or never.")] = "error",
+    lang: Annotated[str, typer.Option(help="Report language: en or ja.")] = "en",
+) -> None:
+    """Accuracy against latency, throughput, memory and size; int8 variants; Pareto front."""
+    from pitfalls.bench import BenchOptions, run_bench
+    from pitfalls.bench.output import save
+    from pitfalls.bench.quantize import METHODS
+    from pitfalls.bench.spec import load_spec
+
+    opts = BenchOptions(
+        batch_sizes=_csv_list(batch_sizes, int, "--batch-sizes") or [1],
+        threads=_csv_list(threads, int, "--threads") or [1],
+        providers=_csv_list(providers, str, "--providers") or ["cpu"],
+        quantize=_csv_list(quantize, str, "--quantize"), budget_ms=budget_ms,
+        percentile=percentile, min_time=min_time, min_queries=min_queries)
+    bad = [q for q in opts.quantize if q not in METHODS]
+    if bad:
+        raise _fail(f"--quantize: unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
+    if any(v <= 0 for v in [*opts.batch_sizes, *opts.threads]) or min_queries < 1 or min_time < 0:
+        raise _fail("batch sizes, thread counts and --min-queries must be positive")
+    if not 0 < percentile <= 100:
+        raise _fail("--percentile must be in (0, 100]")
+    if lang not in ("en", "ja") or fail_on not in ("error", "warning", "info", "never"):
+        raise _fail("--lang must be en or ja; --fail-on error, warning, info or never")
+    try:
+        spec = load_spec(preprocess) if preprocess else None
+        serving = load_spec(serving_preprocess) if serving_preprocess else None
+        with err.status("benchmarking") as status:
+            result = run_bench(models, data, spec=spec, serving=serving, options=opts,
+                               progress=lambda msg: status.update(msg))
+    except (PitfallsError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    save(result, out, lang)
+    from rich.table import Column, Table
+
+    table = Table("quant", "prov", "thr", "batch", "acc", "p50 ms", f"p{percentile:g} ms",
+                  "img/s", "MB")
+    table.columns.insert(0, Column("model", no_wrap=True))
+    for r in result.rows:
+        table.add_row(r["model"], r["quantization"], r["provider"], str(r["threads"]),
+                      str(r["batch_size"]), f"{r['accuracy']:.3f}" if r.get("accuracy") is not None else "-",
+                      f"{r['latency_ms']['p50']:.3f}", f"{r['latency_ms'][f'p{percentile:g}']:.3f}",
+                      f"{r['throughput_ips']:.0f}", f"{r['size_mb']:.2f}")
+    console.print(table)
+    for f in result.findings:
+        console.print(f"[bold]{f.rule}[/] {f.severity}: {f.summary.get_text(lang)}")
+    for r in result.rows:
+        if r["spread_too_wide"]:
+            console.print(f"[yellow]warning:[/] {r['model']} {r['quantization']} batch "
+                          f"{r['batch_size']}: run-to-run spread {r['spread']['iqr_over_median']:.0%} "
+                          "IQR/median (> 10%): too noisy to trust; close other work or raise --min-time")
+    console.print(f"bench: [bold]{(out / 'bench.json').resolve()}[/]  report: {(out / 'report.html').resolve()}")
+    worst = max((f.severity for f in result.findings),
+                key=("info", "warning", "error").index, default=None)
+    rank = ("info", "warning", "error")
+    code = int(fail_on != "never" and worst is not None and rank.index(worst) >= rank.index(fail_on))
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -48,13 +48,17 @@ class ImageCalibrationReader:
 def quantize(model: str | Path, out: str | Path, method: str,
              calibration: ImageCalibrationReader | None = None) -> Path:
     """Write the `method` int8 variant of `model` to `out`; returns `out`."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
+    try:
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quantize_dynamic,
+            quantize_static,
+        )
+    except ImportError as exc:  # onnxruntime's quantizer needs the onnx package
+        raise InputError(f"int8 quantization needs the 'onnx' package (pip install "
+                         f"'pitfalls[quantize]'): {exc}") from None
 
     model, out = Path(model), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from pitfalls.rules import (  # noqa: F401
     evaluation,
     imbalance,
     leakage,
+    performance,
     quality,
     shortcuts,
 )
