@@ -113,6 +113,9 @@ def format_value(v: Any, depth: int = 0, inline: bool = False) -> Markup:
             return Markup("—")
         if depth >= 3:
             return escape(str(dict(v)))
+        if all(isinstance(x, Mapping) and x and all(_scalar(y) for y in x.values())
+               for x in v.values()):  # {row: {column: value}}: one table
+            return _records_table([{"": k, **x} for k, x in v.items()], depth + 1)
         if all(_scalar(x) for x in v.values()) and (inline or len(v) > 4):
             cells = Markup("").join(
                 Markup('<span class="kvp"><b>{}</b> {}</span>').format(k, format_value(x, depth + 1))
@@ -186,7 +189,7 @@ class FindingView:
     phase: str
     title: str
     summary: str
-    metrics: list[tuple[str, Markup]]
+    metrics: list[tuple[str, Markup, bool]]  # key, value, wide (spans the row)
     evidence: list[EvidenceBlock]
     n_items: int
     n_shown: int
@@ -259,6 +262,13 @@ def _rule_title(code: str, lang: str) -> str:
     return rule.title.get_text(lang) if rule is not None else ""
 
 
+def _wide(v: Any) -> bool:
+    """Whether a metric value is a table that needs the full width of the metrics grid."""
+    if isinstance(v, Mapping):
+        return any(not _scalar(x) for x in v.values())
+    return isinstance(v, list | tuple) and any(isinstance(x, Mapping) for x in v)
+
+
 def _finding_view(i: int, f: Finding, lang: str, thumbs: Thumbnailer,
                   max_items: int) -> FindingView:
     evidence, shown = _evidence(f.items, thumbs, max_items)
@@ -266,7 +276,7 @@ def _finding_view(i: int, f: Finding, lang: str, thumbs: Thumbnailer,
         anchor=f"finding-{i}-{re.sub(r'[^A-Za-z0-9]', '', f.rule)}",
         rule=f.rule, severity=f.severity if f.severity in SEVERITIES else "info",
         phase=f.phase, title=f.title.get_text(lang), summary=f.summary.get_text(lang),
-        metrics=[(str(k), format_value(v, 1)) for k, v in (f.metrics or {}).items()],
+        metrics=[(str(k), format_value(v, 1), _wide(v)) for k, v in (f.metrics or {}).items()],
         evidence=evidence, n_items=len(f.items), n_shown=shown, doc=_doc(f.rule, lang))
 
 
