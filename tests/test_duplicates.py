@@ -46,7 +46,7 @@ def test_dup001_finds_exact_and_near_copies_inside_a_split(tmp_path: Path) -> No
     groups = {frozenset(it["paths"]): it for it in f.items}
     assert groups[frozenset({"train/c0/a.png", "train/c0/a_copy.png"})]["kind"] == "bytes"
     near = groups[frozenset({"train/c1/b.png", "train/c1/b_small.jpg"})]
-    assert near["kind"] == "near" and 0.85 < near["score"] <= 1.0
+    assert near["kind"] == "near" and 0.9 <= near["score"] <= 1.0
     assert f.metrics["n_groups"] == 2 and f.metrics["n_extra_copies"] == 2
 
 

@@ -42,7 +42,7 @@ COLUMNS = ["i", "j", "kind", "score", "evidence"]
 class LinkSettings:
     """Thresholds of every link kind (see `NEAR_PARAMS` and `SESSION_PARAMS` for their meaning)."""
 
-    near_candidate: float = 0.85
+    near_candidate: float = 0.90
     near_luma: float = 0.88
     near_chroma: float = 0.85
     near_luma_gray: float = 0.95
