@@ -1,37 +1,39 @@
-"""The terminal summary: one table of findings, printed with rich."""
+"""The terminal summary: the dataset line, one table of findings (worst first), passed and skipped."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pitfalls.findings import Report, severity_rank
+from pitfalls.report.messages import messages, split_name
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-HEAD = {
-    "en": ("Rule", "Severity", "Phase", "Finding", "images", "unreadable", "passed", "skipped"),
-    "ja": ("ルール", "重大度", "フェーズ", "内容", "画像", "読込不可", "合格", "スキップ"),
-}
 
 
 def print_summary(report: Report, console: Console | None = None, lang: str | None = None) -> None:
-    """Print the dataset line and a table of findings, worst first."""
+    """Print the dataset line and a table of findings, worst first, in `lang`."""
     console = console or Console()
     lang = lang or report.lang
-    h = HEAD.get(lang, HEAD["en"])
+    m = messages(lang)
     d = report.dataset
+    splits = ", ".join(f"{split_name(str(k), lang)} {v}" for k, v in (d.get("splits") or {}).items())
     console.print(
-        f"[bold]pitfalls[/] {d.get('root', '')}: {d.get('n_images', 0)} {h[4]}, "
-        f"{d.get('n_unreadable', 0)} {h[5]}, splits {d.get('splits', {})}"
+        f"[bold]pitfalls[/] {escape(str(d.get('root', '')))}: {d.get('n_images', 0)} "
+        f"{m['images'].lower()}, {d.get('n_unreadable', 0)} {m['unreadable'].lower()}, "
+        f"{m['splits'].lower()}: {escape(splits) or m['no_splits']}"
     )
     table = Table(show_lines=False)
-    for col in h[:4]:
+    for col in (m["rule"], m["severity"], m["phase"], m["findings"]):
         table.add_column(col)
     for f in sorted(report.findings, key=lambda f: (-severity_rank(f.severity), f.rule)):
-        table.add_row(f.rule, f"[{STYLE[f.severity]}]{f.severity}[/]", f.phase,
-                      f.summary.get_text(lang))
+        table.add_row(f.rule, f"[{STYLE.get(f.severity, '')}]{m.get('sev.' + f.severity, f.severity)}[/]",
+                      m.get("phase_short." + f.phase, f.phase), escape(f.summary.get_text(lang)))
     if report.findings:
         console.print(table)
-    console.print(f"{h[6]}: {', '.join(report.passed) or '-'}")
+    else:
+        console.print(m["no_findings"], style="green")
+    console.print(f"{m['passed']}: {', '.join(report.passed) or '-'}")
     if report.skipped:
-        console.print(f"{h[7]}: " + ", ".join(s["rule"] for s in report.skipped), style="dim")
+        console.print(f"{m['skipped']}: " + ", ".join(s["rule"] for s in report.skipped), style="dim")
