@@ -20,9 +20,9 @@ def print_summary(report: Report, console: Console | None = None, lang: str | No
     d = report.dataset
     splits = ", ".join(f"{split_name(str(k), lang)} {v}" for k, v in (d.get("splits") or {}).items())
     console.print(
-        f"[bold]pitfalls[/] {escape(str(d.get('root', '')))}: {d.get('n_images', 0)} "
-        f"{m['images'].lower()}, {d.get('n_unreadable', 0)} {m['unreadable'].lower()}, "
-        f"{m['splits'].lower()}: {escape(splits) or m['no_splits']}"
+        f"[bold]pitfalls[/] {escape(str(d.get('root', '')))}: "
+        + m["count_line"].format(n=d.get("n_images", 0), u=d.get("n_unreadable", 0))
+        + f"; {m['splits']}: {escape(splits) or m['no_splits']}"
     )
     table = Table(show_lines=False)
     for col in (m["rule"], m["severity"], m["phase"], m["findings"]):
