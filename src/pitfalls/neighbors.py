@@ -47,8 +47,8 @@ class ExactIndex:
             stop = min(n, start + self.block)
             # Only columns after the block's first row: each pair is seen once (i < j).
             sims = self.x[start:stop] @ self.x[start:].T
-            rows = np.arange(stop - start)
-            sims[rows[:, None] >= np.arange(sims.shape[1])[None, :]] = -np.inf
+            m = stop - start  # only the square diagonal block holds pairs with j <= i
+            sims[:, :m][np.tril_indices(m)] = -np.inf
             ii, jj = np.nonzero(sims >= threshold)
             if ii.size == 0:
                 continue
