@@ -241,9 +241,9 @@ class BlurryImages(PerImageRule):
     title = T("Blurry images", "ぼやけた画像")
     summary = T("{n} image(s) are blurry ({share:.1%})", "{n} 枚（{share:.1%}）の画像がぼやけています")
     params = {
-        "max_sharpness": Param(0.05, "relative sharpness (Laplacian variance / intensity "
+        "max_sharpness": Param(0.03, "relative sharpness (Laplacian variance / intensity "
                                      "variance) below which an image is blurry"),
-        "max_of_median": Param(0.25, "and below this fraction of the dataset's median"),
+        "max_of_median": Param(0.15, "and below this fraction of the dataset's median"),
         "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged"),
         **_COMMON,
     }
