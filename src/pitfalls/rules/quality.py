@@ -243,7 +243,7 @@ class BlurryImages(PerImageRule):
     params = {
         "max_sharpness": Param(0.03, "relative sharpness (Laplacian variance / intensity "
                                      "variance) below which an image is blurry"),
-        "max_of_median": Param(0.15, "and below this fraction of the dataset's median"),
+        "max_of_median": Param(0.1, "and below this fraction of the dataset's median"),
         "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged"),
         **_COMMON,
     }
