@@ -169,6 +169,35 @@ def recommendation(result: BenchResult) -> T:
              f"{key} {r['latency_ms'][key]:.2f} ms、{r.get('size_mb', 0):.2f} MB。")
 
 
+def int8_notes(rows: list[dict[str, Any]]) -> list[T]:
+    """Per int8 variant: is it faster than fp32 at the same configuration, and if not, why."""
+    base = {(r["model"], r["provider"], r["threads"], r["batch_size"]): r for r in rows
+            if r["quantization"] == "fp32"}
+    notes = []
+    for r in rows:
+        b = base.get((r["model"], r["provider"], r["threads"], r["batch_size"]))
+        if r["quantization"] == "fp32" or b is None:
+            continue
+        qi, fi = r["stages_ms"]["inference"]["p50"], b["stages_ms"]["inference"]["p50"]
+        pre = b["stages_ms"]["preprocess"]["p50"] / max(b["latency_ms"]["p50"], 1e-9)
+        head = (f"{r['model']} {r['quantization']} (batch {r['batch_size']}): inference p50 "
+                f"{qi:.3f} ms vs fp32 {fi:.3f} ms")
+        head_ja = (f"{r['model']} {r['quantization']}（バッチ {r['batch_size']}）: 推論 p50 "
+                   f"{qi:.3f} ms、fp32 は {fi:.3f} ms")
+        if qi < fi * 0.95:
+            en, ja = f"{head} — {1 - qi / fi:.0%} faster", f"{head_ja} — {1 - qi / fi:.0%} 高速"
+        else:
+            en = (f"{head} — not faster: with an inference this short, quantizing and "
+                  f"dequantizing activations and per-call overhead outweigh int8 arithmetic")
+            ja = (f"{head_ja} — 高速化なし: 推論がこれほど短いと、活性化の量子化・逆量子化と"
+                  f"呼び出しごとのオーバーヘッドが int8 演算の利得を上回ります")
+        if pre > 0.5:
+            en += f"; pre-processing is {pre:.0%} of end-to-end latency, so it dominates anyway"
+            ja += f"。前処理がエンドツーエンドの {pre:.0%} を占めるため、いずれにせよ支配的です"
+        notes.append(T(en + ".", ja + "。"))
+    return notes
+
+
 def section(result: BenchResult) -> dict[str, Any]:
     """`report.sections["bench"]`: plain values for `section_bench.html.j2`."""
     rows = result.rows
@@ -194,7 +223,8 @@ def section(result: BenchResult) -> dict[str, Any]:
             "recommendation": dict(rec),
             "machine": f"{m.get('processor')} · {m.get('cpu_count')} CPUs · onnxruntime "
                        f"{m.get('onnxruntime')} · {', '.join(m.get('providers_available', []))}",
-            "skew": [s.to_dict() for s in result.skew]}
+            "skew": [s.to_dict() for s in result.skew],
+            "int8_notes": [dict(n) for n in int8_notes(rows)]}
 
 
 def save(result: BenchResult, out: str | Path, lang: str = "en") -> Path:
