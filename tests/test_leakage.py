@@ -61,7 +61,7 @@ def test_exact_index_matches_brute_force_and_caps_rows() -> None:
     with pytest.raises(ValueError):
         ExactIndex(np.zeros(5))
     with pytest.raises(ValueError, match="unknown"):
-        make_index(x, "hnsw")
+        make_index(x, "no-such-index")
 
 
 def test_leak001_bytes_and_pixels(tmp_path: Path) -> None:
