@@ -94,6 +94,7 @@ def scan(
     predictions: str | Path | pd.DataFrame | None = None,
     model: str | Path | None = None,
     preprocess: str | Path | dict[str, Any] | None = None,
+    field: str | Path | None = None,
     **extras: Any,
 ) -> Report:
     """Scan a dataset (folder, manifest path, DataFrame with `root`) and return a `Report`.
@@ -117,11 +118,19 @@ def scan(
                        cache_dir=False if cache is False else (
                            cache if isinstance(cache, str | Path) else cfg.cache_dir),
                        progress=progress)
+    if field is not None:
+        from pitfalls.field.report import attach_field
+
+        attach_field(ctx, field, model, preprocess, cache=cache, progress=progress)
     findings, passed, skipped = run_rules(ctx)
     sections: dict[str, Any] = {"class_by_split": class_by_split(ctx)}
     evaluation = evaluation_section(ctx)
     if evaluation is not None:
         sections["evaluation"] = evaluation
+    if field is not None:
+        from pitfalls.field.report import field_section
+
+        sections["field"] = field_section(ctx)
     report = Report(dataset=dataset_summary(ctx), findings=findings, passed=passed,
                     skipped=skipped, sections=sections,
                     lang=cfg.lang, root=ctx.root)

@@ -30,7 +30,7 @@ def _progress() -> Progress:
 
 
 def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | None = None,
-             **kwargs: object) -> int:
+             sheet: bool = False, **kwargs: object) -> int:
     """Scan with a progress bar, save the report, print the summary; return the exit code."""
     from pitfalls.api import scan
     from pitfalls.config import find_config
@@ -44,6 +44,11 @@ def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | N
 
         report = scan(data, lang=lang, fail_on=fail_on, progress=progress, **kwargs)
     report.save(out)
+    if sheet:
+        from pitfalls.sheet import write_sheet
+
+        for written in write_sheet(report.to_dict(), out, lang=lang or report.lang):
+            console.print(f"sheet: [bold]{written.resolve()}[/]")
     print_summary(report, console)
     console.print(f"report: [bold]{(out / 'report.html').resolve()}[/]  "
                   f"(json: {(out / 'report.json').resolve()})")
@@ -67,6 +72,8 @@ def scan(
     predictions: Annotated[Path | None, typer.Option(help="Predictions table (CSV, Parquet, JSONL): path, pred and/or prob_<class>.")] = None,
     model: Annotated[Path | None, typer.Option(help="ONNX classifier to run over the evaluation images.")] = None,
     preprocess: Annotated[Path | None, typer.Option(help="Preprocessing spec (TOML) for --model.")] = None,
+    field: Annotated[Path | None, typer.Option("--field", help="Folder of field photos (where the model will be used).")] = None,
+    sheet: Annotated[bool, typer.Option("--sheet", help="Also write the expectation sheet (sheet.html, sheet.pdf).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every rule the inputs allow; write report.html and report.json into --out."""
@@ -74,7 +81,7 @@ def scan(
     try:
         code = run_scan(data, out, select=select, ignore=ignore, fail_on=fail_on, lang=lang,
                         predictions=predictions, model=model, preprocess=preprocess,
-                        workers=workers, scheduler=scheduler, embedder=embedder,
+                        field=field, sheet=sheet, workers=workers, scheduler=scheduler, embedder=embedder,
                         cache=False if no_cache else (cache if cache else True))
     except PitfallsError as exc:
         raise _fail(str(exc)) from None

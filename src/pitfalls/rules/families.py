@@ -3,6 +3,7 @@
 from pitfalls.rules import (  # noqa: F401
     duplicates,
     evaluation,
+    field,
     imbalance,
     leakage,
     performance,

@@ -1,0 +1,141 @@
+"""Fit the capture model so the transformed lab photos match the field's conditions.
+
+Quantile matching, one condition at a time: a lab photo at quantile q of the lab's exposure
+distribution is given the exposure at quantile q of the field's, and so on for every condition that
+differs. Each photo's parameters are then solved in the camera's order — exposure, contrast and
+white-balance gains in closed form from its measured means; the Gaussian blur sigma by bisection on
+the measured blur; the scale from the pixel side; the added noise from the noise still missing; the
+JPEG quality directly — so the transformed set reproduces the field's whole distributions, not only
+their medians. Conditions that cannot be told apart from the lab's are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from pitfalls.features.properties import WORK_SIDE
+from pitfalls.field.capture import Capture, apply_capture
+from pitfalls.field.conditions import measure_image
+
+SIMULATED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise", "resolution",
+             "jpeg_quality")
+"""Conditions the capture model reproduces (aspect ratio would need cropping the scene)."""
+
+
+def quantile_targets(lab: pd.DataFrame, field: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Per lab row, the field value at the same quantile (NaN where the lab value is NaN)."""
+    out = pd.DataFrame(index=lab.index)
+    for name in names:
+        a = lab[name].to_numpy(float)
+        b = field[name].to_numpy(float)
+        b = b[np.isfinite(b)]
+        ok = np.isfinite(a)
+        q = np.full(len(a), np.nan)
+        if ok.any() and len(b):
+            ranks = pd.Series(a[ok]).rank(method="average").to_numpy()
+            q[ok] = np.quantile(b, (ranks - 0.5) / ok.sum())
+        out[name] = q
+    return out
+
+
+def _cast_gains(means: tuple[float, float, float], rg: float, yb: float) -> tuple[float, float]:
+    """Red and blue gains giving normalised casts (rg, yb) for a photo with channel means."""
+    r, g, b = means
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        rr, bb = r * p[0], b * p[1]
+        lum = max(0.299 * rr + 0.587 * g + 0.114 * bb, 1e-3)
+        return np.array([(rr - g) / lum - rg, (0.5 * (rr + g) - bb) / lum - yb])
+
+    sol = least_squares(resid, x0=[1.0, 1.0], bounds=([0.3, 0.3], [3.0, 3.0]))
+    return float(sol.x[0]), float(sol.x[1])
+
+
+def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
+    """Gaussian sigma (in pixels of the full photo) that brings `blur` to `target`."""
+    from PIL import Image, ImageFilter
+
+    from pitfalls.features.properties import luma, noise_sigma, sharpness
+    from pitfalls.field.conditions import blur_measure
+
+    img = Image.fromarray(work)
+
+    def blur_at(sigma: float) -> float:
+        arr = np.asarray(img.filter(ImageFilter.GaussianBlur(sigma)) if sigma > 0.05 else img,
+                         np.float32) / 255.0
+        g = luma(arr)
+        return float(blur_measure(np.array([sharpness(g)]), np.array([noise_sigma(g)]))[0])
+
+    if blur_at(0.0) >= target:
+        return 0.0
+    lo, hi = 0.0, 8.0
+    if blur_at(hi) < target:
+        return hi * scale_up
+    for _ in range(9):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if blur_at(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi) * scale_up
+
+
+def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
+            now: dict[str, float] | None = None, seed: int = 0) -> Capture:
+    """The capture parameters that move one photo's conditions to `target` (missing keys and
+    NaN targets are left as they are)."""
+    now = now or measure_image(rgb, quality)
+
+    def want(name: str) -> float | None:
+        v = target.get(name)
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    cap = Capture()
+    if (t := want("exposure")) is not None and now["exposure"] > 1e-3:
+        cap = replace(cap, gain=float(np.clip(t / now["exposure"], 0.1, 4.0)))
+    if (t := want("contrast")) is not None:
+        cap = replace(cap, contrast=float(np.clip(np.exp(t - now["contrast"]), 0.2, 3.0)))
+    rg, yb = want("cast_rg"), want("cast_yb")
+    if rg is not None or yb is not None:
+        x = rgb.reshape(-1, 3).mean(axis=0) / 255.0
+        gr, gb = _cast_gains((float(x[0]), float(x[1]), float(x[2])),
+                             rg if rg is not None else now["cast_rg"],
+                             yb if yb is not None else now["cast_yb"])
+        cap = replace(cap, gain_r=gr, gain_b=gb)
+    if (t := want("blur")) is not None:
+        from pitfalls.features.properties import working_copy
+
+        shown = apply_capture(rgb, cap)
+        work = (working_copy(shown) * 255.0 + 0.5).astype(np.uint8)
+        cap = replace(cap, blur_sigma=_blur_sigma(work, t, max(rgb.shape[:2]) / max(
+            work.shape[:2])))
+    if (t := want("resolution")) is not None:
+        cap = replace(cap, scale=float(np.clip(2.0 ** (t - now["resolution"]), 0.05, 1.0)))
+    if (t := want("noise")) is not None:
+        shown = apply_capture(rgb, cap, seed)
+        have = measure_image(shown)["noise"]
+        side = max(shown.shape[:2])
+        down = max(1.0, side / WORK_SIDE)  # area-averaging to the working copy divides sigma
+        if t > have:
+            sigma = float(np.sqrt(t * t - have * have) * down)
+            got = measure_image(apply_capture(rgb, replace(cap, noise_sigma=sigma), seed))["noise"]
+            excess = np.sqrt(max(got * got - have * have, 1e-6))
+            sigma *= float(np.clip(np.sqrt(t * t - have * have) / excess, 0.5, 2.0))
+            cap = replace(cap, noise_sigma=sigma)
+    if (t := want("jpeg_quality")) is not None and t < min(now["jpeg_quality"], 100) - 1:
+        cap = replace(cap, jpeg_quality=int(round(t)))
+    return cap
+
+
+def summarise(captures: list[Capture]) -> dict[str, float]:
+    """Median of every parameter over the fitted captures (what the field looks like)."""
+    if not captures:
+        return {}
+    frame = pd.DataFrame([c.as_dict() for c in captures])
+    out = {}
+    for col in frame.columns:
+        v = pd.to_numeric(frame[col], errors="coerce").dropna()
+        if len(v):
+            out[col] = float(v.median())
+    return out
