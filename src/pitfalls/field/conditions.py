@@ -9,8 +9,8 @@ additively (logarithms for multiplicative quantities):
 | contrast     | log of luma std / mean luma                | haze, flat light, low contrast|
 | cast_rg      | mean (R - G) / mean luma                   | white balance (red-green)     |
 | cast_yb      | mean ((R + G) / 2 - B) / mean luma         | white balance (blue-yellow)   |
-| blur         | -log of Laplacian variance, noise removed  | focus, motion, soft lenses    |
-| noise        | Immerkær noise sigma (0-255)               | sensor noise, high ISO        |
+| blur         | -log of Laplacian var., noise removed, /luma²| focus, motion, soft lenses    |
+| noise        | Immerkær noise sigma (0-255) / mean luma   | sensor noise, high ISO        |
 | resolution   | log2 of the pixel side (sqrt of w x h)     | a lower-resolution camera     |
 | jpeg_quality | estimated JPEG quality (100 for lossless)  | stronger compression          |
 | aspect       | log of width / height                      | another sensor or crop        |
@@ -69,10 +69,12 @@ def _num(table: pd.DataFrame, col: str) -> np.ndarray:
     return pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
 
 
-def blur_measure(sharpness: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """-log10 of the Laplacian variance left after removing the noise's share (higher = blurrier)."""
+def blur_measure(sharpness: np.ndarray, noise: np.ndarray, lum: np.ndarray) -> np.ndarray:
+    """-log10 of the Laplacian variance left after removing the noise's share, relative to the
+    squared mean luma so that exposure alone does not move it (higher = blurrier)."""
     detail = np.asarray(sharpness, float) - LAPLACIAN_NOISE_GAIN * np.asarray(noise, float) ** 2
-    return -np.log10(np.maximum(detail, 1.0))
+    rel = np.maximum(detail, 1.0) / np.maximum(np.asarray(lum, float), 0.02) ** 2
+    return -np.log10(rel)
 
 
 def conditions(table: pd.DataFrame) -> pd.DataFrame:
@@ -90,8 +92,8 @@ def conditions(table: pd.DataFrame) -> pd.DataFrame:
             "contrast": np.log(np.maximum(_num(table, "contrast") / lum, 1e-3)),
             "cast_rg": _num(table, "cast_rg") / lum,
             "cast_yb": _num(table, "cast_yb") / lum,
-            "blur": blur_measure(_num(table, "sharpness"), _num(table, "noise")),
-            "noise": _num(table, "noise"),
+            "blur": blur_measure(_num(table, "sharpness"), _num(table, "noise"), lum),
+            "noise": _num(table, "noise") / lum,
             "resolution": np.log2(np.sqrt(width * height)),
             "jpeg_quality": quality,
             "aspect": np.log(width / height),
@@ -113,7 +115,7 @@ def measure_image(rgb: np.ndarray, jpeg_quality: float | None = None) -> dict[st
 
 
 SCALE_FLOOR = {"exposure": 0.01, "contrast": 0.03, "cast_rg": 0.01, "cast_yb": 0.01,
-               "blur": 0.03, "noise": 0.15, "resolution": 0.05, "jpeg_quality": 2.0,
+               "blur": 0.03, "noise": 0.4, "resolution": 0.05, "jpeg_quality": 2.0,
                "aspect": 0.02}
 """Smallest spread assumed per condition, so a perfectly uniform lab set (every photo at JPEG
 quality 90) does not turn a negligible change into an infinite effect size."""
@@ -166,3 +168,11 @@ def compare(lab: pd.DataFrame, field: pd.DataFrame) -> pd.DataFrame:
     out["rank_key"] = out["effect"].abs() * out["ks"]
     return (out.sort_values("rank_key", ascending=False).drop(columns="rank_key")
             .reset_index(drop=True))
+
+
+def changed(cmp: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.5) -> pd.DataFrame:
+    """Conditions that differ: Holm-adjusted p below `alpha` and a median shift of at least
+    `min_effect` lab standard deviations (ranked as in `cmp`)."""
+    if cmp.empty:
+        return cmp
+    return cmp[(cmp["p_holm"] < alpha) & (cmp["effect"].abs() >= min_effect)]

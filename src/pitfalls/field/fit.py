@@ -68,7 +68,8 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
         arr = np.asarray(img.filter(ImageFilter.GaussianBlur(sigma)) if sigma > 0.05 else img,
                          np.float32) / 255.0
         g = luma(arr)
-        return float(blur_measure(np.array([sharpness(g)]), np.array([noise_sigma(g)]))[0])
+        return float(blur_measure(np.array([sharpness(g)]), np.array([noise_sigma(g)]),
+                                  np.array([g.mean()]))[0])
 
     if blur_at(0.0) >= target:
         return 0.0
@@ -114,11 +115,13 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         cap = replace(cap, scale=float(np.clip(2.0 ** (t - now["resolution"]), 0.05, 1.0)))
     if (t := want("noise")) is not None:
         shown = apply_capture(rgb, cap, seed)
-        have = measure_image(shown)["noise"]
+        now_shown = measure_image(shown)
+        have = now_shown["noise"]  # relative to mean luma, like the target
+        lum = max(now_shown["exposure"], 0.02)
         side = max(shown.shape[:2])
         down = max(1.0, side / WORK_SIDE)  # area-averaging to the working copy divides sigma
         if t > have:
-            sigma = float(np.sqrt(t * t - have * have) * down)
+            sigma = float(np.sqrt(t * t - have * have) * down * lum)
             got = measure_image(apply_capture(rgb, replace(cap, noise_sigma=sigma), seed))["noise"]
             excess = np.sqrt(max(got * got - have * have, 1e-6))
             sigma *= float(np.clip(np.sqrt(t * t - have * have) / excess, 0.5, 2.0))

@@ -14,6 +14,7 @@ import numpy as np
 
 from pitfalls.context import TRAIN, Context
 from pitfalls.field.conditions import CONDITIONS, conditions
+from pitfalls.field.conditions import changed as changed_conditions
 from pitfalls.field.data import FieldSet, comparison, lab_rows
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Param, Rule, register
@@ -83,8 +84,7 @@ class FieldConditions(Rule):
         if int(fs.ok.sum()) < self.p["min_field"]:
             return
         cmp = comparison(ctx)
-        changed = cmp[(cmp["p_holm"] < self.p["alpha"])
-                      & (cmp["effect"].abs() >= self.p["min_effect"])]
+        changed = changed_conditions(cmp, self.p["alpha"], self.p["min_effect"])
         if changed.empty:
             return
         rows = lab_rows(ctx)

@@ -1,0 +1,110 @@
+"""Predicted field accuracy with a real ONNX model: within 5 points of the true accuracy on
+labelled field photos made by a known transformation; FIELD001-003 and the field section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+from PIL import Image
+
+import pitfalls
+from pitfalls.evaluation.model import ModelRunner, load_spec
+from pitfalls.field.capture import Capture, apply_capture
+
+SPEC = {"resize": [8, 8], "classes": ["bright", "dark"], "softmax": True}
+
+
+def brightness_model(path: Path) -> Path:
+    """Logits (m - 0.45) * 20 and its negative, m the mean input value: bright vs dark."""
+    w = np.zeros((192, 2), np.float32)
+    w[:, 0], w[:, 1] = 20 / 192, -20 / 192
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+         helper.make_node("MatMul", ["f", "w"], ["z"]),
+         helper.make_node("Add", ["z", "b"], ["y"])],
+        "bright", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [192, 2], w.ravel().tolist()),
+         helper.make_tensor("b", TensorProto.FLOAT, [2], [-9.0, 9.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def photo(rng: np.random.Generator, level: float, side: int = 48) -> np.ndarray:
+    y, x = np.mgrid[0:side, 0:side] / side
+    img = (level + 0.15 * (x - 0.5) + 0.1 * np.sin(9 * y))[..., None] * np.array([1.0, 0.95, 0.9])
+    img = img * 255 + rng.normal(0, 2.5, (side, side, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_data(tmp: Path, cap: Capture) -> tuple[Path, Path, list[tuple[np.ndarray, str]]]:
+    rng = np.random.default_rng(3)
+    data, field = tmp / "data", tmp / "field"
+    truth = []
+    field.mkdir()
+    for split, n in (("train", 40), ("test", 80)):
+        for i in range(n):
+            level = rng.uniform(0.25, 0.7)
+            label = "bright" if level > 0.45 else "dark"
+            (data / split / label).mkdir(parents=True, exist_ok=True)
+            shot = photo(rng, level)
+            Image.fromarray(shot).save(data / split / label / f"{i}.jpg", quality=92)
+            if split == "test":  # the field: the same scenes taken under `cap`, labels known
+                out = field / f"f{i}.jpg"
+                Image.fromarray(apply_capture(shot, cap, seed=i)).save(out, quality=92)
+                truth.append((np.asarray(Image.open(out).convert("RGB")), label))
+    return data, field, truth
+
+
+def test_predicted_field_accuracy_close_to_truth(tmp_path: Path) -> None:
+    model = brightness_model(tmp_path / "m.onnx")
+    data, field, truth = make_data(tmp_path, Capture(gain=0.8))
+    runner = ModelRunner(model, load_spec(SPEC))
+    probs = runner.probabilities([im for im, _ in truth])
+    true_acc = float(np.mean([SPEC["classes"][k] == lab
+                              for k, (_, lab) in zip(probs.argmax(1), truth, strict=True)]))
+    report = pitfalls.scan(data, model=model, preprocess=SPEC, field=field,
+                           cache=tmp_path / "cache", workers=1)
+    f2 = report.by_rule("FIELD002")
+    assert f2, [f.rule for f in report.findings]
+    m = f2[0].metrics
+    assert {"lab_accuracy", "predicted_field_accuracy", "ci", "atc_estimate"} <= set(m)
+    assert abs(m["predicted_field_accuracy"] - true_acc) <= 0.05, (m, true_acc)
+    assert m["ci"][0] <= m["predicted_field_accuracy"] <= m["ci"][1]
+    assert m["lab_accuracy"] - true_acc > 0.1
+    f1 = report.by_rule("FIELD001")
+    assert f1 and f1[0].metrics["top"] == "exposure"
+    assert all(len(it["paths"]) == 6 for it in f1[0].items)
+    section = report.sections["field"]
+    assert section["prediction"]["costs"][0]["conditions"] == ["exposure"]
+    assert "<svg" in section["sweep_svg"]["ja"]
+    html = report.to_html("ja")
+    assert "ラボと現場" in html and "ラボと現場" in html
+    assert '"predicted_field_accuracy"' in report.to_json()
+
+
+def test_same_conditions_do_not_fire(tmp_path: Path) -> None:
+    model = brightness_model(tmp_path / "m.onnx")
+    data, field, _ = make_data(tmp_path, Capture())
+    report = pitfalls.scan(data, model=model, preprocess=SPEC, field=field,
+                           cache=tmp_path / "cache", workers=1)
+    assert not report.by_rule("FIELD001")
+    assert not report.by_rule("FIELD002")
+    assert not report.by_rule("FIELD003")
+
+
+def test_empty_field_folder_is_an_input_error(tmp_path: Path) -> None:
+    import pytest
+
+    from pitfalls.errors import PitfallsError
+
+    data, _, _ = make_data(tmp_path, Capture())
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(PitfallsError):
+        pitfalls.scan(data, field=empty, cache=tmp_path / "cache", workers=1)
