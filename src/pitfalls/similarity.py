@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -135,33 +134,51 @@ def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
+def _stars(codes: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Star links of groups: (centre, member, group code) linking each member (in `rows` order)
+    to its group's first row; `codes` < 0 belong to no group. Vectorised: one pass of NumPy
+    instead of a Python loop per group (a scan of 10^5 images has ~10^5 singleton groups)."""
+    valid = codes >= 0
+    codes, rows = codes[valid], rows[valid]
+    if codes.size == 0:
+        return rows[:0], rows[:0], codes[:0]
+    uniq, first = np.unique(codes, return_index=True)
+    centre = rows[first][np.searchsorted(uniq, codes)]
+    member = np.ones(len(rows), dtype=bool)
+    member[first] = False
+    return centre[member], rows[member], codes[member]
+
+
+def _star_rows(codes: np.ndarray, rows: np.ndarray, kind: str,
+               evidence) -> list[tuple[int, int, str, float, str]]:
+    a, b, c = _stars(codes, rows)
+    lo, hi = np.minimum(a, b).tolist(), np.maximum(a, b).tolist()
+    text = [evidence] * len(lo) if isinstance(evidence, str) else [evidence(k) for k in c]
+    return list(zip(lo, hi, [kind] * len(lo), [1.0] * len(lo), text, strict=True))
+
+
 def _exact_links(t: pd.DataFrame, ok: np.ndarray) -> list[tuple[int, int, str, float, str]]:
     out = []
     sub = t.iloc[ok]
     if "byte_hash" in t:
-        for _, idx in sub.groupby("byte_hash", sort=False).indices.items():
-            members = ok[idx]
-            out += [(*_pair(int(members[0]), int(m)), "bytes", 1.0, "identical file bytes")
-                    for m in members[1:]]
+        codes = pd.factorize(sub["byte_hash"])[0]  # missing hashes: -1, in no group
+        out += _star_rows(codes, ok, "bytes", "identical file bytes")
     if "pixel_hash" in t:
-        for _, idx in sub.groupby("pixel_hash", sort=False).indices.items():
-            members = ok[idx]
-            if len(members) < 2:
-                continue
-            reps = t.iloc[members].drop_duplicates("byte_hash").index.to_numpy()
-            out += [(*_pair(int(reps[0]), int(m)), "pixels", 1.0,
-                     "identical pixels, different files") for m in reps[1:]]
+        # One representative per distinct file (byte hash) in each pixel group.
+        cols = ["pixel_hash", "byte_hash"] if "byte_hash" in t else ["pixel_hash"]
+        rep = ~sub.duplicated(cols).to_numpy()
+        codes = pd.factorize(sub["pixel_hash"])[0][rep]
+        out += _star_rows(codes, ok[rep], "pixels", "identical pixels, different files")
     return out
 
 
 def _group_links(t: pd.DataFrame) -> list[tuple[int, int, str, float, str]]:
-    out = []
-    groups = t["group"].dropna() if "group" in t else pd.Series(dtype=object)
-    for name, idx in groups.groupby(groups.astype(str), sort=False).groups.items():
-        members = np.asarray(idx)
-        out += [(*_pair(int(members[0]), int(m)), "group", 1.0, f"same group '{name}'")
-                for m in members[1:]]
-    return out
+    if "group" not in t:
+        return []
+    groups = t["group"].dropna()
+    codes, names = pd.factorize(groups.astype(str))
+    return _star_rows(codes, groups.index.to_numpy(), "group",
+                      lambda k: f"same group '{names[k]}'")
 
 
 class _Similarity:
@@ -257,11 +274,21 @@ def _exif_links(t: pd.DataFrame, ok: np.ndarray, s: LinkSettings):
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
+def _stem(path: str) -> str:
+    """`PurePosixPath(path).stem` by string operations (about 20x faster, same result for file
+    paths; pathlib's parsing dominated the name links of large datasets)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
+
+
 def _name_links(t: pd.DataFrame, ok: np.ndarray, sim: _Similarity, s: LinkSettings):
     """Consecutive file numbers with the same prefix, backed by capture time or similarity."""
+    stems = np.empty(len(t), dtype=object)
+    stems[ok] = [_stem(str(p)) for p in t["path"].to_numpy()[ok]]
     recs = []
     for row in ok:
-        m = _NUMBERED.match(PurePosixPath(str(t["path"].iat[row])).stem)
+        m = _NUMBERED.match(stems[row])
         if m:
             recs.append((m.group(1).lower(), int(m.group(2)), int(row)))
     if len(recs) < 2:
@@ -289,9 +316,8 @@ def _name_links(t: pd.DataFrame, ok: np.ndarray, sim: _Similarity, s: LinkSettin
     similar = ((score >= s.name_similarity) & (luma >= s.burst_luma)
                & np.where(colour >= s.weak_chroma, chroma >= s.near_chroma, True))
     out = []
-    paths = t["path"].to_numpy()
     for k in np.flatnonzero(timed | similar):
-        names = f"{PurePosixPath(str(paths[ia[k]])).stem}/{PurePosixPath(str(paths[ib[k]])).stem}"
+        names = f"{stems[ia[k]]}/{stems[ib[k]]}"
         why = f"{dt[k]:.0f} s apart" if timed[k] else f"similar (cosine {score[k]:.2f})"
         out.append((*_pair(int(ia[k]), int(ib[k])), "session", float(score[k]),
                     f"consecutive names {names}, {why}"))
