@@ -33,7 +33,7 @@ class LocalExecutor:
         self.workers = max(1, workers or default_workers())
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else None)
+        ctx = mp.get_context(_start_method())
         with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
             pending: set[Future[Any]] = set()
             it = iter(items)
@@ -76,6 +76,13 @@ class DaskExecutor:
         finally:
             if self._owns:
                 self.client.close()
+
+
+def _start_method() -> str | None:
+    """`fork` where the OS has it: workers start at once with the modules already imported,
+    and scripts or notebooks that call `pitfalls.scan()` without an `if __name__ == "__main__"`
+    guard still work (as PyTorch's DataLoader does on Linux). Elsewhere the platform default."""
+    return "fork" if "fork" in mp.get_all_start_methods() else None
 
 
 def default_workers() -> int:

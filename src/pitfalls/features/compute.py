@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ from PIL import Image
 from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
 from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
 from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
-from pitfalls.features.properties import frame, image_properties, working_copy
+from pitfalls.features.properties import frame, image_properties, luma, working_copy
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 """Bump when any feature's definition changes: the cache keys on it."""
 
 NUMERIC_DEFAULTS: dict[str, float] = {}
@@ -54,7 +53,8 @@ def compute_file_features(
         return row
     del data
     work = working_copy(dec.rgb)
-    gray_img = Image.fromarray(np.clip(work.mean(axis=2) * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    gray = luma(work)
+    gray_img = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
     exif = dec.exif
     row.update(
         ok=True,
@@ -67,7 +67,6 @@ def compute_file_features(
         n_frames=dec.n_frames,
         jpeg_quality=dec.jpeg_quality,
         decoded_reduced=dec.reduced,
-        is_grayscale=bool(_is_gray(dec.rgb)),
         exif_make=exif.get("make"),
         exif_model=exif.get("model"),
         exif_datetime=exif.get("datetime"),
@@ -78,16 +77,10 @@ def compute_file_features(
     )
     row.update(frame(dec.rgb))
     del dec
-    row.update(image_properties(work))
+    row.update(image_properties(work, gray))
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):
         row["embedding"] = (embedder or WeightFreeEmbedder()).embed_one(work)
     if keep_work:
         row["_work"] = work
     return row
 
-
-def _is_gray(rgb: np.ndarray) -> bool:
-    """True when every pixel's channels are (nearly) equal, sampled on a sparse grid."""
-    step = max(1, int(math.sqrt(rgb.shape[0] * rgb.shape[1] / 65536)))
-    s = rgb[::step, ::step].astype(np.int16)
-    return bool(np.abs(s[..., 0] - s[..., 1]).max() <= 2 and np.abs(s[..., 1] - s[..., 2]).max() <= 2)

@@ -10,16 +10,17 @@ from scipy.fft import dctn
 
 
 def bytes_hash(data: bytes) -> str:
-    """BLAKE2b-128 of the file's bytes."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """SHA-1 of the file's bytes, first 128 bits (SHA-1 runs in hardware on current CPUs, about
+    twice as fast as BLAKE2b here; these hashes find copies, they are not a security boundary)."""
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()[:32]
 
 
 def pixel_hash(rgb: np.ndarray) -> str:
-    """BLAKE2b-128 of the decoded 8-bit RGB pixels and their shape (format- and metadata-blind)."""
-    h = hashlib.blake2b(digest_size=16)
+    """SHA-1 (128 bits) of the decoded 8-bit RGB pixels and their shape (format- and metadata-blind)."""
+    h = hashlib.sha1(usedforsecurity=False)
     h.update(np.asarray(rgb.shape, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(rgb).tobytes())
-    return h.hexdigest()
+    return h.hexdigest()[:32]
 
 
 def _bits_to_int(bits: np.ndarray) -> int:

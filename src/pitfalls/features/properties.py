@@ -28,25 +28,42 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def exposure(gray: np.ndarray) -> dict[str, float]:
-    """Brightness (mean luma), its 5th/95th percentiles, contrast (std) and clipped shares."""
-    p05, p50, p95 = np.percentile(gray, [5, 50, 95])
+def luma_histogram(gray: np.ndarray) -> np.ndarray:
+    """256-bin histogram of 0–1 luma, the basis of the exposure percentiles and the entropy."""
+    return np.bincount((np.clip(gray, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).ravel(),
+                       minlength=256)
+
+
+def _hist_percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    cdf = np.cumsum(hist) / max(int(hist.sum()), 1)
+    return [float(np.searchsorted(cdf, q) / 255.0) for q in qs]
+
+
+def exposure(gray: np.ndarray, hist: np.ndarray | None = None) -> dict[str, float]:
+    """Brightness (mean luma), its 5th/50th/95th percentiles, contrast (std), clipped shares."""
+    hist = luma_histogram(gray) if hist is None else hist
+    p05, p50, p95 = _hist_percentiles(hist, (0.05, 0.5, 0.95))
+    n = max(int(hist.sum()), 1)
     return {
         "brightness": float(gray.mean()),
-        "brightness_p05": float(p05),
-        "brightness_p50": float(p50),
-        "brightness_p95": float(p95),
+        "brightness_p05": p05,
+        "brightness_p50": p50,
+        "brightness_p95": p95,
         "contrast": float(gray.std()),
-        "clipped_dark": float((gray <= 2 / 255).mean()),
-        "clipped_light": float((gray >= 253 / 255).mean()),
+        "clipped_dark": float(hist[:3].sum() / n),
+        "clipped_light": float(hist[253:].sum() / n),
     }
 
 
-def colour(rgb: np.ndarray) -> dict[str, float]:
-    """Mean channels, saturation, colourfulness (Hasler–Süsstrunk), cast, and grayscale-ness."""
+def colour(rgb: np.ndarray, spread: np.ndarray | None = None) -> dict[str, float]:
+    """Mean channels, saturation, colourfulness (Hasler–Süsstrunk), cast, and grayscale-ness.
+
+    `spread` (per-pixel max minus min over channels) is computed when not given.
+    """
     r, g, b = (np.ascontiguousarray(rgb[..., k]) for k in range(3))
-    mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
-    spread = mx - mn
+    mx = np.maximum(np.maximum(r, g), b)
+    if spread is None:
+        spread = mx - np.minimum(np.minimum(r, g), b)
     sat = spread / np.maximum(mx, 1e-6)
     rg, yb = r - g, 0.5 * (r + g) - b
     colourfulness = float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
@@ -60,6 +77,12 @@ def colour(rgb: np.ndarray) -> dict[str, float]:
         "cast_yb": float(yb.mean()),
         "max_channel_diff": float(spread.max()),
     }
+
+
+def channel_spread(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel max minus min over the three channels (0 for gray pixels)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -94,35 +117,53 @@ def noise_sigma(gray: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2.0) * np.abs(m).sum() / (6.0 * (w - 2) * (h - 2)))
 
 
-def entropy(gray: np.ndarray) -> float:
+def entropy(gray: np.ndarray, hist: np.ndarray | None = None) -> float:
     """Shannon entropy (bits) of the 256-bin luma histogram: low means little information."""
-    hist = np.bincount(np.clip(gray * 255.0, 0, 255).astype(np.uint8).ravel(), minlength=256)
+    hist = luma_histogram(gray) if hist is None else hist
     p = hist[hist > 0] / hist.sum()
     return float(-(p * np.log2(p)).sum())
 
 
-def border(rgb: np.ndarray, fraction: float = BORDER_FRACTION) -> dict[str, float]:
-    """Statistics of the outer ring (each side's mean colour, the ring's spread and uniformity)."""
+def _moments(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-channel sum and sum of squares of an HxWx3 block, and its pixel count."""
+    flat = part.reshape(-1, 3)
+    return flat.sum(axis=0, dtype=np.float64), np.einsum("ij,ij->j", flat, flat,
+                                                           dtype=np.float64), flat.shape[0]
+
+
+def border(rgb: np.ndarray, fraction: float = BORDER_FRACTION,
+           spread: np.ndarray | None = None) -> dict[str, float]:
+    """Statistics of the outer ring (each side's mean colour, the ring's spread and uniformity).
+
+    Computed from per-side moments (no copies of the ring): `spread` is the per-pixel
+    max-minus-min over channels when the caller has it already.
+    """
     h, w = rgb.shape[:2]
     bh, bw = max(1, round(h * fraction)), max(1, round(w * fraction))
-    sides = {
-        "top": rgb[:bh, :, :],
-        "bottom": rgb[h - bh:, :, :],
-        "left": rgb[:, :bw, :],
-        "right": rgb[:, w - bw:, :],
+    cuts = {
+        "top": (slice(0, bh), slice(None)),
+        "bottom": (slice(h - bh, h), slice(None)),
+        "left": (slice(None), slice(0, bw)),
+        "right": (slice(None), slice(w - bw, w)),
     }
     out: dict[str, float] = {}
-    for name, part in sides.items():
-        mean = part.reshape(-1, 3).mean(axis=0)
+    tot_s, tot_q, tot_n = np.zeros(3), np.zeros(3), 0
+    for name, cut in cuts.items():
+        s1, s2, n = _moments(np.ascontiguousarray(rgb[cut]))
+        mean = s1 / n
         for ch, value in zip("rgb", mean, strict=True):
             out[f"border_{name}_{ch}"] = float(value)
-        out[f"border_{name}_std"] = float(part.reshape(-1, 3).std(axis=0).mean())
-    ring = np.concatenate([p.reshape(-1, 3) for p in sides.values()])
-    out["border_std"] = float(ring.std(axis=0).mean())
-    out["border_sat"] = float(np.ptp(ring, axis=1).mean())
+        out[f"border_{name}_std"] = float(np.sqrt(np.maximum(s2 / n - mean**2, 0)).mean())
+        tot_s, tot_q, tot_n = tot_s + s1, tot_q + s2, tot_n + n
+    ring_mean = tot_s / tot_n
+    out["border_std"] = float(np.sqrt(np.maximum(tot_q / tot_n - ring_mean**2, 0)).mean())
+    if spread is None:
+        spread = channel_spread(rgb)
+    sp = [spread[cut].sum(dtype=np.float64) for cut in cuts.values()]
+    out["border_sat"] = float(sum(sp) / tot_n)
     if h > 2 * bh and w > 2 * bw:
-        inner_mean = rgb[bh:h - bh, bw:w - bw].mean(axis=(0, 1))
-        out["border_vs_centre"] = float(np.abs(ring.mean(axis=0) - inner_mean).mean())
+        inner_mean = rgb[bh:h - bh, bw:w - bw].reshape(-1, 3).mean(axis=0, dtype=np.float64)
+        out["border_vs_centre"] = float(np.abs(ring_mean - inner_mean).mean())
     else:
         out["border_vs_centre"] = 0.0
     return out
@@ -154,15 +195,18 @@ def frame(rgb: np.ndarray, depth: int = FRAME_DEPTH) -> dict[str, float]:
     }
 
 
-def image_properties(work: np.ndarray) -> dict[str, float]:
+def image_properties(work: np.ndarray, gray: np.ndarray | None = None) -> dict[str, float]:
     """Every property of a working copy (float RGB 0–1), as one flat dict."""
-    gray = luma(work)
+    gray = luma(work) if gray is None else gray
+    hist = luma_histogram(gray)
+    spread = channel_spread(work)
     props: dict[str, float] = {}
-    props.update(exposure(gray))
-    props.update(colour(work))
+    props.update(exposure(gray, hist))
+    props.update(colour(work, spread))
     props["sharpness"] = sharpness(gray)
     props["edge_density"] = edge_density(gray)
     props["noise"] = noise_sigma(gray)
-    props["entropy"] = entropy(gray)
-    props.update(border(work))
+    props["entropy"] = entropy(gray, hist)
+    props.update(border(work, spread=spread))
+    props["is_grayscale"] = bool(props["max_channel_diff"] <= 2.5 / 255.0)
     return props
