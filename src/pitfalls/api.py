@@ -37,8 +37,8 @@ def build_context(
     if cache is False:
         store = FeatureCache(None)
     else:
-        base = Path(cache) if isinstance(cache, str | Path) else (
-            Path(config.cache_dir) if config.cache_dir else None)
+        # Kept as given: Path() would turn a URL like s3://bucket/x into the local folder s3:/bucket/x.
+        base = cache if isinstance(cache, str | Path) else (config.cache_dir or None)
         store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
     feats = extract_features(
         dataset, cache=store, embedder=config.embedder, workers=config.workers,
