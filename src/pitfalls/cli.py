@@ -44,14 +44,16 @@ def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | N
 
         report = scan(data, lang=lang, fail_on=fail_on, progress=progress, **kwargs)
     report.save(out)
+    sheets = []
     if sheet:
         from pitfalls.sheet import write_sheet
 
-        for written in write_sheet(report.to_dict(), out, lang=lang or report.lang):
-            console.print(f"sheet: [bold]{written.resolve()}[/]")
+        sheets = write_sheet(report.to_dict(), out, lang=lang or report.lang)
     print_summary(report, console)
     console.print(f"report: [bold]{(out / 'report.html').resolve()}[/]  "
                   f"(json: {(out / 'report.json').resolve()})")
+    for written in sheets:
+        console.print(f"sheet: [bold]{written.resolve()}[/]")
     cfg = find_config()
     return report.exit_code(fail_on or cfg.fail_on)
 
@@ -236,8 +238,9 @@ def demo(
     directory: Annotated[Path, typer.Argument(help="Where to build the demo project.")] = Path("pitfalls-demo"),
     lang: Annotated[str, typer.Option(help="Report language: en or ja.")] = "en",
 ) -> None:
-    """Build a demonstration dataset with planted pitfalls and scan it end to end."""
-    from pitfalls.demo import build_demo
+    """Build a demonstration dataset with planted pitfalls and scan it end to end, with field
+    photos, the demo's ONNX model, and the expectation sheet."""
+    from pitfalls.demo import DEMO_MODEL, build_demo
 
     try:
         root = build_demo(directory)
@@ -245,8 +248,14 @@ def demo(
         raise _fail(str(exc)) from None
     data = root / "data"
     console.print(f"demo dataset: [bold]{data.resolve()}[/] (answer key: {data / 'PLANTED.md'})")
+    console.print(f"field photos: [bold]{(root / 'field').resolve()}[/]; model: {DEMO_MODEL.name}")
+    # The model (not data/predictions.csv) is scanned: it gives the evaluation rules their
+    # predictions on the test split *and* lets FIELD002 replay the field's conditions.
     code = run_scan(data / "manifest.csv", directory / "report", lang=lang, fail_on="never",
-                    cache=directory / ".cache", predictions=data / "predictions.csv")
+                    cache=directory / ".cache", model=DEMO_MODEL,
+                    preprocess=DEMO_MODEL.with_suffix(".toml"), field=root / "field", sheet=True)
+    console.print(f"predictions as a table instead: pitfalls scan {data / 'manifest.csv'} "
+                  f"--predictions {data / 'predictions.csv'}")
     raise typer.Exit(code)
 
 

@@ -8,6 +8,14 @@ the same bytes on every run, in a few seconds, without downloading anything.
 `data/PLANTED.md` lists what was planted where (the answer key; `planted.json` maps each rule
 code to the files that carry its pitfall); `data/manifest.csv` is the
 dataset and `data/predictions.csv` holds a small model's predictions on the test split.
+`data/field_truth.csv` gives the field photos' true labels, which a real project would not have.
+
+`field/` (next to `data/`) holds unlabelled photos of the same belt taken by the factory's own
+camera: darker, with a fluorescent colour cast, a little out of focus, motion-blurred by the belt,
+noisier and more compressed (FIELD001, FIELD002), plus a few frames the model was never trained
+for: a worker's gloved hand, a cardboard box, a plastic crate (FIELD003). (An empty belt is not among
+them: the belt fills most of every training photo, so the weight-free embedding finds it close.) `DEMO_MODEL` is a small ONNX
+classifier trained on `data/`'s train split (scripts/make_demo_models.py).
 """
 
 from __future__ import annotations
@@ -37,6 +45,13 @@ SITES = {"apple": "orchard-north", "lemon": "grove-south", "lime": "grove-south"
          "plum": "orchard-east"}  # where the photos were taken gives the class away: SHORT003
 CAMERAS = (("Google", "Pixel 7"), ("Apple", "iPhone 13"), ("Samsung", "SM-G991B"))
 MARKER = "PLANTED.md"
+DEMO_MODEL = Path(__file__).parent / "demo_models" / "fruit-lr-16.onnx"
+"""The demo's model (its preprocessing spec is the `.toml` beside it)."""
+FIELD_COUNTS = {"apple": 14, "lemon": 14, "lime": 14, "plum": 12}
+FIELD_TRUTH = "field_truth.csv"
+"""True labels of the field photos (in `data/`; for checking FIELD002, never read by a scan)."""
+FIELD_CAMERA = ("Basler", "acA1300-30uc")  # a fixed industrial camera over the belt
+FIELD_ODD = (("gloved hand", 3), ("cardboard box", 2), ("crate", 3))  # outside training: FIELD003
 
 FRUIT = {  # base RGB, radius range (fraction of image height), aspect (long/short), stem
     "apple": ((178, 32, 28), (0.16, 0.22), 1.0, True),
@@ -223,17 +238,21 @@ def _photo_times(rng: np.random.Generator, n: int) -> list[datetime]:
 
 
 def build_demo(directory: Path) -> Path:
-    """Build the demo project in `directory` (images and `manifest.csv` under `data/`).
+    """Build the demo project in `directory` (images and `manifest.csv` under `data/`, field
+    photos under `field/`).
 
-    Returns `directory`. An earlier demo in `directory/data` is replaced; any other non-empty
-    `data` folder is left alone and reported as an error.
+    Returns `directory`. An earlier demo in `directory` is replaced; any other non-empty `data`
+    or `field` folder is left alone and reported as an error.
     """
     directory = Path(directory)
-    data = directory / "data"
-    if data.exists():
-        if not (data / MARKER).is_file() and any(data.iterdir()):
-            raise InputError(f"{data} exists and is not a pitfalls demo; choose another folder")
-        shutil.rmtree(data)
+    data, fld = directory / "data", directory / "field"
+    ours = (data / MARKER).is_file()
+    for folder in (data, fld):
+        if folder.exists() and not ours and any(folder.iterdir()):
+            raise InputError(f"{folder} exists and is not a pitfalls demo; choose another folder")
+    for folder in (data, fld):
+        if folder.exists():
+            shutil.rmtree(folder)
     data.mkdir(parents=True)
     rng = np.random.default_rng(SEED)
     plan = Plan()
@@ -357,12 +376,116 @@ def build_demo(directory: Path) -> Path:
                     group="tray-999", camera="iPhone 13")
     plan.note("QUAL", f"{rel} is stored sideways with EXIF orientation 6", rel)
 
+    _write_field(directory / "field", plan, rng)
     _write_manifest(data, plan)
     _write_predictions(data, plan)
     _write_key(data, plan)
     (data / "planted.json").write_text(json.dumps(plan.paths, indent=1, sort_keys=True) + "\n",
                                        encoding="utf-8")
     return directory
+
+
+# -- the field: the factory's own camera ----------------------------------------------------------
+
+def _belt_photo(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    return Image.fromarray(np.clip(_belt(rng, w, h), 0, 255).astype(np.uint8))
+
+
+def _hand(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """A worker's gloved hand close under the camera: a large, out-of-focus palm with four
+    fingers in a blue nitrile glove (blue, so that a torn-off piece is seen in food)."""
+    belt = _belt(rng, w, h)
+    mask = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(mask)
+    cx, cy, r = rng.uniform(0.42, 0.6) * w, rng.uniform(0.7, 0.8) * h, rng.uniform(0.34, 0.4) * h
+    draw.ellipse((cx - r, cy - r * 0.8, cx + r, cy + r * 1.8), fill=255)
+    for k in range(4):
+        fx = cx - r * 0.8 + k * r * 0.53
+        length = r * (1.3 if k in (1, 2) else 1.1)
+        draw.rounded_rectangle((fx - r * 0.2, cy - r * 0.6 - length, fx + r * 0.2, cy - r * 0.2),
+                               radius=int(r * 0.2), fill=255)
+    m = np.asarray(mask.filter(ImageFilter.GaussianBlur(6)), np.float32)[..., None] / 255
+    glove = np.array([70, 120, 205], np.float32) * np.float32(rng.uniform(0.9, 1.05))
+    return Image.fromarray(np.clip(belt * (1 - m) + glove * m, 0, 255).astype(np.uint8))
+
+
+def _box(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """A cardboard box passing right under the camera: brown flaps and a strip of tape."""
+    img = _belt_photo(rng, w, h)
+    draw = ImageDraw.Draw(img)
+    x0, y0 = rng.uniform(0.03, 0.08) * w, rng.uniform(0.03, 0.08) * h
+    x1, y1 = w - rng.uniform(0.03, 0.08) * w, h - rng.uniform(0.03, 0.08) * h
+    brown = tuple(int(v * rng.uniform(0.9, 1.1)) for v in (176, 132, 84))
+    draw.rectangle((x0, y0, x1, y1), fill=brown, outline=(120, 88, 52), width=3)
+    mid = (x0 + x1) / 2
+    draw.rectangle((mid - 0.05 * w, y0, mid + 0.05 * w, y1), fill=(205, 180, 130))
+    return img
+
+
+def _crate(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """An empty blue plastic crate with dark slots, put on the belt by mistake."""
+    img = _belt_photo(rng, w, h)
+    draw = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = 0.08 * w, 0.1 * h, 0.92 * w, 0.9 * h
+    draw.rectangle((x0, y0, x1, y1), fill=(40, 90, 170))
+    pitch, x = rng.uniform(24, 34), x0 + 8
+    while x < x1 - 8:
+        draw.rectangle((x, y0 + 10, x + pitch * 0.45, y1 - 10), fill=(20, 40, 80))
+        x += pitch
+    return img
+
+
+ODD_FRAMES = {"gloved hand": _hand, "cardboard box": _box, "crate": _crate}
+
+
+def field_camera(img: Image.Image, rng: np.random.Generator) -> bytes:
+    """The factory camera: dim light, a greenish fluorescent cast, soft focus, motion blur from the
+    moving belt, high-gain sensor noise and strong JPEG compression (all camera-realistic)."""
+    from scipy.ndimage import uniform_filter1d
+
+    img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.9, 1.4))))
+    x = np.asarray(img, np.float32)
+    x = uniform_filter1d(x, size=int(rng.integers(3, 6)), axis=1)  # belt moves left to right
+    cast = np.array([0.93, 1.04, 0.74], np.float32) * rng.uniform(0.97, 1.03, 3).astype(np.float32)
+    x = x * np.float32(rng.uniform(0.5, 0.62)) * cast + 6.0  # dim, tinted, a little flare
+    x += rng.standard_normal(x.shape, dtype=np.float32) * np.float32(rng.uniform(5.0, 8.0))
+    out = Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8))
+    return _jpeg(out, int(rng.integers(38, 56)), _exif(*FIELD_CAMERA, None))
+
+
+def _write_field(folder: Path, plan: Plan, rng: np.random.Generator) -> None:
+    """Unlabelled frames from the factory camera, in `folder` (FIELD001-FIELD003)."""
+    folder.mkdir(parents=True)
+    w, h = SIZE
+    shots: list[tuple[str, str]] = [(label, "fruit") for label in CLASSES
+                                    for _ in range(FIELD_COUNTS[label])]
+    shots += [("", what) for what, n in FIELD_ODD for _ in range(n)]
+    order = rng.permutation(len(shots))
+    start = datetime(2023, 9, 4, 6, 0, 0)
+    truth = []
+    for frame, k in enumerate(order):
+        label, what = shots[int(k)]
+        if what == "fruit":  # the same trays as in the lab (apples keep their blue edge), so
+            img = draw_scene(rng, label, SIZE)  # only the camera differs, as the key says
+            img = _frame(img) if label == FRAME_CLASS else img
+        else:
+            img = ODD_FRAMES[what](rng, w, h)
+        payload = field_camera(img, rng)
+        name = f"line2-{start + timedelta(seconds=37 * frame):%Y%m%d-%H%M%S}.jpg"
+        (folder / name).write_bytes(payload)
+        truth.append((f"../field/{name}", label, "" if what == "fruit" else what))
+        if what != "fruit":
+            plan.note("FIELD003", f"field/{name} is {what}", f"../field/{name}")
+    # what a real project would not have: the field photos' labels, to check FIELD002 against
+    with (folder.parent / "data" / FIELD_TRUTH).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["path", "label", "odd"])
+        writer.writerows(truth)
+    n = len(shots)
+    plan.note("FIELD001", f"field/ holds {n} photos from a {' '.join(FIELD_CAMERA)}: about 45% "
+                          "darker, greenish cast, soft focus and motion blur, noise sigma 5-8, "
+                          "JPEG quality 38-55 (the lab: quality 85-95)")
+    plan.note("FIELD002", f"{DEMO_MODEL.name} loses accuracy under the field camera's conditions")
 
 
 def _write_manifest(data: Path, plan: Plan) -> None:
