@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                          "intermediate points)")
     ap.add_argument("--quick", action="store_true", help="2,000 and 5,000 images")
     ap.add_argument("--skip-scan", action="store_true", help="only the duplicate search")
+    ap.add_argument("--skip-search", action="store_true", help="only the scans")
+    ap.add_argument("--no-throughput", action="store_true",
+                    help="skip the 1- and 2-worker feature runs at the first size")
     ap.add_argument("--workdir", type=Path, default=None, help="keep images here (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--cores", type=int, default=256, help="projection: cluster cores")
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             make_images(pool_dir, n, cpus or 1)
             folder = dataset(pool_dir, n, work / f"data_{n}")
             print(f"N={n:,}: images ready in {time.perf_counter() - t0:.0f} s", flush=True)
-            if k == 0:
+            if k == 0 and not args.no_throughput:
                 for w in (1, 2):
                     r = run_scan(folder, work, w, "features")
                     r.update(n=n, workers=w, mode="features")
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     from pitfalls.neighbors import ANN_MIN, have_faiss
 
     methods = ["hnsw", "auto", "exact"] if have_faiss() else ["exact"]
-    for n in search:
+    for n in [] if args.skip_search else search:
         x = embeddings(n)
         row = {"n": n}
         for m in methods:
