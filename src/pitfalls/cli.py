@@ -233,6 +233,50 @@ def bench(
     raise typer.Exit(code)
 
 
+def _read_report(path: Path) -> dict:
+    """A scan's report.json (or the folder holding it) as a dict; exit 2 when it is not one."""
+    import json
+
+    file = path / "report.json" if path.is_dir() else path
+    if not file.is_file():
+        raise _fail(f"no report at {file}; run 'pitfalls scan' first (it writes report.json)")
+    try:
+        report = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _fail(f"{file} is not a readable report.json: {exc}") from None
+    if not isinstance(report, dict) or not isinstance(report.get("findings"), list) \
+            or not isinstance(report.get("dataset"), dict):
+        raise _fail(f"{file} is not a pitfalls report (no 'dataset' and 'findings')")
+    return report
+
+
+@app.command()
+def sheet(
+    report: Annotated[Path, typer.Argument(help="A scan's report.json, or the folder holding it.")] = Path("pitfalls-report"),
+    bench: Annotated[Path | None, typer.Option(help="bench.json from 'pitfalls bench' (speed on the target hardware).")] = None,
+    lang: Annotated[str | None, typer.Option(help="Sheet language: en or ja (default: the report's).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for sheet.html (default: the report's folder).")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print sheet.pdf when Chromium is installed.")] = True,
+) -> None:
+    """Write the expectation sheet (one printable page for non-engineers) from a scan's report."""
+    from pitfalls.sheet import chromium, write_sheet
+
+    if lang not in (None, "en", "ja"):
+        raise _fail("--lang must be en or ja")
+    data = _read_report(report)
+    folder = out or (report if report.is_dir() else report.parent)
+    try:
+        written = write_sheet(data, folder, lang=lang or str(data.get("lang") or "en"),
+                              bench=bench, pdf=pdf)
+    except (PitfallsError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    for path in written:
+        console.print(f"sheet: [bold]{path.resolve()}[/]")
+    if pdf and len(written) == 1:
+        console.print("no PDF: " + ("Chromium failed to print it" if chromium() else
+                                    "install Chromium to print one, or print sheet.html from a browser"))
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to build the demo project.")] = Path("pitfalls-demo"),

@@ -67,6 +67,14 @@ def _text(v: Any, lang: str) -> str:
     return "" if v is None else str(v)
 
 
+def _condition_label(name: str, lang: str) -> str:
+    """Words for a capture condition key (`exposure` -> 'exposure (brightness)' / '露出（明るさ）')."""
+    from pitfalls.field.conditions import CONDITIONS
+
+    cond = CONDITIONS.get(name)
+    return cond.label.get_text(lang) if cond else name
+
+
 def sheet_data(report: dict[str, Any], *, lang: str = "en", bench: dict[str, Any] | None = None,
                questions: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything the sheet shows, from a report dict (and bench.json, config questions)."""
@@ -84,14 +92,16 @@ def sheet_data(report: dict[str, Any], *, lang: str = "en", bench: dict[str, Any
     field_ci = m2.get("ci", pred.get("ci"))
     per_class = sorted(ev.get("per_class") or [], key=lambda r: (r.get("recall") is None,
                                                                   r.get("recall") or 0))
+    weak = min(0.95, lab_acc) if isinstance(lab_acc, int | float) else 1.0  # worse than overall
     worst_classes = [{"label": r["label"], "recall": r.get("recall"), "n": r.get("n")}
-                     for r in per_class[:3] if r.get("recall") is not None and r["recall"] < 1]
+                     for r in per_class[:3] if r.get("recall") is not None and r["recall"] < weak]
     slices = [{"what": f"{s.get('column')} = {s.get('value')}", "accuracy": s.get("accuracy"),
                "rest": s.get("accuracy_rest")}
               for s in (ev.get("slices") or [])[:3]
               if s.get("q_value", 1) < 0.05 or s.get("p_value", 1) < 0.01]
     conds = [c for c in fld.get("conditions") or [] if c.get("p_holm", 1) < 0.05]
-    costs = pred.get("costs") or []
+    costs = [{**c, "names": [_condition_label(n, lang) for n in c.get("conditions") or []]}
+             for c in pred.get("costs") or []]
     speed = None
     if bench and bench.get("rows"):
         row = min(bench["rows"], key=lambda r: (r.get("latency_ms") or {}).get("p95", 1e18))

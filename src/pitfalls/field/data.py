@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.context import TRAIN, Context
+from pitfalls.errors import InputError
 from pitfalls.field.conditions import compare, conditions
 
 
@@ -38,12 +39,32 @@ class FieldSet:
 
 def load_field(source: str | Path, config: Any, *, cache: bool | str | Path = True,
                progress: Any = None) -> FieldSet:
-    """Read a field folder and compute its features with the scan's extractor and cache."""
+    """Read a field folder and compute its features with the scan's extractor and cache.
+
+    Unreadable field files stay in the table (`ok` False; the report lists them); a missing or
+    empty folder, or one without a single readable photo, is an `InputError`."""
     from pitfalls.api import build_context
 
-    fctx = build_context(source, config, cache=cache, progress=(
-        (lambda s, d, t: progress("field", d, t)) if progress else None))
-    return FieldSet(root=fctx.root, table=fctx.table, embeddings=fctx.embeddings())
+    try:
+        fctx = build_context(source, config, cache=cache, progress=(
+            (lambda s, d, t: progress("field", d, t)) if progress else None))
+    except InputError as exc:
+        raise InputError(f"field photos (--field): {exc}") from None
+    fs = FieldSet(root=fctx.root, table=fctx.table, embeddings=fctx.embeddings())
+    if not fs.ok.any():
+        kinds = fs.table["error_kind"].fillna("unreadable").value_counts()
+        raise InputError(f"field photos (--field): none of the {len(fs.table)} file(s) under "
+                         f"{fs.root} could be read as an image ("
+                         + ", ".join(f"{n} {k}" for k, n in kinds.items()) + ")")
+    return fs
+
+
+def unreadable(fs: FieldSet, scan_root: Path) -> list[dict[str, str]]:
+    """The field files that could not be read: report-relative path, error kind and message."""
+    rows = np.flatnonzero(~fs.ok)
+    paths = fs.report_paths(scan_root, rows)
+    return [{"path": p, "error_kind": str(fs.table["error_kind"].iloc[r]),
+             "error": str(fs.table["error"].iloc[r])} for p, r in zip(paths, rows, strict=True)]
 
 
 def lab_rows(ctx: Context) -> np.ndarray:

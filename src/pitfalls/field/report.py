@@ -9,7 +9,7 @@ from typing import Any
 from pitfalls.context import Context
 from pitfalls.evaluation.model import load_spec
 from pitfalls.field.conditions import CONDITIONS
-from pitfalls.field.data import comparison, lab_split, load_field
+from pitfalls.field.data import comparison, lab_split, load_field, unreadable
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -21,6 +21,12 @@ def attach_field(ctx: Context, field: str | Path, model: str | Path | None = Non
     `ctx.extras["field_prediction"]` (pitfalls.field.predict)."""
     fs = load_field(field, ctx.config, cache=cache, progress=progress)
     ctx.extras["field"] = fs
+    bad = unreadable(fs, ctx.root)
+    if bad:
+        ctx.dataset.notes.append(
+            f"{len(bad)} of {len(fs.table)} field photo(s) could not be read and were left out: "
+            + ", ".join(f"{b['path']} ({b['error_kind']})" for b in bad[:5])
+            + (", …" if len(bad) > 5 else ""))
     if model is not None and ctx.table["label"].notna().any():
         from pitfalls.field.predict import predict_field
 
@@ -78,9 +84,15 @@ def field_section(ctx: Context) -> dict[str, Any]:
                                          "p_value", "p_holm")}}
             for r in cmp.to_dict("records")]
     out: dict[str, Any] = {"n_field": int(fs.ok.sum()), "n_field_files": int(len(fs.table)),
-                           "lab_split": lab_split(ctx), "conditions": rows, "prediction": None}
+                           "lab_split": lab_split(ctx), "conditions": rows, "prediction": None,
+                           "unreadable": unreadable(fs, ctx.root)}
     fp = ctx.extras.get("field_prediction")
     if fp is not None:
         out["prediction"] = fp.to_dict()
+        out["prediction"]["costs"] = [
+            {**c, "label": {lang: ", ".join(CONDITIONS[n].label.get_text(lang) if n in CONDITIONS
+                                            else n for n in c["conditions"])
+                            for lang in ("en", "ja")}}
+            for c in fp.costs]
         out["sweep_svg"] = {lang: sweep_svg(fp.sweep, lang) for lang in ("en", "ja")}
     return out

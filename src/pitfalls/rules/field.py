@@ -115,8 +115,8 @@ class FieldConditions(Rule):
         yield self.finding(
             T("{n} capture condition(s) differ in the field, most of all {top} "
               "({e:+.1f} lab SD): {names}",
-              "現場では {n} つの撮影条件が異なり、最大は{top_ja}（ラボの標準偏差の {e:+.1f} 倍）"
-              "です: {names_ja}").format(
+              "現場では撮影条件が {n} 項目でラボと異なります（差が最も大きいのは{top_ja}で、"
+              "ラボの標準偏差の {e:+.1f} 倍）。異なる条件：{names_ja}").format(
                   n=len(changed), top=CONDITIONS[top["condition"]].label["en"],
                   top_ja=CONDITIONS[top["condition"]].label["ja"], e=float(top["effect"]),
                   names=names_en, names_ja=names_ja),
@@ -172,16 +172,18 @@ class FieldAccuracy(Rule):
         drop = fp.lab_accuracy - fp.predicted_field_accuracy
         if drop < self.p["max_drop"]:
             return
-        worst = fp.costs[0]["conditions"] if fp.costs else []
+        worst = [CONDITIONS[c] for c in (fp.costs[0]["conditions"] if fp.costs else [])
+                 if c in CONDITIONS]
         items = [{"conditions": ", ".join(c["conditions"]), "accuracy": round(c["accuracy"], 4),
                   "cost": round(c["cost"], 4)} for c in fp.costs]
         yield self.finding(
             T("Predicted field accuracy {f:.1%} [{lo:.1%}, {hi:.1%}] against {lab:.1%} in the "
               "lab; costs most: {w}",
               "現場で予測される正解率は {f:.1%} [{lo:.1%}, {hi:.1%}]（ラボでは {lab:.1%}）。"
-              "最も影響が大きい条件: {w}").format(
+              "最も影響が大きい条件：{w_ja}").format(
                   f=fp.predicted_field_accuracy, lo=fp.ci[0], hi=fp.ci[1], lab=fp.lab_accuracy,
-                  w=", ".join(worst) or "-"),
+                  w=", ".join(c.label["en"] for c in worst) or "-",
+                  w_ja="、".join(c.label["ja"] for c in worst) or "-"),
             metrics={"lab_accuracy": fp.lab_accuracy, "lab_ci": fp.lab_ci,
                      "predicted_field_accuracy": fp.predicted_field_accuracy, "ci": fp.ci,
                      "atc_estimate": fp.atc_estimate, "drop": drop,
@@ -258,8 +260,8 @@ class FieldOutOfDistribution(Rule):
         yield self.finding(
             T("{k} of {n} field photos ({s:.0%}) are farther from the training photos than 95% "
               "of the evaluation photos (expected about 5%)",
-              "現場写真 {n} 枚のうち {k} 枚（{s:.0%}）が、評価写真の 95% より学習写真から遠い"
-              "位置にあります（通常は 5% 程度）").format(k=len(outside), n=len(frows), s=share),
+              "現場写真 {n} 枚のうち {k} 枚（{s:.0%}）は、評価写真の 95% よりも学習写真から"
+              "離れています（通常は 5% 程度）").format(k=len(outside), n=len(frows), s=share),
             metrics={"n_outside": int(len(outside)), "n_field": int(len(frows)),
                      "share_outside": share, "expected_share": expected,
                      "distance_limit": limit, "p_value": float(test.pvalue)},
