@@ -100,7 +100,10 @@ def scan(
     """Scan a dataset (folder, manifest path, DataFrame with `root`) and return a `Report`.
 
     `scheduler` (a `dask.distributed.Client` or `tcp://host:8786`) computes the features on a
-    Dask cluster. Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
+    Dask cluster. `predictions` (a table) or `model` (ONNX, with its `preprocess` spec), not both,
+    add the evaluation rules. `field` (a folder of unlabelled photos from where the model will be
+    used) adds FIELD001 and FIELD003, and with `model` the predicted field accuracy (FIELD002).
+    Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
     report is also saved there (`report.json`, `report.html`).
     """
     base = config or find_config()
