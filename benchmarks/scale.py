@@ -181,16 +181,17 @@ def embeddings(n: int, seed: int = 0, d: int = 131) -> np.ndarray:
 
 
 def dup_search(x: np.ndarray, method: str, threshold: float = 0.90) -> tuple[float, int]:
-    """Seconds for candidates + exact part-wise verification (as the near-duplicate links do)."""
+    """CPU seconds (all threads of this process: steadier than wall time on a shared machine) for
+    candidates + exact part-wise verification (as the near-duplicate links do), and the pairs."""
     from pitfalls.features.embedding import LUMA_DIMS
     from pitfalls.neighbors import make_index, pair_scores
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     i, j, s = make_index(x, method).pairs(threshold, 50)
     luma = x[:, :LUMA_DIMS] / np.linalg.norm(x[:, :LUMA_DIMS], axis=1, keepdims=True)
     chroma = x[:, LUMA_DIMS:] / np.linalg.norm(x[:, LUMA_DIMS:], axis=1, keepdims=True)
     ok = (s >= threshold) & (pair_scores(luma, i, j) >= 0.88) & (pair_scores(chroma, i, j) >= 0.85)
-    return time.perf_counter() - t0, int(ok.sum())
+    return time.process_time() - t0, int(ok.sum())
 
 
 def fit_exponent(ns: list[int], ts: list[float]) -> float:
@@ -212,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--cores", type=int, default=256, help="projection: cluster cores")
     ap.add_argument("--price", type=float, default=0.04, help="projection: $ per core-hour")
+    ap.add_argument("--per-core", type=float, default=None,
+                    help="projection: images/s of one worker (default: measured with 1 worker)")
     args = ap.parse_args(argv)
     sizes = [2000, 5000] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s})
     if args.search_sizes:
@@ -258,10 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         for m in methods:
             if m == "exact" and n > 100_000:
                 continue
+            w0 = time.perf_counter()
             row[m], row[f"{m}_pairs"] = dup_search(x, m)
+            row[f"{m}_wall"] = time.perf_counter() - w0
         res["search"].append(row)
-        print(f"  search N={n:>8,}: " + ", ".join(f"{m} {row[m]:.2f} s ({row[m + '_pairs']} pairs)"
-                                                  for m in methods if m in row), flush=True)
+        print(f"  search N={n:>8,}: " + ", ".join(
+            f"{m} {row[m]:.2f} CPU s / {row[m + '_wall']:.2f} s wall ({row[m + '_pairs']} pairs)"
+            for m in methods if m in row), flush=True)
     fits = {}
     for m in methods:
         pts = [(r["n"], r[m]) for r in res["search"] if m in r and r["n"] >= min(search)]
@@ -269,10 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     res["exponent"] = fits
     res["ann_min"] = ANN_MIN
 
-    print("\nDuplicate search (neighbours + exact verification), seconds:")
-    print(f"{'N':>9} | " + " | ".join(f"{m:>8}" for m in methods))
+    print("\nDuplicate search (neighbours + exact verification), CPU seconds:")
+    print(f"{'N':>9} | " + " | ".join(f"{m:>8}" for m in methods) + " | pairs")
     for r in res["search"]:
-        print(f"{r['n']:>9,} | " + " | ".join(f"{r.get(m, float('nan')):8.2f}" for m in methods))
+        print(f"{r['n']:>9,} | " + " | ".join(f"{r.get(m, float('nan')):8.2f}" for m in methods)
+              + f" | {r.get(methods[0] + '_pairs')}")
     print(f"fitted exponent (t ~ N^b) between {min(search):,} and {max(search):,}: "
           + ", ".join(f"{m} b={b:.2f}" for m, b in fits.items()))
 
@@ -290,25 +297,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"worker peak at {hi['n']:,} vs {lo['n']:,}: "
                   f"{100 * (hi['worker_mib'] / lo['worker_mib'] - 1):+.0f}%; driver at "
                   f"{hi['n']:,}: {hi['driver_mib'] / 1024:.2f} GiB")
-    project(res, args.cores, args.price)
+    project(res, args.cores, args.price, args.per_core)
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
     return 0
 
 
-def project(res: dict, cores: int, price: float) -> None:
+def project(res: dict, cores: int, price: float, per_core: float | None = None) -> None:
     """Time and cost for 1M and 10M images from the measured per-core rate and search exponent."""
     one = [r for r in res["scan"] if r["mode"] == "features" and r["workers"] == 1
            and r.get("rc") == 0]
     hnsw = [r for r in res["search"] if "hnsw" in r]
-    if not one or not hnsw:
+    if not (one or per_core) or not hnsw:
         return
-    per_core = one[0]["n"] / one[0]["features_s"]
+    per_core = per_core or one[0]["n"] / one[0]["features_s"]
     b = res["exponent"].get("hnsw", 1.0)
     last = hnsw[-1]
     print(f"\nProjection (assumptions: {cores} worker cores like this machine's, each at the "
           f"measured {per_core:.0f} images/s for {SIZE[0]}x{SIZE[1]} JPEGs; 90% parallel "
-          f"efficiency; ${price:.3f} per core-hour; the duplicate search on one driver core "
+          f"efficiency; ${price:.3f} per core-hour; the duplicate search as CPU time on the driver "
           f"extrapolated as N^{b:.2f} from {last['n']:,}; full-size photos decode ~10-20x "
           f"slower, so scale the feature time accordingly):")
     for n in (1_000_000, 10_000_000):
