@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from pitfalls.context import TRAIN, Context
 from pitfalls.features.embedding import EMBED_DIM, LUMA_DIMS
+from pitfalls.features.fingerprint import fingerprint_array, match_scores
 from pitfalls.neighbors import make_index, pair_scores
 from pitfalls.rules.base import Param
 
@@ -44,7 +45,7 @@ class LinkSettings:
     near_candidate: float = 0.90
     near_luma: float = 0.88
     near_chroma: float = 0.85
-    near_luma_gray: float = 0.95
+    near_luma_gray: float = 0.85
     weak_chroma: float = 0.15
     max_aspect_change: float = 0.25
     max_per_row: int = 50
@@ -55,6 +56,9 @@ class LinkSettings:
     burst_similarity: float = 0.90
     burst_luma: float = 0.85
     burst_chroma: float = 0.90
+    near_detail: float = 0.85
+    burst_detail: float = 0.8
+    burst_luma_gray: float = 0.95
 
     @classmethod
     def from_params(cls, params: dict[str, Any], base: LinkSettings | None = None) -> LinkSettings:
@@ -80,6 +84,9 @@ NEAR_PARAMS: dict[str, Param] = {
                          "(when both images have colour)"),
     "near_luma_gray": Param(_D.near_luma_gray, "verification: luma cosine required when an image "
                             "has (almost) no colour"),
+    "near_detail": Param(_D.near_detail, "verification: mean local correlation of the fine "
+                         "fingerprints after alignment (tells apart different photos that share "
+                         "one coarse layout: products on white, X-rays, documents)"),
     "max_aspect_change": Param(_D.max_aspect_change, "verification: largest |log| ratio of aspect "
                                "ratios (a crop of 5% per side changes it by at most ~0.1)"),
 }
@@ -95,6 +102,10 @@ SESSION_PARAMS: dict[str, Param] = {
                               "chain into a session without any other evidence"),
     "burst_luma": Param(_D.burst_luma, "luma-part cosine required of similarity-based sessions"),
     "burst_chroma": Param(_D.burst_chroma, "colour-part cosine required of burst sessions"),
+    "burst_detail": Param(_D.burst_detail, "fine-fingerprint correlation required of "
+                          "similarity-based sessions"),
+    "burst_luma_gray": Param(_D.burst_luma_gray, "luma cosine required of burst sessions when "
+                             "an image has (almost) no colour"),
 }
 
 
@@ -196,6 +207,8 @@ class _Similarity:
             self.luma = luma / np.maximum(ln, 1e-9)
             self.chroma = chroma / np.maximum(cn, 1e-9)
             self.colour = (cn / np.maximum(ln, 1e-9)).ravel()
+        self._stored = ctx.table["fingerprint"].tolist() if "fingerprint" in ctx.table else []
+        self._prints: tuple[np.ndarray, np.ndarray] | None = None
         aspect = ctx.table.get("aspect")
         self.aspect = (np.log(pd.to_numeric(aspect, errors="coerce").to_numpy(dtype=float))
                        if aspect is not None else np.zeros(len(self.x)))
@@ -210,6 +223,18 @@ class _Similarity:
             return one, one, np.zeros(len(i), dtype=bool)
         return (pair_scores(self.luma, i, j), pair_scores(self.chroma, i, j),
                 np.minimum(self.colour[i], self.colour[j]))
+
+    def detail(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Fine-fingerprint similarity of pairs (`fingerprint.match_scores`); +inf where either
+        image has no fingerprint (the coarse checks then decide alone)."""
+        if self._prints is None:
+            stored = self._stored or [None] * len(self.x)
+            self._prints = fingerprint_array(stored)
+        prints, have = self._prints
+        out = np.full(len(i), np.inf, dtype=np.float32)
+        both = have[i] & have[j]
+        out[both] = match_scores(prints, i[both], j[both])
+        return out
 
     def aspect_change(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         d = np.abs(self.aspect[i] - self.aspect[j])
@@ -232,12 +257,17 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     shape_ok = sim.aspect_change(i, j) <= s.max_aspect_change
     near = ((score >= s.near_candidate) & (luma >= s.near_luma) & shape_ok
             & np.where(coloured, chroma >= s.near_chroma, luma >= s.near_luma_gray))
-    burst = (~near & (score >= s.burst_similarity) & (luma >= s.burst_luma)
-             & np.where(coloured, chroma >= s.burst_chroma, luma >= s.near_luma_gray))
+    burst = ((score >= s.burst_similarity) & (luma >= s.burst_luma)
+             & np.where(coloured, chroma >= s.burst_chroma, luma >= s.burst_luma_gray))
+    detail = np.full(len(i), -np.inf, dtype=np.float32)
+    check = near | burst  # the fine check runs on the coarse survivors only
+    detail[check] = sim.detail(i[check], j[check])
+    near &= detail >= s.near_detail
+    burst &= ~near & (detail >= s.burst_detail)
     near_rows = [(int(a), int(b), "near", float(c),
-                  f"cosine {c:.3f} (layout {lc:.2f}, colour {cc:.2f})")
-                 for a, b, c, lc, cc in zip(i[near], j[near], score[near], luma[near],
-                                            chroma[near], strict=True)]
+                  f"cosine {c:.3f} (layout {lc:.2f}, colour {cc:.2f}, detail {dd:.2f})")
+                 for a, b, c, lc, cc, dd in zip(i[near], j[near], score[near], luma[near],
+                                                chroma[near], detail[near], strict=True)]
     burst_rows = [(int(a), int(b), "session", float(c), f"very similar shots (cosine {c:.2f})")
                   for a, b, c in zip(i[burst], j[burst], score[burst], strict=True)]
     return near_rows, burst_rows
@@ -315,6 +345,9 @@ def _name_links(t: pd.DataFrame, ok: np.ndarray, sim: _Similarity, s: LinkSettin
     luma, chroma, colour = sim.split(ia, ib)
     similar = ((score >= s.name_similarity) & (luma >= s.burst_luma)
                & np.where(colour >= s.weak_chroma, chroma >= s.near_chroma, True))
+    check = similar & ~timed  # the fine check runs on similarity-only name sequences
+    if check.any():
+        similar[check] = sim.detail(ia[check], ib[check]) >= s.burst_detail
     out = []
     for k in np.flatnonzero(timed | similar):
         names = f"{stems[ia[k]]}/{stems[ib[k]]}"

@@ -10,10 +10,11 @@ from PIL import Image
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
 from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
+from pitfalls.features.fingerprint import fingerprint
 from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
 from pitfalls.features.properties import frame, image_properties, luma, working_copy
 
-FEATURE_VERSION = 5
+FEATURE_VERSION = 6
 """Bump when any feature's definition changes: the cache keys on it."""
 
 NUMERIC_DEFAULTS: dict[str, float] = {}
@@ -80,6 +81,7 @@ def compute_file_features(
     row.update(image_properties(work, gray))
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):
         row["embedding"] = (embedder or WeightFreeEmbedder()).embed_one(work)
+    row["fingerprint"] = fingerprint(gray)  # fine luma thumbnail: verifies near-duplicates
     if keep_work:
         row["_work"] = work
     return row
