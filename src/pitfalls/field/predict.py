@@ -171,6 +171,9 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         accs = []
         for v in values:
             cap = sweep_capture(param, v)
+            if cap == Capture():  # the neutral step: the lab photos as they are
+                accs.append(float(lab_ok[sub].mean()))
+                continue
             accs.append(float((run([cap], sub).argmax(axis=1) == y[sub]).mean()))
         sweep.append({"condition": name, "label": dict(label), "param": param,
                       "severity": [float(v) for v in values], "accuracy": accs})
