@@ -42,11 +42,12 @@ COLUMNS = ["i", "j", "kind", "score", "evidence"]
 class LinkSettings:
     """Thresholds of every link kind (see `NEAR_PARAMS` and `SESSION_PARAMS` for their meaning)."""
 
-    near_candidate: float = 0.90
-    near_luma: float = 0.88
+    near_candidate: float = 0.85
+    near_luma: float = 0.85
     near_chroma: float = 0.85
     near_luma_gray: float = 0.85
-    weak_chroma: float = 0.15
+    weak_chroma: float = 0.03
+    colour_ratio: float = 0.5
     max_aspect_change: float = 0.25
     max_per_row: int = 50
     session_seconds: float = 60.0
@@ -87,6 +88,9 @@ NEAR_PARAMS: dict[str, Param] = {
     "near_detail": Param(_D.near_detail, "verification: mean local correlation of the fine "
                          "fingerprints after alignment (tells apart different photos that share "
                          "one coarse layout: products on white, X-rays, documents)"),
+    "colour_ratio": Param(_D.colour_ratio, "verification: the less colourful image of a pair "
+                          "keeps at least this share of the other's colourfulness (when either "
+                          "has colour): a copy keeps its colours"),
     "max_aspect_change": Param(_D.max_aspect_change, "verification: largest |log| ratio of aspect "
                                "ratios (a crop of 5% per side changes it by at most ~0.1)"),
 }
@@ -216,6 +220,15 @@ class _Similarity:
     def whole(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         return pair_scores(self.x, i, j)
 
+    def colour_ratio(self, i: np.ndarray, j: np.ndarray, weak: float) -> np.ndarray:
+        """Less over more colourful of each pair; 1 where neither reaches `weak` colourfulness
+        or the parts are unknown."""
+        if not self.parts:
+            return np.ones(len(i))
+        lo = np.minimum(self.colour[i], self.colour[j])
+        hi = np.maximum(self.colour[i], self.colour[j])
+        return np.where(hi >= weak, lo / np.maximum(hi, 1e-9), 1.0)
+
     def split(self, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(luma cosine, colour cosine, both-coloured mask); ones when parts are unavailable."""
         if not self.parts:
@@ -255,9 +268,10 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     luma, chroma, colour = sim.split(i, j)
     coloured = colour >= s.weak_chroma
     shape_ok = sim.aspect_change(i, j) <= s.max_aspect_change
-    near = ((score >= s.near_candidate) & (luma >= s.near_luma) & shape_ok
+    hues_ok = sim.colour_ratio(i, j, s.weak_chroma) >= s.colour_ratio  # copies keep colours
+    near = ((score >= s.near_candidate) & (luma >= s.near_luma) & shape_ok & hues_ok
             & np.where(coloured, chroma >= s.near_chroma, luma >= s.near_luma_gray))
-    burst = ((score >= s.burst_similarity) & (luma >= s.burst_luma)
+    burst = ((score >= s.burst_similarity) & (luma >= s.burst_luma) & hues_ok
              & np.where(coloured, chroma >= s.burst_chroma, luma >= s.burst_luma_gray))
     detail = np.full(len(i), -np.inf, dtype=np.float32)
     check = near | burst  # the fine check runs on the coarse survivors only

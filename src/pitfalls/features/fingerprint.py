@@ -39,7 +39,7 @@ _FLAT = 4.0
 WORST = 0.5
 """The score averages the lowest half of the structured blocks' correlations: a copy matches in
 every block, two products or pages that share a silhouette or a layout only in some."""
-MAX_WARP = 0.2
+MAX_WARP = 0.13
 """Largest change of any entry of the fitted linear map from the identity (scale, rotation, shear)."""
 MAX_SHIFT = 0.1
 """Largest fitted translation, as a share of the side."""
@@ -185,26 +185,31 @@ def _worst_mean(corr: np.ndarray, use: np.ndarray, count: np.ndarray) -> np.ndar
     return np.where(take, ranked, 0.0).sum(-1) / keep
 
 
+def _local(a: np.ndarray, moved: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """Mean of the worst block correlations of A and B warped onto A (whole-image correlation
+    when fewer than 3 blocks hold structure)."""
+    p, s, _ = a.shape
+    margin = 3
+    nb = (s - 2 * margin) // _BLOCK
+    off = (s - nb * _BLOCK) // 2
+    corr, na, nb_ = _ncc(_blocks(a, off, nb, _BLOCK), _blocks(moved, off, nb, _BLOCK))
+    structured = (np.maximum(na, nb_) / _BLOCK >= _FLAT) & _inside(maps, s, off, nb, _BLOCK)
+    count = structured.sum(-1)
+    whole = _ncc(a.reshape(p, -1), moved.reshape(p, -1))[0]
+    return np.where(count >= 3, _worst_mean(corr, structured, count), whole)
+
+
 def _scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     coarse = _align(_half(a), _half(b), 6, 2)
     coarse[:, :, 2] *= 2
-    moved = _warp(b, coarse)
-    maps = _compose(coarse, _align(a, moved, _BLOCK, 1))
-    moved = _warp(b, maps)
+    maps = _compose(coarse, _align(a, _warp(b, coarse), _BLOCK, 1))
     linear = maps[:, :, :2] - np.eye(2)
     wild = ((np.abs(linear).max((1, 2)) > MAX_WARP)
             | (np.abs(maps[:, :, 2]).max(1) > MAX_SHIFT * a.shape[1]))
-    margin = 3
-    nb = (a.shape[1] - 2 * margin) // _BLOCK
-    off = (a.shape[1] - nb * _BLOCK) // 2
-    corr, na, nb_ = _ncc(_blocks(a, off, nb, _BLOCK), _blocks(moved, off, nb, _BLOCK))
-    full = _inside(maps, a.shape[1], off, nb, _BLOCK)
-    structured = (np.maximum(na, nb_) / _BLOCK >= _FLAT) & full
-    count = structured.sum(-1)
-    local = _worst_mean(corr, structured, count)
-    p = len(a)
-    whole = _ncc(a.reshape(p, -1), moved.reshape(p, -1))[0]
-    return np.where(wild, -1.0, np.where(count >= 3, local, whole)).astype(np.float32)
+    identity = np.broadcast_to(np.array([[1.0, 0, 0], [0, 1.0, 0]]), maps.shape)
+    aligned = np.where(wild, -1.0, _local(a, _warp(b, maps), maps))
+    # An alignment fitted on little structure may wander off: the unaligned score is a floor.
+    return np.maximum(aligned, _local(a, b, identity)).astype(np.float32)
 
 
 def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1024) -> np.ndarray:
