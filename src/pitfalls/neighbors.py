@@ -108,11 +108,12 @@ class HNSWIndex:
     because a graph search over a cluster of identical vectors returns the same few members to
     every query, and capping those members again would cut the others off the cluster.
     `m`, `ef_construction` and `ef_search` are the usual HNSW knobs (graph degree, build and search
-    beam widths): larger is slower and more exact.
+    beam widths): larger is slower and more exact. `ef_search=96` found every verified pair of the
+    exact search on 100,000 clustered 131-d vectors with planted copies (48 missed 2%).
     """
 
     def __init__(self, vectors: np.ndarray, m: int = 16, ef_construction: int = 40,
-                 ef_search: int = 48, k: int = 16, batch: int = 65_536) -> None:
+                 ef_search: int = 96, k: int = 16, batch: int = 65_536) -> None:
         import faiss  # optional dependency: pip install "pitfalls[scale]"
 
         self.x = _matrix(vectors)
