@@ -46,7 +46,7 @@ def families() -> dict:
     return out
 
 
-def measure(name: str, make, n: int, copies: int, seed: int = 3) -> str:
+def measure(name: str, make, n: int, copies: int, seed: int = 3, first: int = 0) -> str:
     if name == "photo":
         n = min(n, len(photo_crops()))
     copies = min(copies, n)
@@ -54,7 +54,7 @@ def measure(name: str, make, n: int, copies: int, seed: int = 3) -> str:
     edits = [*EDITS, "pair"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        images = [make(s) for s in range(n)]
+        images = [make(first + s) for s in range(n)]
         for k, a in enumerate(images):
             save(root, f"train/x/img_{k:04d}.png", a)
         for k in range(copies):
@@ -76,11 +76,11 @@ def measure(name: str, make, n: int, copies: int, seed: int = 3) -> str:
         found = {(paths[a], paths[b]) for a, b, k in zip(i, j, kind, strict=True) if k != "session"}
         found |= {(b, a) for a, b in found}
         recall = {e: np.mean([(f"train/x/img_{k:04d}.png", f"test/{e}/copy_{k:04d}.jpg") in found
-                              for k in range(copies)]) for e in edits}
+                              for k in range(copies)]) for e in edits} if copies else {}
+    shown = " ".join(f"{e}={v:.2f}" for e, v in recall.items()) if copies else "-"
     return (f"{name:9s} {n} distinct + {copies * len(edits)} copies: false near "
             f"{int((false & (kind == 'near')).sum())}, false session "
-            f"{int((false & (kind == 'session')).sum())} | recall "
-            + " ".join(f"{e}={v:.2f}" for e, v in recall.items()) + f" | scan {seconds:.1f} s")
+            f"{int((false & (kind == 'session')).sum())} | recall {shown} | scan {seconds:.1f} s")
 
 
 def cost(n_images: int = 16_000, n_pairs: int = 5_000) -> None:
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=120, help="distinct images per family")
     parser.add_argument("--copies", type=int, default=20, help="originals copied under each edit")
     parser.add_argument("--families", default=",".join(families()))
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first image")
     parser.add_argument("--cost", action="store_true", help="only time the fine check")
     args = parser.parse_args()
     if args.cost:
@@ -118,7 +119,7 @@ def main() -> None:
         return
     fams = families()
     for name in args.families.split(","):
-        print(measure(name, fams[name], args.n, args.copies), flush=True)
+        print(measure(name, fams[name], args.n, args.copies, first=args.first_seed), flush=True)
 
 
 if __name__ == "__main__":
