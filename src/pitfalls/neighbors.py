@@ -193,9 +193,20 @@ def make_index(vectors: np.ndarray, method: str = "auto", ann_min: int = ANN_MIN
     return ExactIndex(vectors)
 
 
-def pair_scores(vectors: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Cosine similarity of given pairs of rows (unit vectors), without forming any matrix."""
+def pair_scores(vectors: np.ndarray, i: np.ndarray, j: np.ndarray,
+                block: int = 65_536) -> np.ndarray:
+    """Cosine similarity of given pairs of rows (unit vectors), without forming any matrix.
+
+    Pairs are scored `block` at a time: gathering the rows of millions of candidate pairs at once
+    (a dataset of similar photos gives up to `n * max_per_row` of them) would hold two
+    pairs x dim copies of the vectors, gigabytes at 10^5 images.
+    """
     x = np.asarray(vectors, dtype=np.float32)
     if len(i) == 0:
         return np.zeros(0, dtype=np.float32)
-    return np.einsum("ij,ij->i", x[i], x[j])
+    i, j = np.asarray(i), np.asarray(j)
+    out = np.empty(len(i), dtype=np.float32)
+    for start in range(0, len(i), block):
+        stop = start + block
+        out[start:stop] = np.einsum("ij,ij->i", x[i[start:stop]], x[j[start:stop]])
+    return out
