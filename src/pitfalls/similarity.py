@@ -58,7 +58,7 @@ class LinkSettings:
     burst_luma: float = 0.85
     burst_chroma: float = 0.90
     near_detail: float = 0.85
-    burst_detail: float = 0.8
+    burst_detail: float = 0.85
     burst_luma_gray: float = 0.95
 
     @classmethod

@@ -35,11 +35,13 @@ TRIM = 0.06
 _SMOOTH = 0.7
 _BLOCK = 8
 _FLAT = 4.0
+_BLACK = 12.0
+"""Luma (0–255) below which a pixel may be the black fill of a rotation's corner."""
 """A block holds structure when its luma standard deviation (0–255) reaches this in either image."""
 WORST = 0.5
 """The score averages the lowest half of the structured blocks' correlations: a copy matches in
 every block, two products or pages that share a silhouette or a layout only in some."""
-MAX_WARP = 0.13
+MAX_WARP = 0.2
 """Largest change of any entry of the fitted linear map from the identity (scale, rotation, shear)."""
 MAX_SHIFT = 0.1
 """Largest fitted translation, as a share of the side."""
@@ -187,13 +189,19 @@ def _worst_mean(corr: np.ndarray, use: np.ndarray, count: np.ndarray) -> np.ndar
 
 def _local(a: np.ndarray, moved: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """Mean of the worst block correlations of A and B warped onto A (whole-image correlation
-    when fewer than 3 blocks hold structure)."""
+    when fewer than 3 blocks hold structure). A corner block that only one image fills with
+    black (the corners a rotation leaves) is left out."""
     p, s, _ = a.shape
     margin = 3
     nb = (s - 2 * margin) // _BLOCK
     off = (s - nb * _BLOCK) // 2
-    corr, na, nb_ = _ncc(_blocks(a, off, nb, _BLOCK), _blocks(moved, off, nb, _BLOCK))
+    ab, mb = _blocks(a, off, nb, _BLOCK), _blocks(moved, off, nb, _BLOCK)
+    corr, na, nb_ = _ncc(ab, mb)
     structured = (np.maximum(na, nb_) / _BLOCK >= _FLAT) & _inside(maps, s, off, nb, _BLOCK)
+    corner = np.zeros(nb * nb, dtype=bool)
+    corner[[0, nb - 1, nb * (nb - 1), nb * nb - 1]] = True
+    fill = np.abs((ab < _BLACK).mean(-1) - (mb < _BLACK).mean(-1)) >= 0.1
+    structured &= ~(corner & fill)
     count = structured.sum(-1)
     whole = _ncc(a.reshape(p, -1), moved.reshape(p, -1))[0]
     return np.where(count >= 3, _worst_mean(corr, structured, count), whole)
