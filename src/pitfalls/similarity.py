@@ -50,6 +50,7 @@ class LinkSettings:
     colour_ratio: float = 0.5
     max_aspect_change: float = 0.25
     max_per_row: int = 50
+    max_fine_per_row: int = 8
     session_seconds: float = 60.0
     name_gap: int = 2
     name_seconds: float = 300.0
@@ -93,6 +94,9 @@ NEAR_PARAMS: dict[str, Param] = {
                           "has colour): a copy keeps its colours"),
     "max_aspect_change": Param(_D.max_aspect_change, "verification: largest |log| ratio of aspect "
                                "ratios (a crop of 5% per side changes it by at most ~0.1)"),
+    "max_fine_per_row": Param(_D.max_fine_per_row, "fine verification runs on at most this many "
+                              "of each image's best candidates (bounds the work where every "
+                              "photo shares one layout)"),
 }
 SESSION_PARAMS: dict[str, Param] = {
     "session_seconds": Param(_D.session_seconds, "same camera (EXIF make+model) and shots at most "
@@ -274,7 +278,10 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     burst = ((score >= s.burst_similarity) & (luma >= s.burst_luma) & hues_ok
              & np.where(coloured, chroma >= s.burst_chroma, luma >= s.burst_luma_gray))
     detail = np.full(len(i), -np.inf, dtype=np.float32)
-    check = near | burst  # the fine check runs on the coarse survivors only
+    # The fine check runs on the coarse survivors only, and on at most `max_fine_per_row` of
+    # each image's best-scoring ones: where every photo shares one layout (a conveyor belt, a
+    # lab bench) the coarse survivors grow with n times the neighbour cap, the checks must not.
+    check = (near | burst) & top_per_row(i, j, score, s.max_fine_per_row)
     detail[check] = sim.detail(i[check], j[check])
     near &= detail >= s.near_detail
     burst &= ~near & (detail >= s.burst_detail)
@@ -285,6 +292,23 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     burst_rows = [(int(a), int(b), "session", float(c), f"very similar shots (cosine {c:.2f})")
                   for a, b, c in zip(i[burst], j[burst], score[burst], strict=True)]
     return near_rows, burst_rows
+
+
+def top_per_row(i: np.ndarray, j: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """Mask of pairs that are among the `k` highest-scoring pairs of `i[p]` or of `j[p]`."""
+    n = len(i)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    ends = np.concatenate([i, j])
+    pair = np.concatenate([np.arange(n), np.arange(n)])
+    order = np.lexsort((-np.concatenate([score, score]), ends))
+    sorted_ends = ends[order]
+    first = np.r_[0, np.flatnonzero(np.diff(sorted_ends)) + 1]
+    starts = np.repeat(first, np.diff(np.r_[first, len(order)]))
+    rank = np.arange(len(order)) - starts
+    keep = np.zeros(n, dtype=bool)
+    keep[pair[order][rank < k]] = True
+    return keep
 
 
 def _times(t: pd.DataFrame) -> np.ndarray:
