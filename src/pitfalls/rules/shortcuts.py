@@ -316,10 +316,11 @@ def metadata_columns(ctx: Context, frame: pd.DataFrame) -> tuple[pd.DataFrame, d
         if col in frame.columns:
             meta[col] = frame[col]
     if "exif_make" in frame.columns or "exif_model" in frame.columns:
-        camera = (frame.get("exif_make", pd.Series(index=frame.index, dtype=object)).fillna("")
-                  .astype(str) + " " + frame.get("exif_model", pd.Series(index=frame.index,
-                                                                           dtype=object))
-                  .fillna("").astype(str)).str.strip()
+        def text(col: str) -> pd.Series:
+            values = frame.get(col, pd.Series(index=frame.index, dtype=object)).astype(object)
+            return values.where(values.notna(), "").astype(str)
+
+        camera = (text("exif_make") + " " + text("exif_model")).str.strip()
         meta["camera"] = camera.replace("", np.nan)
     if "exif_datetime" in frame.columns:
         meta["capture_date"] = frame["exif_datetime"].astype("string").str[:10]
