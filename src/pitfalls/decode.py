@@ -7,6 +7,7 @@ and odd modes (CMYK, 16-bit, RGBA, palette, grayscale, float) by converting to 8
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,8 +119,14 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Decode image bytes into 8-bit RGB, applying EXIF orientation. Raises `DecodeError`."""
+def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 min_side: int | None = None) -> Decoded:
+    """Decode image bytes into 8-bit RGB, applying EXIF orientation. Raises `DecodeError`.
+
+    With `min_side`, a JPEG is decoded in the DCT domain at the smallest scale (1/2, 1/4, 1/8)
+    whose longer side is still at least `min_side` (`reduced` is then True): several times
+    cheaper than a full decode followed by a resize, and deterministic for the same JPEG data.
+    """
     if not data:
         raise DecodeError("empty", "zero-byte file")
     try:
@@ -139,9 +146,11 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
             exif = _exif_fields(img)
             quality = estimate_jpeg_quality(img) if fmt == "JPEG" else float("nan")
             reduced = False
-            if fmt == "JPEG" and max(width, height) > FULL_DECODE_MAX_SIDE:
-                img.draft("RGB", (FULL_DECODE_MAX_SIDE, FULL_DECODE_MAX_SIDE))
-                reduced = True
+            side = min(min_side or FULL_DECODE_MAX_SIDE, FULL_DECODE_MAX_SIDE)
+            if fmt == "JPEG" and max(width, height) >= 2 * side:
+                s = side / max(width, height)
+                img.draft("RGB", (max(1, math.ceil(width * s)), max(1, math.ceil(height * s))))
+                reduced = img.size != (width, height)
             img.load()
             img = ImageOps.exif_transpose(img) or img
             rgb = _to_rgb8(img)

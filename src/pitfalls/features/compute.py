@@ -12,9 +12,16 @@ from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
 from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
 from pitfalls.features.fingerprint import fingerprint
 from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
-from pitfalls.features.properties import frame, image_properties, luma, working_copy
+from pitfalls.features.properties import (
+    FRAME_DEPTH,
+    WORK_SIDE,
+    frame,
+    image_properties,
+    luma,
+    working_copy,
+)
 
-FEATURE_VERSION = 6
+FEATURE_VERSION = 7
 """Bump when any feature's definition changes: the cache keys on it."""
 
 NUMERIC_DEFAULTS: dict[str, float] = {}
@@ -48,7 +55,7 @@ def compute_file_features(
     row["file_size"] = len(data)
     row["byte_hash"] = bytes_hash(data)
     try:
-        dec = decode_bytes(data, max_pixels=max_pixels)
+        dec = decode_bytes(data, max_pixels=max_pixels, min_side=WORK_SIDE)
     except DecodeError as exc:
         row.update(error_kind=exc.kind, error=str(exc))
         return row
@@ -76,7 +83,9 @@ def compute_file_features(
         phash=phash(gray_img),
         dhash=dhash(gray_img),
     )
-    row.update(frame(dec.rgb))
+    # The frame ring is FRAME_DEPTH pixels of the original: thinner when decoded reduced.
+    scale = dec.rgb.shape[1] / max(dec.width, 1)  # both are after EXIF orientation
+    row.update(frame(dec.rgb, depth=max(1, round(FRAME_DEPTH * scale))))
     del dec
     row.update(image_properties(work, gray))
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):
