@@ -135,10 +135,11 @@ def dataset(pool_dir: Path, n: int, folder: Path) -> Path:
 
 
 def measure(cmd: list[str]) -> dict[str, float]:
-    """Run `cmd`; peak RSS (MiB) of the driver, of the largest single child, and of the tree."""
+    """Run `cmd`; peak RSS (MiB) of the driver and of the largest child, the largest child's own
+    memory (USS), and the tree (driver RSS + children's USS, so shared pages count once)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(proc.pid)
-    driver = worker = tree = 0
+    driver = worker = worker_own = tree = 0
     while proc.poll() is None:
         total = 0
         with contextlib.suppress(psutil.Error):
@@ -146,15 +147,20 @@ def measure(cmd: list[str]) -> dict[str, float]:
             driver, total = max(driver, rss), rss
             for child in root.children(recursive=True):
                 with contextlib.suppress(psutil.Error):  # a child may exit meanwhile
-                    c = child.memory_info().rss
-                    worker, total = max(worker, c), total + c
+                    # RSS counts the pages a forked worker still shares with the driver (its
+                    # copy of the input table, which grows with N); USS is what the worker
+                    # itself allocated.
+                    info = child.memory_full_info()
+                    worker, total = max(worker, info.rss), total + info.uss
+                    worker_own = max(worker_own, info.uss)
         tree = max(tree, total)
         time.sleep(0.05)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         print(f"  ! scan exited {proc.returncode}:\n{err[-3000:]}", file=sys.stderr)
     mib = 2**20
-    return {"driver_mib": driver / mib, "worker_mib": worker / mib, "tree_mib": tree / mib,
+    return {"driver_mib": driver / mib, "worker_mib": worker / mib,
+            "worker_own_mib": worker_own / mib, "tree_mib": tree / mib,
             "rc": proc.returncode}
 
 
@@ -248,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             res["scan"].append(r)
             print(f"  full scan, 2 workers: {r.get('total_s', float('nan')):.0f} s (features "
                   f"{r.get('features_s', float('nan')):.0f} s), driver {r['driver_mib']:.0f} MiB, "
-                  f"largest worker {r['worker_mib']:.0f} MiB, tree {r['tree_mib']:.0f} MiB, "
+                  f"largest worker {r['worker_mib']:.0f} MiB RSS / {r['worker_own_mib']:.0f} MiB own "
+                  f"(USS), tree {r['tree_mib']:.0f} MiB, "
                   f"{r.get('n_findings')} findings", flush=True)
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -287,15 +294,17 @@ def main(argv: list[str] | None = None) -> int:
     if scans:
         print("\nFull cold scan (2 workers):")
         print(f"{'N':>9} | {'total s':>8} | {'feat. s':>8} | {'img/s':>6} | {'driver MiB':>10} | "
-              f"{'worker MiB':>10}")
+              f"{'worker MiB':>10} | {'own (USS)':>9}")
         for r in scans:
             print(f"{r['n']:>9,} | {r['total_s']:8.0f} | {r['features_s']:8.0f} | "
                   f"{r['n'] / r['features_s']:6.0f} | {r['driver_mib']:10.0f} | "
-                  f"{r['worker_mib']:10.0f}")
+                  f"{r['worker_mib']:10.0f} | {r['worker_own_mib']:9.0f}")
         lo, hi = scans[0], scans[-1]
         if hi["n"] > lo["n"]:
             print(f"worker peak at {hi['n']:,} vs {lo['n']:,}: "
-                  f"{100 * (hi['worker_mib'] / lo['worker_mib'] - 1):+.0f}%; driver at "
+                  f"{100 * (hi['worker_mib'] / lo['worker_mib'] - 1):+.0f}% RSS, "
+                  f"{100 * (hi['worker_own_mib'] / lo['worker_own_mib'] - 1):+.0f}% own (USS); "
+                  "driver at "
                   f"{hi['n']:,}: {hi['driver_mib'] / 1024:.2f} GiB")
     project(res, args.cores, args.price, args.per_core)
     if args.json:
