@@ -177,3 +177,35 @@ def test_rules_skip_without_predictions_and_bad_inputs_fail_clearly(tmp_path: Pa
         pitfalls.scan(tmp_path / "manifest.csv", predictions=bad, cache=False)
     with pytest.raises(InputError, match="either predictions or a model"):
         pitfalls.scan(tmp_path / "manifest.csv", predictions=bad, model="m.onnx", cache=False)
+
+
+def test_same_partition_under_two_names_is_one_slice(tmp_path) -> None:
+    """A manifest 'camera' column equal to the EXIF camera must not be tested twice."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    import pitfalls
+
+    rng = np.random.default_rng(5)
+    rows, preds = [], []
+    for i in range(120):
+        split = "test" if i % 2 else "train"
+        label = "a" if i % 3 else "b"
+        camera = "Phone X" if i % 4 < 2 else "Phone Y"
+        exif = Image.Exif()
+        exif[0x0110] = camera
+        arr = (rng.random((12, 16, 3)) * 255).astype(np.uint8)
+        name = f"{split}_{i:03d}.jpg"
+        Image.fromarray(arr).resize((64, 48)).save(tmp_path / name, exif=exif)
+        rows.append({"path": name, "label": label, "split": split, "camera": camera})
+        if split == "test":
+            wrong = camera == "Phone Y" and i % 5 != 0
+            preds.append({"path": name, "pred": ("b" if label == "a" else "a") if wrong else label})
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    pd.DataFrame(preds).to_csv(tmp_path / "preds.csv", index=False)
+    report = pitfalls.scan(tmp_path / "manifest.csv", predictions=tmp_path / "preds.csv",
+                           workers=1, cache=False, select=["EVAL004"])
+    slices = report.sections["evaluation"]["slices"]
+    camera_rows = [s for s in slices if s.get("column") == "camera" and s.get("value") == "Phone Y"]
+    assert len(camera_rows) == 1

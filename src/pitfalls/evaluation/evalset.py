@@ -184,7 +184,14 @@ def slice_table(ctx: Context, min_n: int = 20, max_levels: int = 20, n_bins: int
                 break
         correct = es.correct
         out = []
+        seen: set[tuple[object, ...]] = set()
         for col, kind, values in keys:
+            # The same partition under two names (a manifest 'camera' column and the EXIF
+            # camera) is one slice, tested and corrected for once.
+            signature = tuple(values.fillna("\0"))
+            if signature in seen:
+                continue
+            seen.add(signature)
             levels = values.dropna().unique()
             if len(levels) < 2 or len(levels) > max_levels:
                 continue
