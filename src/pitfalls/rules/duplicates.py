@@ -95,7 +95,7 @@ class DuplicatesInSplit(Rule):
         extra = sum(len(g["rows"]) - 1 for g in groups)
         n_ok = int(ctx.ok.sum())
         yield self.finding(
-            T("{g} groups of duplicates inside a split: {e} extra copies ({p:.1%} of the images)",
+            T("{g} group(s) of duplicates inside a split: {e} extra copies ({p:.1%} of the images)",
               "分割内に重複グループが {g} 個あります（余分な複製 {e} 枚、画像の {p:.1%}）").format(
                   g=len(groups), e=extra, p=extra / max(n_ok, 1)),
             metrics={"n_groups": len(groups), "n_extra_copies": extra,
@@ -152,7 +152,7 @@ class ConflictingDuplicates(Rule):
             return
         n_images = sum(len(it["paths"]) for it in items)
         yield self.finding(
-            T("{g} groups of duplicate images carry different labels ({n} images)",
+            T("{g} group(s) of duplicate images carry different labels ({n} images)",
               "ラベルが異なる重複画像のグループが {g} 個あります（{n} 枚）").format(
                   g=len(items), n=n_images),
             metrics={"n_groups": len(items), "n_images": n_images},
