@@ -10,6 +10,7 @@ import pandas as pd
 
 from pitfalls.config import Config, find_config
 from pitfalls.context import Context
+from pitfalls.executors import Executor, LocalExecutor, default_workers
 from pitfalls.features.cache import FeatureCache
 from pitfalls.features.compute import FEATURE_VERSION
 from pitfalls.features.embedding import make_embedder
@@ -32,6 +33,20 @@ def build_context(
     scheduler: Any = None,
 ) -> Context:
     """Load the inputs and compute (or reuse) every image's features."""
+    scheduler = scheduler if scheduler is not None else config.scheduler
+    workers = config.workers if config.workers is not None else default_workers()
+    if scheduler is None and workers > 1:
+        with LocalExecutor(workers) as pool:  # workers forked before the input table exists
+            return _build_context(data, config, root=root, cache=cache, progress=progress,
+                                  extras=extras, scheduler=None, executor=pool)
+    return _build_context(data, config, root=root, cache=cache, progress=progress, extras=extras,
+                          scheduler=scheduler, executor=None)
+
+
+def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
+                   root: str | Path | None, cache: bool | str | Path,
+                   progress: Progress | None, extras: dict[str, Any] | None, scheduler: Any,
+                   executor: Executor | None) -> Context:
     dataset = data if isinstance(data, Dataset) else load_dataset(data, root=root)
     embedder = make_embedder(config.embedder)
     if cache is False:
@@ -42,7 +57,7 @@ def build_context(
         store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
     feats = extract_features(
         dataset, cache=store, embedder=config.embedder, workers=config.workers,
-        scheduler=scheduler if scheduler is not None else config.scheduler,
+        scheduler=scheduler, executor=executor,
         max_pixels=config.max_pixels,
         progress=(lambda d, t: progress("features", d, t)) if progress else None,
     )

@@ -31,22 +31,45 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or default_workers())
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalExecutor:
+        """Start the workers now: forked before the caller builds its (large) input tables,
+        they share none of them, so a worker's memory does not grow with the dataset."""
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(_start_method()))
+        list(self._pool.map(_noop, range(self.workers)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        ctx = mp.get_context(_start_method())
-        with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
-            pending: set[Future[Any]] = set()
-            it = iter(items)
-            for item in it:
-                pending.add(pool.submit(fn, item))
-                if len(pending) >= 2 * self.workers:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        yield fut.result()
-            while pending:
+        if self._pool is not None:
+            yield from self._feed(self._pool, fn, items)
+            return
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context(_start_method())) as pool:
+            yield from self._feed(pool, fn, items)
+
+    def _feed(self, pool: ProcessPoolExecutor, fn: Callable[[Any], Any],
+              items: Iterable[Any]) -> Iterator[Any]:
+        pending: set[Future[Any]] = set()
+        it = iter(items)
+        for item in it:
+            pending.add(pool.submit(fn, item))
+            if len(pending) >= 2 * self.workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+
+
+def _noop(_: object) -> None:
+    return None
 
 
 class DaskExecutor:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS
-from pitfalls.executors import make_executor
+from pitfalls.executors import Executor, make_executor
 from pitfalls.features.cache import KEY, FeatureCache, file_key
 from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
 from pitfalls.features.embedding import WeightFreeEmbedder, make_embedder
@@ -67,6 +67,7 @@ def extract_features(
     progress: Progress | None = None,
     chunk_size: int = CHUNK,
     scheduler: object = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Return one feature row per dataset row (same order), computing only what is not cached.
 
@@ -89,7 +90,7 @@ def extract_features(
         for s in range(0, len(todo), chunk_size)
     ]
     frames = [cached] if len(cached) else []
-    executor = make_executor(workers, len(jobs), scheduler)
+    executor = executor or make_executor(workers, len(jobs), scheduler)
     for frame in executor.map_unordered(run_chunk, jobs):
         cache.append(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
         frames.append(frame)
