@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from report_data import make_dataset
 
 import pitfalls
 
@@ -28,26 +29,10 @@ def chrome(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def photo(path: Path, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    a = (rng.random((72, 96, 3)) * 90 + rng.integers(0, 150, 3)).astype(np.uint8)
-    a[10:40, 20:60] = rng.integers(0, 255, 3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(a).save(path, quality=90)
-
-
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pitfalls.Report]:
     base = tmp_path_factory.mktemp("browser")
-    root = base / "data"
-    seed = 0
-    for split, counts in (("train", {"cat": 12, "dog": 3}), ("test", {"cat": 3, "dog": 2})):
-        for label, n in counts.items():
-            for i in range(n):
-                seed += 1
-                photo(root / split / label / f"{label}{i}.jpg", seed)
-    shutil.copy(root / "train" / "cat" / "cat0.jpg", root / "test" / "cat" / "copy.jpg")
-    (root / "train" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    root = make_dataset(base / "data")
     report = pitfalls.scan(root, workers=1, cache=base / "cache")
     out = report.save(base / "out")
     return out / "report.html", report
