@@ -69,9 +69,11 @@ class ExactIndex:
             stop = min(n, start + self.block)
             # Only columns after the block's first row: each pair is seen once (i < j).
             sims = self.x[start:stop] @ self.x[start:].T
-            m = stop - start  # only the square diagonal block holds pairs with j <= i
-            sims[:, :m][np.tril_indices(m)] = -np.inf
             ii, jj = np.nonzero(sims >= threshold)
+            # Column jj is row start + jj: keep j > i only (dropping the self and lower pairs
+            # of the square diagonal block after the threshold, not by masking m^2 cells first).
+            upper = jj > ii
+            ii, jj = ii[upper], jj[upper]
             if ii.size == 0:
                 continue
             ss = sims[ii, jj]
