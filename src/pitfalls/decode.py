@@ -47,6 +47,14 @@ class Decoded:
     exif: dict[str, object] = field(default_factory=dict)
     jpeg_quality: float = float("nan")
     reduced: bool = False
+    image: Image.Image | None = None
+    """The same pixels as a Pillow RGB image (saves a conversion for Pillow resampling)."""
+
+    def pil(self) -> Image.Image:
+        """The pixels as a Pillow RGB image."""
+        if self.image is None:
+            self.image = Image.fromarray(self.rgb)
+        return self.image
 
 
 def _exif_fields(img: Image.Image) -> dict[str, object]:
@@ -85,6 +93,7 @@ _STD_LUMA = np.array(
      92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
     dtype=np.float64,
 )
+_STD_LUMA_SUM = float(_STD_LUMA.sum())
 
 
 def estimate_jpeg_quality(img: Image.Image) -> float:
@@ -92,16 +101,16 @@ def estimate_jpeg_quality(img: Image.Image) -> float:
     tables = getattr(img, "quantization", None)
     if not tables or 0 not in tables:
         return float("nan")
-    q = np.asarray(tables[0], dtype=np.float64)
-    if q.size != 64:
+    q = tables[0]
+    if len(q) != 64:
         return float("nan")
     # IJG: table = floor((std * scale + 50) / 100), scale = 5000/Q (Q<50) or 200-2Q (Q>=50).
-    scale = float(np.sum(q) * 100.0 / np.sum(_STD_LUMA))
+    scale = float(sum(q)) * 100.0 / _STD_LUMA_SUM
     quality = 5000.0 / scale if scale > 100 else (200.0 - scale) / 2.0
-    return float(np.clip(round(quality, 1), 1.0, 100.0))
+    return min(max(round(quality, 1), 1.0), 100.0)
 
 
-def _to_rgb8(img: Image.Image) -> np.ndarray:
+def _to_rgb8(img: Image.Image) -> tuple[np.ndarray, Image.Image | None]:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
@@ -111,12 +120,12 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
         elif hi > 255.0:
             arr = arr / (65535.0 if hi <= 65535.0 else hi) * 255.0
         gray = np.clip(arr, 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
+        return np.repeat(gray[:, :, None], 3, axis=2), None
     if mode != "RGB":
         if mode == "P" and "transparency" in img.info:
             img = img.convert("RGBA")
         img = img.convert("RGB")
-    return np.asarray(img, dtype=np.uint8)
+    return np.asarray(img, dtype=np.uint8), img
 
 
 def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -152,8 +161,9 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                 img.draft("RGB", (max(1, math.ceil(width * s)), max(1, math.ceil(height * s))))
                 reduced = img.size != (width, height)
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            rgb = _to_rgb8(img)
+            if exif.get("orientation", 1) != 1:
+                img = ImageOps.exif_transpose(img) or img
+            rgb, rgb_image = _to_rgb8(img)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -173,4 +183,5 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     if exif.get("orientation") in (5, 6, 7, 8):
         width, height = height, width
     return Decoded(rgb=rgb, format=fmt, mode=mode, width=width, height=height, n_frames=n_frames,
-                   exif=exif, jpeg_quality=quality, reduced=reduced)
+                   exif=exif, jpeg_quality=quality, reduced=reduced,
+                   image=rgb_image)

@@ -15,19 +15,19 @@ from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
 from pitfalls.features.properties import (
     FRAME_DEPTH,
     WORK_SIDE,
+    Planes,
     frame,
     image_properties,
-    luma,
-    working_copy,
+    working_image,
 )
 
-FEATURE_VERSION = 7
+FEATURE_VERSION = 8
 """Bump when any feature's definition changes: the cache keys on it."""
 
-NUMERIC_DEFAULTS: dict[str, float] = {}
+_DEFAULT_EMBEDDER = WeightFreeEmbedder()
 
 
-def _base(path: Path) -> dict[str, Any]:
+def _base() -> dict[str, Any]:
     return {"ok": False, "error_kind": None, "error": None, "file_size": None}
 
 
@@ -40,10 +40,10 @@ def compute_file_features(
     """Read, decode and measure one file. Never raises for a bad file: `ok` is False instead.
 
     Returns a flat dict of scalars plus `embedding` (float32 vector, or None when unreadable).
-    With `keep_work`, the working copy is returned under `_work` (for batch embedders).
+    With `keep_work`, the 8-bit working copy is returned under `_work` (for batch embedders).
     """
     path = Path(path)
-    row = _base(path)
+    row = _base()
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -60,9 +60,11 @@ def compute_file_features(
         row.update(error_kind=exc.kind, error=str(exc))
         return row
     del data
-    work = working_copy(dec.rgb)
-    gray = luma(work)
-    gray_img = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    image = dec.pil()
+    work_image = working_image(image)
+    work = dec.rgb if work_image is image else np.asarray(work_image)
+    planes = Planes.of(work, work_image)
+    gray_img = Image.fromarray(planes.gray8)
     exif = dec.exif
     row.update(
         ok=True,
@@ -87,11 +89,10 @@ def compute_file_features(
     scale = dec.rgb.shape[1] / max(dec.width, 1)  # both are after EXIF orientation
     row.update(frame(dec.rgb, depth=max(1, round(FRAME_DEPTH * scale))))
     del dec
-    row.update(image_properties(work, gray))
+    row.update(image_properties(work, planes))
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):
-        row["embedding"] = (embedder or WeightFreeEmbedder()).embed_one(work)
-    row["fingerprint"] = fingerprint(gray)  # fine luma thumbnail: verifies near-duplicates
+        row["embedding"] = (embedder or _DEFAULT_EMBEDDER).embed_one(work_image)
+    row["fingerprint"] = fingerprint(planes.gray8)  # fine luma thumbnail: verifies near-duplicates
     if keep_work:
         row["_work"] = work
     return row
-

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn
+
+from pitfalls.features.dct import dct2
 
 _DCT_BLOCK = 10
 _CHROMA_GRID = 4
@@ -28,7 +29,7 @@ EMBED_DIM = LUMA_DIMS + 2 * _CHROMA_GRID * _CHROMA_GRID
 
 
 class Embedder(Protocol):
-    """Anything that maps working copies (float RGB 0–1, HxWx3) to unit vectors."""
+    """Anything that maps working copies (HxWx3, 8-bit RGB or float RGB 0–1) to unit vectors."""
 
     name: str
     dim: int
@@ -38,9 +39,19 @@ class Embedder(Protocol):
         ...
 
 
-def _resize(rgb: np.ndarray, size: int) -> np.ndarray:
-    img = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    return np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.float64) / 255.0
+def _as_u8(rgb: np.ndarray) -> np.ndarray:
+    """8-bit RGB as is; float RGB 0–1 rounded to 8 bits."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _resize(rgb: np.ndarray | Image.Image, size: int,
+            box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Area-average `box` (left, top, right, bottom; default all) of RGB to size x size, 0–1."""
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(_as_u8(rgb))
+    small = img.resize((size, size), Image.Resampling.BOX, box=box)
+    return np.asarray(small, dtype=np.float64) * (1.0 / 255.0)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -54,14 +65,16 @@ class WeightFreeEmbedder:
     name = "dct2"
     dim = EMBED_DIM
 
-    def embed_one(self, rgb: np.ndarray) -> np.ndarray:
-        h, w = rgb.shape[:2]
+    def embed_one(self, rgb: np.ndarray | Image.Image) -> np.ndarray:
+        """One image (8-bit RGB, float RGB 0–1, or a Pillow RGB image) to its unit vector."""
+        w, h = rgb.size if isinstance(rgb, Image.Image) else (rgb.shape[1], rgb.shape[0])
         dy, dx = int(h * _TRIM), int(w * _TRIM)
-        small = _resize(rgb[dy:h - dy or h, dx:w - dx or w], 32)
+        box = (dx, dy, w - dx or w, h - dy or h)
+        small = _resize(rgb, 32, box)
         gray = small @ np.array([0.299, 0.587, 0.114])
         mean, std = gray.mean(), gray.std()
         scale = std if std > 1e-3 else 1.0
-        coeffs = dctn((gray - mean) / scale, norm="ortho")[:_DCT_BLOCK, :_DCT_BLOCK].ravel()[1:]
+        coeffs = dct2((gray - mean) / scale)[:_DCT_BLOCK, :_DCT_BLOCK].ravel()[1:]
         coeffs = coeffs / max(np.linalg.norm(coeffs), 1e-9)
         r, g, b = small[..., 0], small[..., 1], small[..., 2]
         chroma = np.stack([r - g, 0.5 * (r + g) - b], axis=-1) / scale

@@ -51,15 +51,23 @@ MAX_SHIFT = 0.1
 """Largest fitted translation, as a share of the side."""
 
 
-def fingerprint(image: np.ndarray) -> bytes:
-    """`SIDE` x `SIDE` uint8 luma thumbnail of the centre of a working copy: float 0–1 luma
-    (H x W) or RGB (H x W x 3)."""
-    gray = image if image.ndim == 2 else image[..., :3] @ np.array([0.299, 0.587, 0.114])
-    h, w = gray.shape
+def fingerprint(image: np.ndarray | Image.Image) -> bytes:
+    """`SIDE` x `SIDE` uint8 luma thumbnail of the centre of a working copy: 8-bit luma (H x W, or
+    a Pillow "L" image), float 0–1 luma, or RGB (H x W x 3, 8-bit or float 0–1)."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("L"))
+    if image.ndim == 3:
+        scale = 1.0 / 255.0 if image.dtype == np.uint8 else 1.0
+        weights = np.array([0.299, 0.587, 0.114], np.float32) * np.float32(scale)
+        image = image[..., :3].astype(np.float32) @ weights
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    h, w = image.shape
     dy, dx = int(h * TRIM), int(w * TRIM)
-    gray = gray[dy:h - dy or h, dx:w - dx or w]
-    img = Image.fromarray((np.clip(gray, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
-    return np.asarray(img.resize((SIDE, SIDE), Image.Resampling.LANCZOS), dtype=np.uint8).tobytes()
+    img = Image.fromarray(image)
+    box = (dx, dy, w - dx or w, h - dy or h)
+    small = img.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box)
+    return np.asarray(small, dtype=np.uint8).tobytes()
 
 
 def fingerprint_array(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:

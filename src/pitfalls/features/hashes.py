@@ -6,7 +6,8 @@ import hashlib
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn
+
+from pitfalls.features.dct import dct2
 
 
 def bytes_hash(data: bytes) -> str:
@@ -24,9 +25,7 @@ def pixel_hash(rgb: np.ndarray) -> str:
 
 
 def _bits_to_int(bits: np.ndarray) -> int:
-    value = 0
-    for bit in bits.ravel():
-        value = (value << 1) | int(bit)
+    value = int.from_bytes(np.packbits(bits.ravel().astype(bool)).tobytes(), "big")
     # Stored as a signed 64-bit integer so that Parquet and NumPy keep it exactly.
     return value - (1 << 64) if value >= (1 << 63) else value
 
@@ -34,8 +33,9 @@ def _bits_to_int(bits: np.ndarray) -> int:
 def phash(gray_img: Image.Image) -> int:
     """64-bit perceptual hash: signs of the 8x8 low-frequency DCT of a 32x32 luma thumbnail."""
     small = np.asarray(gray_img.resize((32, 32), Image.Resampling.BOX), dtype=np.float64)
-    coeffs = dctn(small, norm="ortho")[:8, :8]
-    return _bits_to_int(coeffs > np.median(coeffs))
+    coeffs = dct2(small)[:8, :8].ravel()
+    middle = np.partition(coeffs, (31, 32))[31:33]  # the median of 64 values, without np.median
+    return _bits_to_int(coeffs > 0.5 * (middle[0] + middle[1]))
 
 
 def dhash(gray_img: Image.Image) -> int:

@@ -1,6 +1,15 @@
-"""Image properties as small pure functions of an 8-bit RGB array (or its float luma)."""
+"""Image properties of a working copy, measured in a few fused passes.
+
+Every property is a small function of `Planes`, the shared intermediates of one working copy
+(the colour planes, their squares, the per-pixel channel spread, the luma and its histogram), so
+that each pixel is converted once and each statistic costs a sum or a dot product over a
+contiguous array rather than its own pass (strided reductions over an HxWx3 array are ten to
+thirty times slower in NumPy). Values are on 0–1 scales as documented per property.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -11,27 +20,96 @@ WORK_SIDE = 256
 BORDER_FRACTION = 0.08
 """Share of each side taken as the border region."""
 
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+"""ITU-R BT.601 luma weights."""
+
+SIDES = ("top", "bottom", "left", "right")
+
+
+def working_image(image: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """Downscale (area-averaging) so the longer side is at most `side`; the image itself if it is
+    small enough already."""
+    w, h = image.size
+    scale = side / max(h, w)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+
+
+def working_copy_u8(rgb: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """`working_image` of 8-bit RGB, as 8-bit RGB."""
+    if side / max(rgb.shape[:2]) >= 1.0:
+        return rgb
+    return np.asarray(working_image(Image.fromarray(rgb), side))
+
 
 def working_copy(rgb: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
-    """Downscale (area-averaging) so the longer side is at most `side`; returns float32 RGB 0–1."""
-    h, w = rgb.shape[:2]
-    scale = side / max(h, w)
-    img = Image.fromarray(rgb)
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        img = img.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
-    return np.asarray(img, dtype=np.float32) / 255.0
+    """`working_copy_u8` as float32 RGB 0–1."""
+    return working_copy_u8(rgb, side).astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R BT.601 luma of a float RGB array."""
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    """BT.601 luma of an RGB array (HxWx3), in the array's own scale, float32."""
+    flat = np.ascontiguousarray(rgb).reshape(-1, 3).astype(np.float32, copy=False)
+    return (flat @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)).reshape(rgb.shape[:2])
 
 
-def luma_histogram(gray: np.ndarray) -> np.ndarray:
-    """256-bin histogram of 0–1 luma, the basis of the exposure percentiles and the entropy."""
-    return np.bincount((np.clip(gray, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).ravel(),
-                       minlength=256)
+COLOUR_SIDE = 128
+"""Colour and border statistics (means and spreads) are taken on a 2x2-box half-size copy once
+the working copy's longer side exceeds this: four times fewer pixels, the same means."""
+
+
+@dataclass
+class Planes:
+    """The shared intermediates of one working copy, on a 0–255 scale.
+
+    `stack` holds R, G, B, the channel spread (max minus min) and R², G², B² as contiguous
+    float32 planes of the colour copy (half size above `COLOUR_SIDE`), `peak` its per-pixel
+    channel maximum; `gray` is the luma of the full working copy, `gray8` its 8-bit rounding and
+    `hist` its histogram.
+    """
+
+    stack: np.ndarray
+    peak: np.ndarray
+    gray: np.ndarray
+    gray8: np.ndarray
+    hist: np.ndarray
+
+    @classmethod
+    def of(cls, work: np.ndarray, image: Image.Image | None = None) -> Planes:
+        """From 8-bit RGB, or float RGB on 0–1; `image`, when given, is `work` as a Pillow image
+        (it saves a conversion)."""
+        if work.dtype != np.uint8:
+            work = (np.clip(work, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        work = np.ascontiguousarray(work)
+        h, w = work.shape[:2]
+        weights = np.asarray(LUMA_WEIGHTS, dtype=np.float32)
+        gray = (work.reshape(-1, 3).astype(np.float32) @ weights).reshape(h, w)
+        gray8 = (gray + np.float32(0.5)).astype(np.uint8)
+        hist = np.asarray(Image.fromarray(gray8).histogram(), dtype=np.int64)
+        small = work
+        if max(h, w) > COLOUR_SIDE and min(h, w) >= 4:
+            small = np.asarray((image or Image.fromarray(work)).reduce(2))
+        sh, sw = small.shape[:2]
+        stack = np.empty((7, sh, sw), dtype=np.float32)
+        for k in range(3):
+            stack[k] = small[..., k]
+        r, g, b = stack[0], stack[1], stack[2]
+        peak = np.maximum(np.maximum(r, g), b)
+        np.subtract(peak, np.minimum(np.minimum(r, g), b), out=stack[3])
+        np.multiply(stack[:3], stack[:3], out=stack[4:])
+        return cls(stack=stack, peak=peak, gray=gray, gray8=gray8, hist=hist)
+
+
+def _mean_std(x: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of a float32 array: a sum, a centring and a dot product."""
+    flat = x.ravel()
+    if flat.size == 0:
+        return 0.0, 0.0
+    mean = float(flat.sum(dtype=np.float64)) / flat.size
+    c = flat - np.float32(mean)
+    return mean, float(np.sqrt(max(float(np.dot(c, c)) / flat.size, 0.0)))
 
 
 def _hist_percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -39,153 +117,155 @@ def _hist_percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     return [float(np.searchsorted(cdf, q) / 255.0) for q in qs]
 
 
-def exposure(gray: np.ndarray, hist: np.ndarray | None = None) -> dict[str, float]:
+def exposure(p: Planes) -> dict[str, float]:
     """Brightness (mean luma), its 5th/50th/95th percentiles, contrast (std), clipped shares."""
-    hist = luma_histogram(gray) if hist is None else hist
-    p05, p50, p95 = _hist_percentiles(hist, (0.05, 0.5, 0.95))
-    n = max(int(hist.sum()), 1)
+    p05, p50, p95 = _hist_percentiles(p.hist, (0.05, 0.5, 0.95))
+    n = max(int(p.hist.sum()), 1)
+    mean, std = _mean_std(p.gray)
     return {
-        "brightness": float(gray.mean()),
+        "brightness": mean / 255.0,
         "brightness_p05": p05,
         "brightness_p50": p50,
         "brightness_p95": p95,
-        "contrast": float(gray.std()),
-        "clipped_dark": float(hist[:3].sum() / n),
-        "clipped_light": float(hist[253:].sum() / n),
+        "contrast": std / 255.0,
+        "clipped_dark": float(p.hist[:3].sum() / n),
+        "clipped_light": float(p.hist[253:].sum() / n),
     }
 
 
-def colour(rgb: np.ndarray, spread: np.ndarray | None = None) -> dict[str, float]:
-    """Mean channels, saturation, colourfulness (Hasler–Süsstrunk), cast, and grayscale-ness.
-
-    `spread` (per-pixel max minus min over channels) is computed when not given.
-    """
-    r, g, b = (np.ascontiguousarray(rgb[..., k]) for k in range(3))
-    mx = np.maximum(np.maximum(r, g), b)
-    if spread is None:
-        spread = mx - np.minimum(np.minimum(r, g), b)
-    sat = spread / np.maximum(mx, 1e-6)
-    rg, yb = r - g, 0.5 * (r + g) - b
-    colourfulness = float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+def colour(p: Planes) -> dict[str, float]:
+    """Mean channels, saturation, colourfulness (Hasler–Süsstrunk), cast, and grayscale-ness."""
+    r, g, b, spread = p.stack[0], p.stack[1], p.stack[2], p.stack[3]
+    sat = spread / np.maximum(p.peak, np.float32(1e-6))
+    rg = r - g
+    yb = (r + g) * np.float32(0.5) - b
+    rg_mean, rg_std = _mean_std(rg)
+    yb_mean, yb_std = _mean_std(yb)
+    n = r.size
     return {
-        "mean_r": float(r.mean()),
-        "mean_g": float(g.mean()),
-        "mean_b": float(b.mean()),
-        "saturation": float(sat.mean()),
-        "colourfulness": colourfulness,
-        "cast_rg": float(rg.mean()),
-        "cast_yb": float(yb.mean()),
-        "max_channel_diff": float(spread.max()),
+        "mean_r": float(r.sum(dtype=np.float64)) / n / 255.0,
+        "mean_g": float(g.sum(dtype=np.float64)) / n / 255.0,
+        "mean_b": float(b.sum(dtype=np.float64)) / n / 255.0,
+        "saturation": float(sat.sum(dtype=np.float64)) / n,
+        "colourfulness": float(np.hypot(rg_std, yb_std) + 0.3 * np.hypot(rg_mean, yb_mean)) / 255.0,
+        "cast_rg": rg_mean / 255.0,
+        "cast_yb": yb_mean / 255.0,
+        "max_channel_diff": float(spread.max()) / 255.0,
     }
 
 
-def channel_spread(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel max minus min over the three channels (0 for gray pixels)."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+def _var0(x: np.ndarray) -> float:
+    """Variance of an array whose mean is near zero (differences): one sum and one dot product."""
+    flat = x.ravel()
+    if flat.size == 0:
+        return 0.0
+    mean = float(flat.sum(dtype=np.float64)) / flat.size
+    return max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)
+
+
+def _second_differences(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First and second differences of a 2-D array: dx, dy, dxx (along columns), dyy (rows)."""
+    dx = g[:, 1:] - g[:, :-1]
+    dy = g[1:] - g[:-1]
+    return dx, dy, dx[:, 1:] - dx[:, :-1], dy[1:] - dy[:-1]
+
+
+def _half(g: np.ndarray) -> np.ndarray:
+    """2x2 box average (odd last row/column dropped)."""
+    h, w = g.shape[0] // 2 * 2, g.shape[1] // 2 * 2
+    rows = g[0:h:2, :w] + g[1:h:2, :w]
+    return (rows[:, 0::2] + rows[:, 1::2]) * np.float32(0.25)
+
+
+def detail(g: np.ndarray) -> dict[str, float]:
+    """The measures built on differences of 0–255 luma (HxW float32): see each key below.
+
+    - `sharpness`: variance of the 4-neighbour Laplacian (higher is sharper).
+    - `fine_detail`: scale-relative blur — the finest band's detail over the next coarser band's:
+      the variance of second differences on the working copy over the same on a 2x2-box half-size
+      copy, along rows and along columns, the smaller kept (so blur along one direction counts).
+      Both bands come from one image, so the ratio does not depend on how much the scene holds,
+      and the working copy has a fixed size relative to the image, so it measures blur relative to
+      the frame. Sharp photos give about 0.3-1.0; a Gaussian blur of 1 % of the width 0.1-0.2.
+    - `edge_density`: share of pixels whose |dx| + |dy| exceeds 0.08 of the range.
+    - `noise`: Immerkær's fast estimate of Gaussian noise sigma (0–255).
+    """
+    h, w = g.shape
+    out = {"sharpness": 0.0, "fine_detail": 1.0, "edge_density": 0.0, "noise": 0.0}
+    if h < 2 or w < 2:
+        return out
+    if h < 3 or w < 3:
+        grad = np.abs(g[:-1, 1:] - g[:-1, :-1]) + np.abs(g[1:, :-1] - g[:-1, :-1])
+        out["edge_density"] = float(np.count_nonzero(grad > np.float32(0.08 * 255.0))) / grad.size
+        return out
+    dx, dy, dxx, dyy = _second_differences(g)
+    grad = np.abs(dx[:-1])
+    grad += np.abs(dy[:, :-1])
+    out["edge_density"] = float(np.count_nonzero(grad > np.float32(0.08 * 255.0))) / grad.size
+    out["sharpness"] = _var0(dxx[1:-1, :] + dyy[:, 1:-1])
+    mdy = dxx[1:] - dxx[:-1]
+    m = np.abs(mdy[1:] - mdy[:-1])
+    out["noise"] = float(np.sqrt(np.pi / 2.0) * float(m.sum(dtype=np.float64))
+                         / (6.0 * (w - 2) * (h - 2)))
+    if h >= 8 and w >= 8:
+        _, _, cxx, cyy = _second_differences(_half(g))
+        ratios = []
+        for fine, coarse in ((dyy, cyy), (dxx, cxx)):
+            c = _var0(coarse)
+            ratios.append(_var0(fine) / c if c > 1e-6 else 1.0)
+        out["fine_detail"] = min(ratios)
+    return out
 
 
 def sharpness(gray: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian (higher is sharper), on 0–255 luma."""
-    g = gray * 255.0
-    if min(g.shape) < 3:
-        return 0.0
-    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4.0 * g[1:-1, 1:-1]
-    return float(lap.var())
-
-
-def fine_detail(gray: np.ndarray) -> float:
-    """Scale-relative blur measure: the finest band's detail over the next coarser band's.
-
-    The variance of second differences on the working copy, divided by the same on a 2x2-box
-    half-size copy, along rows and along columns; the smaller of the two is returned (so blur
-    along one direction counts). Because both bands come from one image, the ratio does not
-    depend on how much the scene contains (few edges make both small), and because the working
-    copy has a fixed size relative to the image, it measures blur relative to the frame. Sharp
-    photos give about 0.3-1.0; a Gaussian blur of 1 % of the image width gives about 0.1-0.2.
-    """
-    h, w = gray.shape
-    if h < 8 or w < 8:
-        return 1.0
-    g = gray.astype(np.float64) * 255.0
-    half = g[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    ratios = []
-    for axis in (0, 1):
-        coarse = float(np.diff(half, n=2, axis=axis).var())
-        ratios.append(float(np.diff(g, n=2, axis=axis).var()) / coarse if coarse > 1e-6 else 1.0)
-    return min(ratios)
-
-
-def edge_density(gray: np.ndarray) -> float:
-    """Share of pixels whose gradient magnitude exceeds a fixed threshold (on 0–1 luma)."""
-    if min(gray.shape) < 2:
-        return 0.0
-    gx = np.abs(np.diff(gray, axis=1))[:-1, :]
-    gy = np.abs(np.diff(gray, axis=0))[:, :-1]
-    return float(((gx + gy) > 0.08).mean())
+    """Variance of the 4-neighbour Laplacian of 0–1 luma, on the 0–255 scale."""
+    return detail(np.asarray(gray, dtype=np.float32) * np.float32(255.0))["sharpness"]
 
 
 def noise_sigma(gray: np.ndarray) -> float:
-    """Immerkær's fast estimate of Gaussian noise sigma, on 0–255 luma."""
-    h, w = gray.shape
-    if h < 3 or w < 3:
-        return 0.0
-    g = gray * 255.0
-    m = (
-        g[:-2, :-2] - 2 * g[:-2, 1:-1] + g[:-2, 2:]
-        - 2 * g[1:-1, :-2] + 4 * g[1:-1, 1:-1] - 2 * g[1:-1, 2:]
-        + g[2:, :-2] - 2 * g[2:, 1:-1] + g[2:, 2:]
-    )
-    return float(np.sqrt(np.pi / 2.0) * np.abs(m).sum() / (6.0 * (w - 2) * (h - 2)))
+    """Immerkær's fast noise sigma of 0–1 luma, on the 0–255 scale."""
+    return detail(np.asarray(gray, dtype=np.float32) * np.float32(255.0))["noise"]
 
 
-def entropy(gray: np.ndarray, hist: np.ndarray | None = None) -> float:
+def entropy(hist: np.ndarray) -> float:
     """Shannon entropy (bits) of the 256-bin luma histogram: low means little information."""
-    hist = luma_histogram(gray) if hist is None else hist
-    p = hist[hist > 0] / hist.sum()
+    p = hist[hist > 0] / max(int(hist.sum()), 1)
     return float(-(p * np.log2(p)).sum())
 
 
-def _moments(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-channel sum and sum of squares of an HxWx3 block, and its pixel count."""
-    flat = part.reshape(-1, 3)
-    return flat.sum(axis=0, dtype=np.float64), np.einsum("ij,ij->j", flat, flat,
-                                                           dtype=np.float64), flat.shape[0]
+def border(p: Planes, fraction: float = BORDER_FRACTION) -> dict[str, float]:
+    """The outer ring (`fraction` of each side): each side's mean colour and spread, the ring's
+    spread, saturation, and how far its colour is from the centre's.
 
-
-def border(rgb: np.ndarray, fraction: float = BORDER_FRACTION,
-           spread: np.ndarray | None = None) -> dict[str, float]:
-    """Statistics of the outer ring (each side's mean colour, the ring's spread and uniformity).
-
-    Computed from per-side moments (no copies of the ring): `spread` is the per-pixel
-    max-minus-min over channels when the caller has it already.
+    Top and bottom strips span the width, left and right the height. Every sum comes from the
+    column sums of the seven planes, of the whole image and of the top and bottom strips.
     """
-    h, w = rgb.shape[:2]
+    _, h, w = p.stack.shape
     bh, bw = max(1, round(h * fraction)), max(1, round(w * fraction))
-    cuts = {
-        "top": (slice(0, bh), slice(None)),
-        "bottom": (slice(h - bh, h), slice(None)),
-        "left": (slice(None), slice(0, bw)),
-        "right": (slice(None), slice(w - bw, w)),
+    cols = p.stack.sum(axis=1, dtype=np.float64)            # (7, W)
+    top = p.stack[:, :bh].sum(axis=1, dtype=np.float64)
+    bottom = p.stack[:, h - bh:].sum(axis=1, dtype=np.float64)
+    sums = {
+        "top": (top.sum(axis=1), bh * w),
+        "bottom": (bottom.sum(axis=1), bh * w),
+        "left": (cols[:, :bw].sum(axis=1), h * bw),
+        "right": (cols[:, w - bw:].sum(axis=1), h * bw),
     }
     out: dict[str, float] = {}
-    tot_s, tot_q, tot_n = np.zeros(3), np.zeros(3), 0
-    for name, cut in cuts.items():
-        s1, s2, n = _moments(np.ascontiguousarray(rgb[cut]))
-        mean = s1 / n
+    total, count = np.zeros(7), 0
+    for name in SIDES:
+        s, n = sums[name]
+        mean = s[:3] / n
         for ch, value in zip("rgb", mean, strict=True):
-            out[f"border_{name}_{ch}"] = float(value)
-        out[f"border_{name}_std"] = float(np.sqrt(np.maximum(s2 / n - mean**2, 0)).mean())
-        tot_s, tot_q, tot_n = tot_s + s1, tot_q + s2, tot_n + n
-    ring_mean = tot_s / tot_n
-    out["border_std"] = float(np.sqrt(np.maximum(tot_q / tot_n - ring_mean**2, 0)).mean())
-    if spread is None:
-        spread = channel_spread(rgb)
-    sp = [spread[cut].sum(dtype=np.float64) for cut in cuts.values()]
-    out["border_sat"] = float(sum(sp) / tot_n)
+            out[f"border_{name}_{ch}"] = float(value) / 255.0
+        out[f"border_{name}_std"] = float(np.sqrt(np.maximum(s[4:] / n - mean**2, 0)).mean()) / 255
+        total, count = total + s, count + n
+    ring = total[:3] / count
+    out["border_std"] = float(np.sqrt(np.maximum(total[4:] / count - ring**2, 0)).mean()) / 255.0
+    out["border_sat"] = float(total[3] / count) / 255.0
     if h > 2 * bh and w > 2 * bw:
-        inner_mean = rgb[bh:h - bh, bw:w - bw].reshape(-1, 3).mean(axis=0, dtype=np.float64)
-        out["border_vs_centre"] = float(np.abs(ring_mean - inner_mean).mean())
+        inner = (cols - top - bottom)[:3, bw:w - bw].sum(axis=1) / ((h - 2 * bh) * (w - 2 * bw))
+        out["border_vs_centre"] = float(np.abs(ring - inner).mean()) / 255.0
     else:
         out["border_vs_centre"] = 0.0
     return out
@@ -196,7 +276,8 @@ FRAME_DEPTH = 2
 
 
 def frame(rgb: np.ndarray, depth: int = FRAME_DEPTH) -> dict[str, float]:
-    """The outermost ring at full resolution: mean colour, spread, and how many sides are flat.
+    """The outermost ring of 8-bit RGB at full resolution: mean colour, spread, and how many sides
+    are flat.
 
     A painted frame or letterbox (even a few pixels wide) makes this ring nearly constant, which
     the 8 % border strip of `border` dilutes; photos almost never have four flat edges.
@@ -204,32 +285,31 @@ def frame(rgb: np.ndarray, depth: int = FRAME_DEPTH) -> dict[str, float]:
     h, w = rgb.shape[:2]
     d = max(1, min(depth, h // 4, w // 4))
     sides = [rgb[:d], rgb[h - d:], rgb[:, :d], rgb[:, w - d:]]
-    flat = [s.reshape(-1, 3).astype(np.float32) / 255.0 for s in sides]
-    ring = np.concatenate(flat)
-    mean = ring.mean(axis=0)
-    stds = [float(s.std(axis=0).mean()) for s in flat]
+    ring = np.concatenate([s.reshape(-1, 3) for s in sides]).astype(np.float64) / 255.0
+    starts = np.cumsum([0] + [s.shape[0] * s.shape[1] for s in sides[:-1]])
+    counts = np.diff(np.append(starts, len(ring)))[:, None]
+    s1 = np.add.reduceat(ring, starts, axis=0)
+    s2 = np.add.reduceat(ring * ring, starts, axis=0)
+    side_std = np.sqrt(np.maximum(s2 / counts - (s1 / counts) ** 2, 0)).mean(axis=1)
+    mean = s1.sum(axis=0) / len(ring)
+    ring_std = np.sqrt(np.maximum(s2.sum(axis=0) / len(ring) - mean**2, 0)).mean()
     return {
         "frame_r": float(mean[0]),
         "frame_g": float(mean[1]),
         "frame_b": float(mean[2]),
-        "frame_std": float(ring.std(axis=0).mean()),
-        "frame_flat_sides": float(sum(s < 0.02 for s in stds)),
+        "frame_std": float(ring_std),
+        "frame_flat_sides": float((side_std < 0.02).sum()),
     }
 
 
-def image_properties(work: np.ndarray, gray: np.ndarray | None = None) -> dict[str, float]:
-    """Every property of a working copy (float RGB 0–1), as one flat dict."""
-    gray = luma(work) if gray is None else gray
-    hist = luma_histogram(gray)
-    spread = channel_spread(work)
+def image_properties(work: np.ndarray, planes: Planes | None = None) -> dict[str, float]:
+    """Every property of a working copy (8-bit RGB, or float RGB 0–1), as one flat dict."""
+    p = planes or Planes.of(work)
     props: dict[str, float] = {}
-    props.update(exposure(gray, hist))
-    props.update(colour(work, spread))
-    props["sharpness"] = sharpness(gray)
-    props["fine_detail"] = fine_detail(gray)
-    props["edge_density"] = edge_density(gray)
-    props["noise"] = noise_sigma(gray)
-    props["entropy"] = entropy(gray, hist)
-    props.update(border(work, spread=spread))
+    props.update(exposure(p))
+    props.update(colour(p))
+    props.update(detail(p.gray))
+    props["entropy"] = entropy(p.hist)
+    props.update(border(p))
     props["is_grayscale"] = bool(props["max_channel_diff"] <= 2.5 / 255.0)
     return props
