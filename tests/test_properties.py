@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from scenes import scene
 from scipy import ndimage, signal
 
 from pitfalls.decode import decode_bytes
@@ -21,7 +22,6 @@ from pitfalls.features.properties import (
     image_properties,
     working_copy,
 )
-from scenes import scene
 
 
 def _photo(seed: int, size: tuple[int, int] = (192, 256)) -> np.ndarray:
