@@ -95,7 +95,9 @@ def label_issues(ctx: Context, min_probe_accuracy: float = 0.7) -> dict[str, Any
         labels = np.array([index[str(v)] for v in ctx.table["label"].to_numpy()[rows]])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ranked = find_label_issues(labels, probs,
+            # n_jobs=1: cleanlab's default forks a process pool, which costs more than the
+            # per-class work it splits (30 ms vs 5 ms on 2,500 images); the result is the same.
+            ranked = find_label_issues(labels, probs, n_jobs=1,
                                        return_indices_ranked_by="self_confidence")
             quality = get_label_quality_scores(labels, probs)
         ranked = np.asarray(ranked, dtype=int)
