@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,23 @@ def build_context(
     workers = config.workers if config.workers is not None else default_workers()
     if scheduler is None and workers > 1:
         with LocalExecutor(workers) as pool:  # workers forked before the input table exists
+            _preload_rules()
             return _build_context(data, config, root=root, cache=cache, progress=progress,
                                   extras=extras, scheduler=None, executor=pool)
     return _build_context(data, config, root=root, cache=cache, progress=progress, extras=extras,
                           scheduler=scheduler, executor=None)
+
+
+def _preload_rules() -> None:
+    """Import the rule modules (about half a second of SciPy and scikit-learn) on a background
+    thread while the worker processes extract features. Only after the workers are forked: a
+    fork while another thread holds an import lock could deadlock the child."""
+    def load() -> None:
+        from pitfalls.rules import registry
+
+        registry()
+
+    threading.Thread(target=load, name="pitfalls-preload", daemon=True).start()
 
 
 def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,

@@ -69,6 +69,8 @@ class Config:
             raise ConfigError(f"fail-on must be one of {', '.join(FAIL_ON)}, not {self.fail_on!r}")
         if self.lang not in ("en", "ja"):
             raise ConfigError(f"lang must be 'en' or 'ja', not {self.lang!r}")
+        if not self.rules:
+            return
         from pitfalls.rules import registry
 
         known = set(registry())

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control, fisher_exact
 
 from pitfalls.context import TRAIN, Context
 from pitfalls.evaluation.metrics import Scores, score, subset_comparison
@@ -160,6 +159,8 @@ def slice_table(ctx: Context, min_n: int = 20, max_levels: int = 20, n_bins: int
     test that the slice is worse), q_value (Benjamini–Hochberg over all slices), rows.
     """
     def build() -> pd.DataFrame:
+        from scipy import stats  # loaded only when predictions are scored
+
         es = eval_set(ctx)
         cols = ["column", "kind", "value", "n", "accuracy", "accuracy_rest", "p_value",
                 "q_value", "rows"]
@@ -201,13 +202,13 @@ def slice_table(ctx: Context, min_n: int = 20, max_levels: int = 20, n_bins: int
                 if n_in < min_n or n_out < min_n:
                     continue
                 c_in, c_out = int(correct[inside].sum()), int(correct[~inside].sum())
-                p = fisher_exact([[c_in, n_in - c_in], [c_out, n_out - c_out]],
+                p = stats.fisher_exact([[c_in, n_in - c_in], [c_out, n_out - c_out]],
                                  alternative="less")[1]
                 out.append({"column": col, "kind": kind, "value": str(level), "n": n_in,
                             "accuracy": c_in / n_in, "accuracy_rest": c_out / n_out,
                             "p_value": float(p), "rows": es.rows[inside]})
         frame = pd.DataFrame(out, columns=[c for c in cols if c != "q_value"])
-        frame["q_value"] = false_discovery_control(frame["p_value"]) if len(frame) else []
+        frame["q_value"] = stats.false_discovery_control(frame["p_value"]) if len(frame) else []
         return frame.sort_values("p_value").reset_index(drop=True)
     return ctx.derived(f"eval_slices-{min_n}-{max_levels}-{n_bins}", build)
 

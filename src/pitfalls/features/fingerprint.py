@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import affine_transform, gaussian_filter
 
 SIDE = 48
 """Fingerprint side in pixels."""
@@ -162,13 +161,15 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 def _warp(b: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """B resampled (bilinear) at A's grid mapped through `maps`. One `affine_transform` call per
     pair: faster than one vectorised gather over all pairs at this image size."""
+    from scipy import ndimage  # here, not at import: the feature workers never need it
+
     p, s, _ = b.shape
     c = np.full(2, (s - 1) / 2)
     out = np.empty_like(b)
     for k in range(p):
         linear = maps[k, :, :2]
-        affine_transform(b[k], linear, maps[k, :, 2] + c - linear @ c, output=out[k], order=1,
-                         mode="nearest")
+        ndimage.affine_transform(b[k], linear, maps[k, :, 2] + c - linear @ c, output=out[k],
+                                 order=1, mode="nearest")
     return out
 
 
@@ -236,6 +237,8 @@ def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 
     """Fine similarity (-1..1) of the pairs (i[k], j[k]) of a (n, SIDE, SIDE) fingerprint stack:
     the mean local correlation after the best near-identity affine alignment (see the module
     docstring). Vectorised over pairs, `chunk` pairs at a time (memory ~ chunk x 100 KB)."""
+    from scipy import ndimage
+
     i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
     out = np.zeros(len(i), dtype=np.float32)
     if len(i) == 0:
@@ -245,6 +248,6 @@ def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 
         # (about 1 GB at 100k images); smoothing twice is cheap next to the alignment.
         ci, cj = i[start:start + chunk], j[start:start + chunk]
         used, inverse = np.unique(np.concatenate([ci, cj]), return_inverse=True)
-        smooth = gaussian_filter(prints[used].astype(np.float32), (0, _SMOOTH, _SMOOTH))
+        smooth = ndimage.gaussian_filter(prints[used].astype(np.float32), (0, _SMOOTH, _SMOOTH))
         out[start:start + chunk] = _scores(smooth[inverse[:len(ci)]], smooth[inverse[len(ci):]])
     return out
