@@ -93,3 +93,18 @@ def test_torn_part_file_is_dropped_and_recomputed(tmp_path: Path) -> None:
     feats = extract_features(ds, cache=cache, workers=1)
     assert feats["ok"].all()
     assert not (tmp_path / "cache" / "part-0-torn.parquet").exists()
+
+
+def test_parts_are_compacted_once_there_are_many(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 20)
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_features(ds, cache=cache, workers=1, chunk_size=4)
+    parts = sorted((tmp_path / "cache").glob("part-*.parquet"))
+    assert len(parts) == 5  # few parts: kept as written
+    cache.compact(max_parts=2)
+    merged = sorted((tmp_path / "cache").glob("part-*.parquet"))
+    assert len(merged) == 1 and merged[0] not in parts
+    again = extract_features(ds, cache=cache, workers=1, chunk_size=4)
+    assert list(again["byte_hash"]) == list(first["byte_hash"])
+    assert [bytes(v) for v in again["fingerprint"]] == [bytes(v) for v in first["fingerprint"]]

@@ -1,7 +1,8 @@
 """A Parquet cache of per-image features keyed by file identity (path, size, mtime).
 
-Each processed chunk is written as its own part file, so an interrupted scan keeps every chunk
-it finished and resumes from there; parts are compacted into one file after a complete pass.
+Each processed chunk is written as its own part file (uncompressed, without statistics: a part
+is written once and read whole), so an interrupted scan keeps every chunk it finished and resumes
+from there; once a pass leaves more than `MAX_PARTS` parts they are compacted into one.
 The cache lives in a local folder or at any fsspec URL (`s3://…`, `gs://…`, `memory://…`).
 """
 
@@ -19,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 KEY = "_key"
+MAX_PARTS = 32
+"""Parts kept before `compact` merges them (reading a few dozen small files costs little)."""
 
 
 def default_cache_root() -> Path:
@@ -92,7 +95,7 @@ class FeatureCache:
         out = pd.concat(frames, ignore_index=True)
         return out.drop_duplicates(KEY, keep="last").reset_index(drop=True)
 
-    def append(self, rows: pd.DataFrame) -> None:
+    def append(self, rows: pd.DataFrame, compress: bool = False) -> None:
         """Write one part atomically (temporary name, then rename); names sort by time."""
         if not self.enabled or self.fs is None or rows.empty:
             return
@@ -100,17 +103,19 @@ class FeatureCache:
         tmp = name + ".tmp"
         try:
             with self.fs.open(tmp, "wb") as fh:
-                pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), fh)
+                options = {} if compress else {"compression": "none", "use_dictionary": False,
+                                               "write_statistics": False}
+                pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), fh, **options)
             self.fs.mv(tmp, name)
         except OSError:
             self._remove(tmp)
 
-    def compact(self) -> None:
-        """Merge all parts into one file when there are several."""
+    def compact(self, max_parts: int = MAX_PARTS) -> None:
+        """Merge all parts into one file when there are more than `max_parts`."""
         parts = self._parts()
-        if len(parts) < 2:
+        if len(parts) <= max(max_parts, 1):
             return
         merged = self.load()
-        self.append(merged)
+        self.append(merged, compress=True)
         for part in parts:
             self._remove(part)
