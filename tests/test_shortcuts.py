@@ -172,3 +172,16 @@ def test_permutation_test_finds_nothing_in_noise() -> None:
     result = probe.permutation_test(probe.run(), 99)
     assert result.best_class == "y" and result.p_value == 0.01
     assert next(iter(probe.single_feature_scores("y"))) == "a"
+
+
+def test_encode_gives_top_values_rare_values_and_missing_their_own_codes() -> None:
+    from pitfalls.probe import MAX_LEVELS
+
+    common = [f"cam{i}" for i in range(MAX_LEVELS)]
+    values = common * 3 + ["rare-a", "rare-b", None, None]
+    codes = encode(pd.DataFrame({"camera": values}))["camera"].to_numpy()
+    top = codes[: 3 * MAX_LEVELS]
+    assert len(np.unique(top)) == MAX_LEVELS  # each frequent value keeps its own code
+    rare, missing = codes[-4:-2], codes[-2:]
+    assert rare[0] == rare[1] and rare[0] not in top  # values past the top share one code
+    assert missing[0] == missing[1] and missing[0] not in set(top) | {rare[0]}

@@ -39,8 +39,9 @@ def encode(frame: pd.DataFrame, n_bins: int = N_BINS) -> pd.DataFrame:
         else:
             text = s.astype("string").fillna(pd.NA)
             top = text.value_counts().index[:MAX_LEVELS]
-            lookup = {v: i for i, v in enumerate(top)}
-            codes = np.array([lookup.get(v, len(top)) if v is not pd.NA else -1 for v in text])
+            # Top values -> 0..len(top)-1, other values -> len(top), missing -> -1.
+            codes = top.get_indexer(text).astype(np.int64)
+            codes[(codes < 0) & text.notna().to_numpy()] = len(top)
             ok = codes >= 0
         codes = np.where(ok, codes, codes.max(initial=0) + 1).astype(np.int64)
         if len(np.unique(codes)) > 1:

@@ -83,11 +83,12 @@ class BrokenFiles(Rule):
             )
         good = t[ctx.ok]
         wrong = []
-        for row in good.itertuples():
-            suffix = PurePosixPath(row.path).suffix.lower()
-            expected = FORMAT_SUFFIXES.get(str(row.format))
-            if suffix and expected and suffix not in expected:
-                wrong.append({"paths": [row.path], "format": row.format, "suffix": suffix})
+        fmt = good["format"] if "format" in good else pd.Series(None, index=good.index)
+        for path, form in zip(good["path"], fmt, strict=True):  # two columns, not whole rows
+            expected = FORMAT_SUFFIXES.get(str(form))
+            suffix = PurePosixPath(path).suffix.lower() if expected else ""
+            if suffix and suffix not in expected:
+                wrong.append({"paths": [path], "format": form, "suffix": suffix})
         if wrong:
             yield self.finding(
                 T("{n} file(s) have an extension that does not match their format",

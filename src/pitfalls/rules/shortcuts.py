@@ -68,10 +68,15 @@ class ProbeRule(Rule):
     needs = frozenset({"features", "labels"})
 
     def rows(self, ctx: Context) -> pd.DataFrame:
-        """Readable, labelled rows (subsampled), with derived columns."""
-        t = ctx.readable
-        t = t[t["label"].notna()]
-        return _with_derived(subsample(t, "label", int(self.p["max_rows"]), int(self.p["seed"])))
+        """Readable, labelled rows (subsampled), with derived columns; computed once per
+        (max_rows, seed) and shared by the probe rules, which only read it."""
+        max_rows, seed = int(self.p["max_rows"]), int(self.p["seed"])
+
+        def build() -> pd.DataFrame:
+            t = ctx.readable
+            t = t[t["label"].notna()]
+            return _with_derived(subsample(t, "label", max_rows, seed))
+        return ctx.derived(f"probe-rows:{max_rows}:{seed}", build)
 
     def probe(self, frame: pd.DataFrame, columns: list[str]) -> Probe:
         present = [c for c in columns if c in frame.columns]
