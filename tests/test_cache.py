@@ -108,3 +108,19 @@ def test_parts_are_compacted_once_there_are_many(tmp_path: Path) -> None:
     again = extract_features(ds, cache=cache, workers=1, chunk_size=4)
     assert list(again["byte_hash"]) == list(first["byte_hash"])
     assert [bytes(v) for v in again["fingerprint"]] == [bytes(v) for v in first["fingerprint"]]
+
+
+@pytest.mark.parametrize(("n", "size", "workers"), [(0, 128, 2), (5, 128, 2), (2500, 128, 2),
+                                                    (100_000, 128, 8), (300, 64, 1)])
+def test_chunks_cover_everything_once_and_shrink_towards_the_end(n: int, size: int,
+                                                                 workers: int) -> None:
+    from pitfalls.features.extract import chunk_bounds
+
+    bounds = chunk_bounds(n, size, workers)
+    covered = [i for a, b in bounds for i in range(a, b)]
+    assert covered == list(range(n))
+    steps = [b - a for a, b in bounds]
+    assert all(0 < s <= size for s in steps)
+    assert steps == sorted(steps, reverse=True)
+    if n >= 2500:
+        assert steps[0] == size and steps[-1] <= 16  # big chunks first, a short tail

@@ -21,6 +21,8 @@ class Executor(Protocol):
 class InProcessExecutor:
     """Runs every chunk here, one after another."""
 
+    workers = 1
+
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         for item in items:
             yield fn(item)
@@ -84,6 +86,15 @@ class DaskExecutor:
 
         self.client = client if isinstance(client, Client) else Client(str(client))
         self._owns = not isinstance(client, Client)
+
+    @property
+    def workers(self) -> int:
+        """Threads across the cluster's workers (1 when the scheduler cannot say)."""
+        try:
+            info = self.client.scheduler_info()["workers"].values()
+            return max(1, sum(int(w.get("nthreads", 1)) for w in info))
+        except Exception:  # the scheduler went away: the first task will say why
+            return 1
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         from dask.distributed import as_completed

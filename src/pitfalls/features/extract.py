@@ -59,6 +59,19 @@ def run_chunk(job: ChunkJob) -> pd.DataFrame:
     return frame
 
 
+def chunk_bounds(n: int, size: int, workers: int, smallest: int = 16) -> list[tuple[int, int]]:
+    """(start, stop) of chunks of at most `size` items that shrink towards the end ("guided"
+    scheduling): each takes at most a `2 * workers`-th of what is left, so the last chunks are
+    small and no worker idles long while another finishes a full chunk."""
+    bounds, start = [], 0
+    while start < n:
+        left = n - start
+        step = min(size, max(smallest, -(-left // (2 * max(workers, 1)))), left)
+        bounds.append((start, start + step))
+        start += step
+    return bounds
+
+
 def extract_features(
     dataset: Dataset,
     *,
@@ -86,13 +99,13 @@ def extract_features(
     total, done = len(paths), len(paths) - len(todo)
     if progress:
         progress(done, total)
+    executor = executor or make_executor(workers, -(-len(todo) // chunk_size), scheduler)
     jobs = [
-        ChunkJob(tuple(paths[i] for i in todo[s:s + chunk_size]),
-                 tuple(keys[i] for i in todo[s:s + chunk_size]), max_pixels, embedder)
-        for s in range(0, len(todo), chunk_size)
+        ChunkJob(tuple(paths[i] for i in todo[a:b]), tuple(keys[i] for i in todo[a:b]),
+                 max_pixels, embedder)
+        for a, b in chunk_bounds(len(todo), chunk_size, getattr(executor, "workers", 1))
     ]
     frames = [cached] if len(cached) else []
-    executor = executor or make_executor(workers, len(jobs), scheduler)
     for frame in executor.map_unordered(run_chunk, jobs):
         cache.append(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
         frames.append(frame)
