@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from pitfalls.features.dct import dct2
+from pitfalls.features.dct import dct_matrix
 
 _DCT_BLOCK = 10
 _CHROMA_GRID = 4
@@ -26,6 +26,7 @@ LUMA_DIMS = _DCT_BLOCK * _DCT_BLOCK - 1
 """The first `LUMA_DIMS` values of a weight-free vector are its luma part, the rest its chroma part
 (`similarity` verifies near-duplicate candidates part by part)."""
 EMBED_DIM = LUMA_DIMS + 2 * _CHROMA_GRID * _CHROMA_GRID
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class Embedder(Protocol):
@@ -71,16 +72,19 @@ class WeightFreeEmbedder:
         dy, dx = int(h * _TRIM), int(w * _TRIM)
         box = (dx, dy, w - dx or w, h - dy or h)
         small = _resize(rgb, 32, box)
-        gray = small @ np.array([0.299, 0.587, 0.114])
-        mean, std = gray.mean(), gray.std()
+        gray = small @ _LUMA
+        std = gray.std()
         scale = std if std > 1e-3 else 1.0
-        coeffs = dct2((gray - mean) / scale)[:_DCT_BLOCK, :_DCT_BLOCK].ravel()[1:]
+        # Only the first block of the DCT is kept and the DC term dropped, so the mean need not
+        # be removed; the division by the contrast cancels in the normalisation.
+        d = dct_matrix(32)[:_DCT_BLOCK]
+        coeffs = (d @ gray @ d.T).ravel()[1:]
         coeffs = coeffs / max(np.linalg.norm(coeffs), 1e-9)
-        r, g, b = small[..., 0], small[..., 1], small[..., 2]
-        chroma = np.stack([r - g, 0.5 * (r + g) - b], axis=-1) / scale
         k = 32 // _CHROMA_GRID
-        grid = chroma.reshape(_CHROMA_GRID, k, _CHROMA_GRID, k, 2).mean(axis=(1, 3)).ravel()
-        grid = grid / np.sqrt(grid.size) * _CHROMA_WEIGHT
+        cells = small.reshape(_CHROMA_GRID, k, _CHROMA_GRID, k, 3).mean(axis=(1, 3))
+        r, g, b = cells[..., 0], cells[..., 1], cells[..., 2]
+        grid = np.stack([r - g, 0.5 * (r + g) - b], axis=-1).ravel()
+        grid = grid * (_CHROMA_WEIGHT / np.sqrt(grid.size) / scale)
         return _unit(np.concatenate([coeffs, grid]))
 
     def embed(self, images: list[np.ndarray]) -> np.ndarray:
