@@ -65,7 +65,7 @@ def fingerprint(image: np.ndarray | Image.Image) -> bytes:
     dy, dx = int(h * TRIM), int(w * TRIM)
     img = Image.fromarray(image)
     box = (dx, dy, w - dx or w, h - dy or h)
-    small = img.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box)
+    small = img.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
     return np.asarray(small, dtype=np.uint8).tobytes()
 
 
