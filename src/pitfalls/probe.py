@@ -77,13 +77,14 @@ class ProbeResult:
 
 def ovr_scores(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
     """One-vs-rest balanced accuracy of each class from multi-class predictions."""
-    out = np.empty(n_classes)
-    for c in range(n_classes):
-        pos = y == c
-        tpr = float((pred[pos] == c).mean()) if pos.any() else 0.0
-        tnr = float((pred[~pos] != c).mean()) if (~pos).any() else 0.0
-        out[c] = (tpr + tnr) / 2
-    return out
+    pos = np.bincount(y, minlength=n_classes)  # images of each class
+    tp = np.bincount(y[pred == y], minlength=n_classes)  # ... predicted as their class
+    fp = np.bincount(pred, minlength=n_classes) - tp  # other images predicted as the class
+    neg = len(y) - pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpr = np.where(pos > 0, tp / np.maximum(pos, 1), 0.0)
+        tnr = np.where(neg > 0, (neg - fp) / np.maximum(neg, 1), 0.0)
+    return (tpr + tnr) / 2
 
 
 def _cv_predict(codes: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
@@ -98,14 +99,17 @@ def _cv_predict(codes: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, 
     offsets = np.concatenate([[0], np.cumsum(n_values)[:-1]])
     flat = codes + offsets
     total = int(n_values.sum())
-    counts = np.zeros((n_classes, total))
-    np.add.at(counts, (y[:, None], flat), 1.0)
+    size = n_classes * total
+
+    def count(rows: np.ndarray | slice) -> np.ndarray:  # (class, value) counts, by bincount
+        cells = (y[rows][:, None] * total + flat[rows]).ravel()
+        return np.bincount(cells, minlength=size).reshape(n_classes, total).astype(float)
+
+    counts = count(slice(None))
     pred = np.empty(len(y), dtype=np.int64)
     col_of = np.repeat(np.arange(codes.shape[1]), n_values)
     for _, test in folds:
-        held = np.zeros_like(counts)
-        np.add.at(held, (y[test][:, None], flat[test]), 1.0)
-        train = counts - held
+        train = counts - count(test)
         per_class = np.bincount(y, minlength=n_classes) - np.bincount(y[test], minlength=n_classes)
         logp = np.log(train + alpha) - np.log(per_class[:, None] + alpha * n_values[col_of])
         scores = logp[:, flat[test]].sum(axis=2)  # (classes, test rows)
