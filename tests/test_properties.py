@@ -13,7 +13,6 @@ from scipy import ndimage, signal
 from pitfalls.decode import decode_bytes
 from pitfalls.features.compute import compute_file_features
 from pitfalls.features.dct import dct2
-from pitfalls.features.malloc import keep_freed_memory
 from pitfalls.features.properties import (
     Planes,
     border,
@@ -22,6 +21,7 @@ from pitfalls.features.properties import (
     image_properties,
     working_copy,
 )
+from pitfalls.features.worker_tuning import keep_freed_memory
 
 
 def _photo(seed: int, size: tuple[int, int] = (192, 256)) -> np.ndarray:
@@ -142,3 +142,17 @@ def test_file_features_equal_with_and_without_the_pillow_image(tmp_path) -> None
 def test_keep_freed_memory_is_safe_to_call_twice() -> None:
     first = keep_freed_memory()
     assert keep_freed_memory() is first
+
+
+def test_worker_tuning_limits_blas_to_one_thread() -> None:
+    """Feature workers run one BLAS thread each (one worker per core already fills the cores)."""
+    import subprocess
+    import sys
+
+    code = ("from threadpoolctl import threadpool_info\n"
+            "from pitfalls.features.worker_tuning import tune_worker\n"
+            "import numpy\n"
+            "tune_worker()\n"
+            "print(max(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

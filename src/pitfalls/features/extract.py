@@ -15,7 +15,7 @@ from pitfalls.executors import Executor, make_executor
 from pitfalls.features.cache import KEY, FeatureCache, file_key
 from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
 from pitfalls.features.embedding import WeightFreeEmbedder, make_embedder
-from pitfalls.features.malloc import keep_freed_memory
+from pitfalls.features.worker_tuning import tune_worker
 from pitfalls.inputs import Dataset
 
 CHUNK = 128
@@ -39,7 +39,7 @@ def _embedder(spec: str | None):  # one per worker process
 
 def run_chunk(job: ChunkJob) -> pd.DataFrame:
     """Compute the features of a chunk of files (runs in a worker)."""
-    keep_freed_memory()
+    tune_worker()
     emb = _embedder(job.embedder)
     batch = not isinstance(emb, WeightFreeEmbedder)
     rows = [compute_file_features(p, job.max_pixels, emb, keep_work=batch) for p in job.paths]

@@ -1,10 +1,15 @@
-"""Keep freed memory in the process: per-image arrays are reused, not re-faulted from the OS.
+"""Per-process tuning of a feature worker: freed memory kept, BLAS on one thread.
+
+Keep freed memory in the process: per-image arrays are reused, not re-faulted from the OS.
 
 The working copy's planes and their differences are a few hundred kilobytes each. With glibc's
 defaults such blocks are mapped fresh from the kernel and returned on free (or the heap top is
 trimmed), so every image pays page faults for memory it just gave back: measured here, that
 doubled the cost of the image properties. Raising the mmap and trim thresholds keeps a bounded
 pool (at most `TRIM_BYTES` of free memory) in the process. Elsewhere than glibc this is a no-op.
+
+BLAS on one thread: the per-image matrix products are tiny, and with one worker process per core
+a multi-threaded BLAS only adds threads that wait on each other.
 """
 
 from __future__ import annotations
@@ -36,3 +41,12 @@ def keep_freed_memory() -> bool:
     ok = mallopt(_M_TRIM_THRESHOLD, TRIM_BYTES) == 1 and ok
     ok = mallopt(_M_TOP_PAD, 4 * 2**20) == 1 and ok
     return ok
+
+
+@lru_cache(maxsize=1)
+def tune_worker() -> None:
+    """Everything a feature worker process sets once: `keep_freed_memory` and one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    keep_freed_memory()
+    threadpool_limits(limits=1, user_api="blas")
