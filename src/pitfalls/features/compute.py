@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
 from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
+from pitfalls.features.fingerprint import SIDE as FINGERPRINT_SIDE
 from pitfalls.features.fingerprint import fingerprint
 from pitfalls.features.hashes import bytes_hash, dhash, phash, pixel_hash
 from pitfalls.features.properties import (
@@ -21,7 +21,7 @@ from pitfalls.features.properties import (
     working_image,
 )
 
-FEATURE_VERSION = 8
+FEATURE_VERSION = 9
 """Bump when any feature's definition changes: the cache keys on it."""
 
 _DEFAULT_EMBEDDER = WeightFreeEmbedder()
@@ -64,7 +64,10 @@ def compute_file_features(
     work_image = working_image(image)
     work = dec.rgb if work_image is image else np.asarray(work_image)
     planes = Planes.of(work, work_image)
-    gray_img = Image.fromarray(planes.gray8)
+    # Thumbnails (hashes, fingerprint, embedding) start from the half-size colour copy when it
+    # keeps at least twice the fingerprint's resolution, else from the working copy itself.
+    thumb = planes.small if min(planes.small.size) >= 2 * FINGERPRINT_SIDE else work_image
+    small_gray = thumb.convert("L")
     exif = dec.exif
     row.update(
         ok=True,
@@ -82,8 +85,8 @@ def compute_file_features(
         exif_datetime=exif.get("datetime"),
         exif_orientation=int(exif.get("orientation", 1) or 1),
         pixel_hash=pixel_hash(dec.rgb),
-        phash=phash(gray_img),
-        dhash=dhash(gray_img),
+        phash=phash(small_gray),
+        dhash=dhash(small_gray),
     )
     # The frame ring is FRAME_DEPTH pixels of the original: thinner when decoded reduced.
     scale = dec.rgb.shape[1] / max(dec.width, 1)  # both are after EXIF orientation
@@ -91,8 +94,8 @@ def compute_file_features(
     del dec
     row.update(image_properties(work, planes))
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):
-        row["embedding"] = (embedder or _DEFAULT_EMBEDDER).embed_one(work_image)
-    row["fingerprint"] = fingerprint(planes.gray8)  # fine luma thumbnail: verifies near-duplicates
+        row["embedding"] = (embedder or _DEFAULT_EMBEDDER).embed_one(thumb)
+    row["fingerprint"] = fingerprint(small_gray)  # fine luma thumbnail: verifies near-duplicates
     if keep_work:
         row["_work"] = work
     return row

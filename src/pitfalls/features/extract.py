@@ -83,11 +83,14 @@ def extract_features(
     chunk_size: int = CHUNK,
     scheduler: object = None,
     executor: Executor | None = None,
+    on_running: Callable[[], None] | None = None,
 ) -> pd.DataFrame:
     """Return one feature row per dataset row (same order), computing only what is not cached.
 
     `scheduler` (a `dask.distributed.Client` or an address like `tcp://host:8786`) runs the
-    chunks on a Dask cluster; otherwise `workers` local processes are used.
+    chunks on a Dask cluster; otherwise `workers` local processes are used. `on_running` is
+    called once, when the first chunk is back (the workers are busy): the caller's chance to do
+    its own work meanwhile.
     """
     paths = [str(dataset.abs_path(p)) for p in dataset.table["path"]]
     keys = [file_key(Path(p)) for p in paths]
@@ -107,6 +110,9 @@ def extract_features(
     ]
     frames = [cached] if len(cached) else []
     for frame in executor.map_unordered(run_chunk, jobs):
+        if on_running is not None:
+            on_running()
+            on_running = None
         cache.append(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
         frames.append(frame)
         done += len(frame)

@@ -54,16 +54,19 @@ def fingerprint(image: np.ndarray | Image.Image) -> bytes:
     """`SIDE` x `SIDE` uint8 luma thumbnail of the centre of a working copy: 8-bit luma (H x W, or
     a Pillow "L" image), float 0–1 luma, or RGB (H x W x 3, 8-bit or float 0–1)."""
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("L"))
+        return _thumbnail(image if image.mode == "L" else image.convert("L"))
     if image.ndim == 3:
         scale = 1.0 / 255.0 if image.dtype == np.uint8 else 1.0
         weights = np.array([0.299, 0.587, 0.114], np.float32) * np.float32(scale)
         image = image[..., :3].astype(np.float32) @ weights
     if image.dtype != np.uint8:
         image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    h, w = image.shape
+    return _thumbnail(Image.fromarray(image))
+
+
+def _thumbnail(img: Image.Image) -> bytes:
+    w, h = img.size
     dy, dx = int(h * TRIM), int(w * TRIM)
-    img = Image.fromarray(image)
     box = (dx, dy, w - dx or w, h - dy or h)
     small = img.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
     return np.asarray(small, dtype=np.uint8).tobytes()

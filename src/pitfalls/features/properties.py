@@ -66,8 +66,9 @@ class Planes:
 
     `stack` holds R, G, B, the channel spread (max minus min) and R², G², B² as contiguous
     float32 planes of the colour copy (half size above `COLOUR_SIDE`), `peak` its per-pixel
-    channel maximum; `gray` is the luma of the full working copy, `gray8` its 8-bit rounding and
-    `hist` its histogram.
+    channel maximum, `small` the colour copy as a Pillow image (thumbnails for the hashes and
+    the embedding start from it); `gray` is the luma of the full working copy, `gray8` its 8-bit
+    rounding and `hist` its histogram.
     """
 
     stack: np.ndarray
@@ -75,6 +76,7 @@ class Planes:
     gray: np.ndarray
     gray8: np.ndarray
     hist: np.ndarray
+    small: Image.Image
 
     @classmethod
     def of(cls, work: np.ndarray, image: Image.Image | None = None) -> Planes:
@@ -88,9 +90,10 @@ class Planes:
         gray = (work.reshape(-1, 3).astype(np.float32) @ weights).reshape(h, w)
         gray8 = (gray + np.float32(0.5)).astype(np.uint8)
         hist = np.asarray(Image.fromarray(gray8).histogram(), dtype=np.int64)
-        small = work
+        small_image = image or Image.fromarray(work)
         if max(h, w) > COLOUR_SIDE and min(h, w) >= 4:
-            small = np.asarray((image or Image.fromarray(work)).reduce(2))
+            small_image = small_image.reduce(2)
+        small = np.asarray(small_image) if small_image.size != (w, h) else work
         sh, sw = small.shape[:2]
         stack = np.empty((7, sh, sw), dtype=np.float32)
         for k in range(3):
@@ -99,7 +102,7 @@ class Planes:
         peak = np.maximum(np.maximum(r, g), b)
         np.subtract(peak, np.minimum(np.minimum(r, g), b), out=stack[3])
         np.multiply(stack[:3], stack[:3], out=stack[4:])
-        return cls(stack=stack, peak=peak, gray=gray, gray8=gray8, hist=hist)
+        return cls(stack=stack, peak=peak, gray=gray, gray8=gray8, hist=hist, small=small_image)
 
 
 def _mean_std(x: np.ndarray) -> tuple[float, float]:
