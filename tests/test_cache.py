@@ -100,14 +100,33 @@ def test_parts_are_compacted_once_there_are_many(tmp_path: Path) -> None:
     ds = load_dataset(tmp_path / "data")
     cache = FeatureCache(tmp_path / "cache")
     first = extract_features(ds, cache=cache, workers=1, chunk_size=4)
+    assert len(list((tmp_path / "cache").glob("part-*.parquet"))) == 1  # 20 rows: one buffer
+    rows = cache.load()
+    for start in range(0, 20, 5):  # four more parts holding the same rows again
+        cache.append(rows.iloc[start:start + 5])
     parts = sorted((tmp_path / "cache").glob("part-*.parquet"))
-    assert len(parts) == 5  # few parts: kept as written
+    cache.compact()
+    assert sorted((tmp_path / "cache").glob("part-*.parquet")) == parts  # few: kept as written
     cache.compact(max_parts=2)
     merged = sorted((tmp_path / "cache").glob("part-*.parquet"))
     assert len(merged) == 1 and merged[0] not in parts
     again = extract_features(ds, cache=cache, workers=1, chunk_size=4)
     assert list(again["byte_hash"]) == list(first["byte_hash"])
     assert [bytes(v) for v in again["fingerprint"]] == [bytes(v) for v in first["fingerprint"]]
+
+
+def test_buffered_writer_writes_parts_of_the_given_size(tmp_path: Path) -> None:
+    _make(tmp_path / "data", 20)
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    extract_features(ds, cache=cache, workers=1, chunk_size=4)
+    rows = cache.load()
+    other = FeatureCache(tmp_path / "other")
+    with other.buffered(rows=8) as saver:
+        for start in range(0, 20, 4):
+            saver.add(rows.iloc[start:start + 4])
+    assert len(list((tmp_path / "other").glob("part-*.parquet"))) == 3  # 8 + 8 + the last 4
+    assert sorted(other.load()["_key"]) == sorted(rows["_key"])
 
 
 @pytest.mark.parametrize(("n", "size", "workers"), [(0, 128, 2), (5, 128, 2), (2500, 128, 2),

@@ -109,15 +109,16 @@ def extract_features(
         for a, b in chunk_bounds(len(todo), chunk_size, getattr(executor, "workers", 1))
     ]
     frames = [cached] if len(cached) else []
-    for frame in executor.map_unordered(run_chunk, jobs):
-        if on_running is not None:
-            on_running()
-            on_running = None
-        cache.append(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
-        frames.append(frame)
-        done += len(frame)
-        if progress:
-            progress(done, total)
+    with cache.buffered() as saver:
+        for frame in executor.map_unordered(run_chunk, jobs):
+            if on_running is not None:
+                on_running()
+                on_running = None
+            saver.add(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
+            frames.append(frame)
+            done += len(frame)
+            if progress:
+                progress(done, total)
     if jobs:
         cache.compact()
     allrows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[KEY])
