@@ -106,11 +106,12 @@ class Planes:
 
 
 def _mean_std(x: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of a float32 array: a sum, a centring and a dot product."""
+    """Mean and standard deviation of a float32 array: a (pairwise, so accurate) float32 sum, a
+    centring and a dot product."""
     flat = x.ravel()
     if flat.size == 0:
         return 0.0, 0.0
-    mean = float(flat.sum(dtype=np.float64)) / flat.size
+    mean = float(flat.sum()) / flat.size
     c = flat - np.float32(mean)
     return mean, float(np.sqrt(max(float(np.dot(c, c)) / flat.size, 0.0)))
 
@@ -146,10 +147,10 @@ def colour(p: Planes) -> dict[str, float]:
     yb_mean, yb_std = _mean_std(yb)
     n = r.size
     return {
-        "mean_r": float(r.sum(dtype=np.float64)) / n / 255.0,
-        "mean_g": float(g.sum(dtype=np.float64)) / n / 255.0,
-        "mean_b": float(b.sum(dtype=np.float64)) / n / 255.0,
-        "saturation": float(sat.sum(dtype=np.float64)) / n,
+        "mean_r": float(r.sum()) / n / 255.0,
+        "mean_g": float(g.sum()) / n / 255.0,
+        "mean_b": float(b.sum()) / n / 255.0,
+        "saturation": float(sat.sum()) / n,
         "colourfulness": float(np.hypot(rg_std, yb_std) + 0.3 * np.hypot(rg_mean, yb_mean)) / 255.0,
         "cast_rg": rg_mean / 255.0,
         "cast_yb": yb_mean / 255.0,
@@ -162,7 +163,7 @@ def _var0(x: np.ndarray) -> float:
     flat = x.ravel()
     if flat.size == 0:
         return 0.0
-    mean = float(flat.sum(dtype=np.float64)) / flat.size
+    mean = float(flat.sum()) / flat.size
     return max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)
 
 
@@ -208,7 +209,7 @@ def detail(g: np.ndarray) -> dict[str, float]:
     out["sharpness"] = _var0(dxx[1:-1, :] + dyy[:, 1:-1])
     mdy = dxx[1:] - dxx[:-1]
     m = np.abs(mdy[1:] - mdy[:-1])
-    out["noise"] = float(np.sqrt(np.pi / 2.0) * float(m.sum(dtype=np.float64))
+    out["noise"] = float(np.sqrt(np.pi / 2.0) * float(m.sum())
                          / (6.0 * (w - 2) * (h - 2)))
     if h >= 8 and w >= 8:
         _, _, cxx, cyy = _second_differences(_half(g))
@@ -245,9 +246,10 @@ def border(p: Planes, fraction: float = BORDER_FRACTION) -> dict[str, float]:
     """
     _, h, w = p.stack.shape
     bh, bw = max(1, round(h * fraction)), max(1, round(w * fraction))
-    cols = p.stack.sum(axis=1, dtype=np.float64)            # (7, W)
-    top = p.stack[:, :bh].sum(axis=1, dtype=np.float64)
-    bottom = p.stack[:, h - bh:].sum(axis=1, dtype=np.float64)
+    # Column sums in float32 (a few hundred terms each), everything after in float64.
+    cols = p.stack.sum(axis=1).astype(np.float64)            # (7, W)
+    top = p.stack[:, :bh].sum(axis=1).astype(np.float64)
+    bottom = p.stack[:, h - bh:].sum(axis=1).astype(np.float64)
     sums = {
         "top": (top.sum(axis=1), bh * w),
         "bottom": (bottom.sum(axis=1), bh * w),
@@ -288,14 +290,16 @@ def frame(rgb: np.ndarray, depth: int = FRAME_DEPTH) -> dict[str, float]:
     h, w = rgb.shape[:2]
     d = max(1, min(depth, h // 4, w // 4))
     sides = [rgb[:d], rgb[h - d:], rgb[:, :d], rgb[:, w - d:]]
-    ring = np.concatenate([s.reshape(-1, 3) for s in sides]).astype(np.float64) / 255.0
-    starts = np.cumsum([0] + [s.shape[0] * s.shape[1] for s in sides[:-1]])
-    counts = np.diff(np.append(starts, len(ring)))[:, None]
+    ring = np.concatenate([s.reshape(-1, 3) for s in sides]).astype(np.float64)
+    n_rows, n_cols = d * w, d * h
+    starts = [0, n_rows, 2 * n_rows, 2 * n_rows + n_cols]
+    counts = np.array([[n_rows], [n_rows], [n_cols], [n_cols]], dtype=np.float64)
     s1 = np.add.reduceat(ring, starts, axis=0)
     s2 = np.add.reduceat(ring * ring, starts, axis=0)
-    side_std = np.sqrt(np.maximum(s2 / counts - (s1 / counts) ** 2, 0)).mean(axis=1)
+    side_std = np.sqrt(np.maximum(s2 / counts - (s1 / counts) ** 2, 0)).mean(axis=1) / 255.0
     mean = s1.sum(axis=0) / len(ring)
-    ring_std = np.sqrt(np.maximum(s2.sum(axis=0) / len(ring) - mean**2, 0)).mean()
+    ring_std = np.sqrt(np.maximum(s2.sum(axis=0) / len(ring) - mean**2, 0)).mean() / 255.0
+    mean = mean / 255.0
     return {
         "frame_r": float(mean[0]),
         "frame_g": float(mean[1]),
