@@ -163,6 +163,32 @@ def test_thumbnailer_bad_files_and_orientation(tmp_path: Path) -> None:
     assert thumbs("big.png") is b and len(thumbs) == 6  # decoded once, remembered
     assert Thumbnailer(None)("a.jpg").error == "missing"
 
+    names = ["missing.jpg", "zero.jpg", "text.png", "wide.jpg", "rot.jpg", "big.png", "wide.jpg"]
+    parallel = Thumbnailer(tmp_path, side=160)
+    parallel.prefetch(names, threads=3)
+    assert len(parallel) == 6  # every distinct path made once, bad files included
+    for name in names:
+        assert parallel(name) == thumbs(name)  # the same thumbnails as made one by one
+
+
+def test_prefetch_covers_every_thumbnail_the_page_shows(scanned: Report,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from pitfalls.report import html
+
+    made: list[str] = []
+    original = Thumbnailer._make
+
+    def recording(self: Thumbnailer, path: str):  # the real thumbnail, and a note of its path
+        made.append(path)
+        return original(self, path)
+
+    monkeypatch.setattr(Thumbnailer, "_make", recording)
+    page = html.render_html(scanned)
+    shown = set(html._shown_paths(scanned.findings, html.MAX_ITEMS))
+    assert made and set(made) == shown  # the page needed no thumbnail the prefetch missed
+    readable = {p for p in shown if original(Thumbnailer(scanned.root), p).uri}
+    assert page.count("data:image/jpeg;base64,") >= len(readable) > 0
+
 
 def test_layouts_by_item_shape(scanned: Report) -> None:
     """Pairs side by side, groups in a row, singles in a grid, path-less items in a table."""

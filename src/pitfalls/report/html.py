@@ -215,6 +215,16 @@ def _item_view(item: Mapping[str, Any], thumbs: Thumbnailer) -> ItemView:
                     more=len(paths) - len(shown))
 
 
+def _shown_paths(findings: Sequence[Finding], max_items: int) -> list[str]:
+    """The paths whose thumbnails the page will show, as `_evidence` and `_item_view` pick them."""
+    out: list[str] = []
+    for f in findings:
+        with_images = [it for it in f.items if isinstance(it, Mapping) and it.get("paths")]
+        for item in with_images[:max_items]:
+            out.extend(str(p) for p in list(item["paths"])[:MAX_IMAGES])
+    return out
+
+
 def _evidence(items: Sequence[Mapping[str, Any]], thumbs: Thumbnailer, max_items: int
               ) -> tuple[list[EvidenceBlock], int]:
     """Items laid out by how many paths each has; returns the blocks and how many items shown."""
@@ -306,6 +316,7 @@ def render_html(report: Report, lang: str = "en", *, max_items: int = MAX_ITEMS,
     thumbs = Thumbnailer(report.root, side=thumb_side)
     ordered = sorted(report.findings, key=lambda f: (-severity_rank(f.severity)
                                                      if f.severity in SEVERITIES else 0))
+    thumbs.prefetch(_shown_paths(ordered, max_items))
     views = [_finding_view(i, f, lang, thumbs, max_items) for i, f in enumerate(ordered)]
     counts = {p: {s: 0 for s in SEVERITIES} for p in PHASES}
     for v in views:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +87,16 @@ class Thumbnailer:
         if path not in self._memo:
             self._memo[path] = self._make(path)
         return self._memo[path]
+
+    def prefetch(self, paths: Iterable[str], threads: int = 2) -> None:
+        """Make the thumbnails of `paths` now, on `threads` threads (Pillow's decoding, resizing
+        and encoding release the GIL, so they run in parallel)."""
+        todo = [p for p in dict.fromkeys(str(p) for p in paths) if p not in self._memo]
+        if len(todo) < 2 or threads < 2:
+            return
+        with ThreadPoolExecutor(min(threads, len(todo))) as pool:
+            for path, thumb in zip(todo, pool.map(self._make, todo), strict=True):
+                self._memo[path] = thumb
 
     def _make(self, path: str) -> Thumb:
         if self.root is None:
