@@ -59,3 +59,14 @@ def test_missing_dataset_and_wrong_file_type(tmp_path: Path) -> None:
     img(tmp_path / "a.png")
     with pytest.raises(InputError, match="neither a folder nor a manifest"):
         load_dataset(tmp_path / "a.png")
+
+
+def test_symlinked_folders_are_followed_and_a_link_loop_ends(tmp_path: Path) -> None:
+    img(tmp_path / "data" / "cat" / "a.jpg")
+    img(tmp_path / "elsewhere" / "b.jpg")
+    (tmp_path / "data" / "dog").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "data" / "cat" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
+    (tmp_path / "data" / "cat" / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")  # broken
+    ds = load_dataset(tmp_path / "data")
+    assert sorted(ds.table["path"]) == ["cat/a.jpg", "dog/b.jpg"]
+    assert dict(zip(ds.table["path"], ds.table["label"], strict=True))["dog/b.jpg"] == "dog"

@@ -6,6 +6,8 @@ manifest columns as metadata. Every later stage reads this table, never the fold
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +70,32 @@ def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p.startswith("__") for p in parts)
 
 
+def _walk_files(root: Path, prefix: tuple[str, ...] = (),
+                seen: set[tuple[int, int]] | None = None) -> Iterator[tuple[str, ...]]:
+    """Relative parts of every regular file under `root` (symlinks followed, each folder once,
+    so a link loop ends), hidden names skipped. `os.scandir` knows file types without a `stat`
+    per file, unlike `Path.rglob`."""
+    seen = set() if seen is None else seen
+    try:
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        if _hidden((entry.name,)):
+            continue
+        try:
+            if entry.is_dir():
+                yield from _walk_files(Path(entry.path), (*prefix, entry.name), seen)
+            elif entry.is_file():
+                yield (*prefix, entry.name)
+        except OSError:  # vanished meanwhile, or unreadable: not a file we can scan
+            continue
+
+
 def _image_suffixes() -> set[str]:
     from PIL import Image
 
@@ -102,9 +130,9 @@ def load_folder(root: Path) -> Dataset:
     files: list[tuple[str, ...]] = []
     skipped = 0
     image_suffixes = _image_suffixes()
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).parts
-        if _hidden(rel) or p.name.lower() in JUNK_NAMES or not p.is_file():
+    for rel in sorted(_walk_files(root)):
+        p = root.joinpath(*rel)
+        if p.name.lower() in JUNK_NAMES:
             continue
         suffix = p.suffix.lower()
         if suffix in NOT_IMAGE_SUFFIXES or (suffix not in image_suffixes and _is_text(p)):

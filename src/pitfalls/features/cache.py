@@ -34,12 +34,16 @@ def default_cache_root() -> Path:
 
 
 def file_key(path: Path) -> str | None:
-    """Identity of a file's current content: absolute path, size and modification time."""
+    """Identity of a file's current content: absolute path, size and modification time.
+
+    The path is made absolute lexically (no `resolve`, which costs a system call per folder
+    level): the same file reached through a symlink only misses the cache, it is never confused.
+    """
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
 class FeatureCache:
