@@ -129,3 +129,13 @@ def test_no_near_or_session_link_between_distinct_photos(tmp_path: Path) -> None
         save(tmp_path, f"{split}/c{k % 3}/{k:04d}.jpg", a)
     df = links(context(tmp_path))
     assert df.empty, df.head(10).to_dict("records")
+
+
+def test_flat_images_match_by_colour_alone() -> None:
+    """A flat image has no luma structure: its vector is its colour grid, whatever its size."""
+    emb = WeightFreeEmbedder()
+    small = emb.embed_one(np.full((48, 64, 3), (120, 80, 40), dtype=np.uint8))
+    large = emb.embed_one(np.full((300, 200, 3), (120, 80, 40), dtype=np.uint8))
+    other = emb.embed_one(np.full((48, 64, 3), (40, 80, 120), dtype=np.uint8))
+    assert np.isfinite(small).all() and float(small @ large) > 0.9999
+    assert float(small @ other) < 0.5

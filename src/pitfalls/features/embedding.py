@@ -27,6 +27,7 @@ LUMA_DIMS = _DCT_BLOCK * _DCT_BLOCK - 1
 (`similarity` verifies near-duplicate candidates part by part)."""
 EMBED_DIM = LUMA_DIMS + 2 * _CHROMA_GRID * _CHROMA_GRID
 _LUMA = np.array([0.299, 0.587, 0.114])
+_CHROMA = np.array([[1.0, 0.5], [-1.0, 0.5], [0.0, -1.0]])
 
 
 class Embedder(Protocol):
@@ -71,21 +72,25 @@ class WeightFreeEmbedder:
         w, h = rgb.size if isinstance(rgb, Image.Image) else (rgb.shape[1], rgb.shape[0])
         dy, dx = int(h * _TRIM), int(w * _TRIM)
         box = (dx, dy, w - dx or w, h - dy or h)
-        small = _resize(rgb, 32, box)
-        gray = small @ _LUMA
+        img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(_as_u8(rgb))
+        small = np.asarray(img.resize((32, 32), Image.Resampling.BOX, box=box), dtype=np.float64)
+        gray = small @ _LUMA  # 0-255: every use below is scale-free but the flatness floor
         std = gray.std()
-        scale = std if std > 1e-3 else 1.0
+        flat = std <= 1e-3 * 255.0
+        scale = 255.0 if flat else std
         # Only the first block of the DCT is kept and the DC term dropped, so the mean need not
-        # be removed; the division by the contrast cancels in the normalisation.
+        # be removed; the division by the contrast cancels in the normalisation. A flat image has
+        # no luma structure: its coefficients are rounding noise, set to zero.
         d = dct_matrix(32)[:_DCT_BLOCK]
         coeffs = (d @ gray @ d.T).ravel()[1:]
-        coeffs = coeffs / max(np.linalg.norm(coeffs), 1e-9)
-        k = 32 // _CHROMA_GRID
-        cells = small.reshape(_CHROMA_GRID, k, _CHROMA_GRID, k, 3).mean(axis=(1, 3))
-        r, g, b = cells[..., 0], cells[..., 1], cells[..., 2]
-        grid = np.stack([r - g, 0.5 * (r + g) - b], axis=-1).ravel()
-        grid = grid * (_CHROMA_WEIGHT / np.sqrt(grid.size) / scale)
-        return _unit(np.concatenate([coeffs, grid]))
+        coeffs = coeffs * 0.0 if flat else coeffs / max(float(np.sqrt(coeffs @ coeffs)), 1e-12)
+        k = 32 // _CHROMA_GRID  # mean colour of each cell: sums over rows of cells, then columns
+        cells = small.reshape(_CHROMA_GRID, k, 32 * 3).sum(axis=1)
+        cells = cells.reshape(_CHROMA_GRID, _CHROMA_GRID, k, 3).sum(axis=2).reshape(-1, 3)
+        grid = (cells @ _CHROMA).ravel()  # (R - G, (R + G) / 2 - B) per cell
+        grid *= _CHROMA_WEIGHT / np.sqrt(grid.size) / scale / (k * k)
+        out = np.concatenate([coeffs, grid])
+        return (out / max(float(np.sqrt(out @ out)), 1e-12)).astype(np.float32)
 
     def embed(self, images: list[np.ndarray]) -> np.ndarray:
         if not images:
