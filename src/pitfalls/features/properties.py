@@ -250,21 +250,17 @@ def border(p: Planes, fraction: float = BORDER_FRACTION) -> dict[str, float]:
     cols = p.stack.sum(axis=1).astype(np.float64)            # (7, W)
     top = p.stack[:, :bh].sum(axis=1).astype(np.float64)
     bottom = p.stack[:, h - bh:].sum(axis=1).astype(np.float64)
-    sums = {
-        "top": (top.sum(axis=1), bh * w),
-        "bottom": (bottom.sum(axis=1), bh * w),
-        "left": (cols[:, :bw].sum(axis=1), h * bw),
-        "right": (cols[:, w - bw:].sum(axis=1), h * bw),
-    }
+    sides = np.stack([top.sum(axis=1), bottom.sum(axis=1), cols[:, :bw].sum(axis=1),
+                      cols[:, w - bw:].sum(axis=1)])          # (4 sides, 7 planes)
+    counts = np.array([[bh * w], [bh * w], [h * bw], [h * bw]], dtype=np.float64)
+    means = sides[:, :3] / counts
+    stds = np.sqrt(np.maximum(sides[:, 4:] / counts - means**2, 0)).mean(axis=1)
     out: dict[str, float] = {}
-    total, count = np.zeros(7), 0
-    for name in SIDES:
-        s, n = sums[name]
-        mean = s[:3] / n
-        for ch, value in zip("rgb", mean, strict=True):
-            out[f"border_{name}_{ch}"] = float(value) / 255.0
-        out[f"border_{name}_std"] = float(np.sqrt(np.maximum(s[4:] / n - mean**2, 0)).mean()) / 255
-        total, count = total + s, count + n
+    for name, mean, std in zip(SIDES, (means / 255.0).tolist(), (stds / 255.0).tolist(),
+                               strict=True):
+        out.update({f"border_{name}_r": mean[0], f"border_{name}_g": mean[1],
+                    f"border_{name}_b": mean[2], f"border_{name}_std": std})
+    total, count = sides.sum(axis=0), float(counts.sum())
     ring = total[:3] / count
     out["border_std"] = float(np.sqrt(np.maximum(total[4:] / count - ring**2, 0)).mean()) / 255.0
     out["border_sat"] = float(total[3] / count) / 255.0
