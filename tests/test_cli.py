@@ -152,3 +152,24 @@ def test_unknown_rule_exits_2() -> None:
     result = CliRunner().invoke(app, ["rules", "NOPE999"])
     assert result.exit_code == 2
     assert "NOPE999" in result.output
+
+
+def test_console_entry_point_keeps_exit_codes_and_output(leaky: Path, tmp_path: Path) -> None:
+    """`python -m pitfalls` (the console script's `main`) leaves without interpreter teardown:
+    its exit codes, printed summary and written reports must be those of the command."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pitfalls", *args], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)
+
+    out = tmp_path / "report"
+    found = run("scan", str(leaky), "--out", str(out), "--fail-on", "error",
+                "--cache", str(tmp_path / "cache"))
+    assert found.returncode == 1, found.stderr
+    assert "LEAK001" in found.stdout and "report:" in found.stdout  # flushed before leaving
+    assert json.loads((out / "report.json").read_text())["findings"]
+    assert run("scan", str(tmp_path / "nowhere")).returncode == 2
+    listing = run("rules")
+    assert listing.returncode == 0 and "SHORT002" in listing.stdout

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -303,5 +305,22 @@ def demo(
     raise typer.Exit(code)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The console entry point: run the command, then leave without tearing the interpreter down.
+
+    A scan loads pandas, SciPy and scikit-learn; unloading them at exit costs about a quarter of
+    a second, a twentieth of a scan of a few thousand images. Output is flushed and logging shut
+    down first; the exit code is the command's.
+    """
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):  # as sys.exit does with a message: print it, exit 1
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0)
