@@ -1,7 +1,27 @@
 """pitfalls: catch the pitfalls of image-recognition projects and show the evidence."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from pitfalls._version import __version__
-from pitfalls.api import scan
-from pitfalls.findings import Finding, Report
+
+if TYPE_CHECKING:
+    from pitfalls.api import scan
+    from pitfalls.findings import Finding, Report
 
 __all__ = ["Finding", "Report", "__version__", "scan"]
+
+
+def __getattr__(name: str) -> Any:
+    """`scan`, `Report` and `Finding` load pandas: imported on first use, so that the command
+    line can start its feature workers before paying for those imports."""
+    if name == "scan":
+        from pitfalls.api import scan
+
+        return scan
+    if name in ("Finding", "Report"):
+        from pitfalls import findings
+
+        return getattr(findings, name)
+    raise AttributeError(f"module 'pitfalls' has no attribute {name!r}")

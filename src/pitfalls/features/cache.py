@@ -9,8 +9,6 @@ The cache lives in a local folder or at any fsspec URL (`s3://…`, `gs://…`, 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import time
 import uuid
 from pathlib import Path
@@ -19,31 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-KEY = "_key"
+from pitfalls.features.keys import KEY, cache_location, default_cache_root, file_key
+
+__all__ = ["KEY", "BufferedWriter", "FeatureCache", "default_cache_root", "file_key"]
+
 MAX_PARTS = 32
 """Parts kept before `compact` merges them (reading a few dozen small files costs little)."""
-
-
-def default_cache_root() -> Path:
-    """`$PITFALLS_CACHE_DIR`, else `$XDG_CACHE_HOME/pitfalls`, else `~/.cache/pitfalls`."""
-    env = os.environ.get("PITFALLS_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "pitfalls"
-
-
-def file_key(path: Path) -> str | None:
-    """Identity of a file's current content: absolute path, size and modification time.
-
-    The path is made absolute lexically (no `resolve`, which costs a system call per folder
-    level): the same file reached through a symlink only misses the cache, it is never confused.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
 class FeatureCache:
@@ -65,9 +44,7 @@ class FeatureCache:
     @classmethod
     def for_dataset(cls, root: Path, version: int, embedder: str,
                     base: str | Path | None = None) -> FeatureCache:
-        digest = hashlib.blake2b(str(root.resolve()).encode(), digest_size=6).hexdigest()
-        base = str(base if base is not None else default_cache_root()).rstrip("/")
-        return cls(f"{base}/{root.name or 'root'}-{digest}/features-v{version}-{embedder}")
+        return cls(cache_location(root, version, embedder, base))
 
     def _parts(self) -> list[str]:
         if not self.enabled or self.fs is None:

@@ -3,73 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS
 from pitfalls.executors import Executor, make_executor
-from pitfalls.features.cache import KEY, FeatureCache, file_key
-from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
-from pitfalls.features.embedding import WeightFreeEmbedder, make_embedder
-from pitfalls.features.worker_tuning import tune_worker
+from pitfalls.features.cache import FeatureCache
+from pitfalls.features.chunk import CHUNK, ChunkJob, chunk_bounds, chunk_jobs, run_chunk
+from pitfalls.features.compute import FEATURE_VERSION
+from pitfalls.features.keys import KEY, file_key
 from pitfalls.inputs import Dataset
 
-CHUNK = 128
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class ChunkJob:
-    """One unit of work, small and picklable: files to process and how."""
-
-    paths: tuple[str, ...]
-    keys: tuple[str | None, ...]
-    max_pixels: int
-    embedder: str | None
-
-
-@lru_cache(maxsize=4)
-def _embedder(spec: str | None):  # one per worker process
-    return make_embedder(spec)
-
-
-def run_chunk(job: ChunkJob) -> pd.DataFrame:
-    """Compute the features of a chunk of files (runs in a worker)."""
-    tune_worker()
-    emb = _embedder(job.embedder)
-    batch = not isinstance(emb, WeightFreeEmbedder)
-    rows = [compute_file_features(p, job.max_pixels, emb, keep_work=batch) for p in job.paths]
-    if batch:
-        idx = [i for i, r in enumerate(rows) if "_work" in r]
-        vecs = emb.embed([rows[i].pop("_work") for i in idx]) if idx else []
-        for i, v in zip(idx, vecs, strict=True):
-            rows[i]["embedding"] = v
-    for row, key, path in zip(rows, job.keys, job.paths, strict=True):
-        row[KEY] = key if key is not None else f"{path}|missing"
+def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A chunk's feature rows (from `run_chunk`) as a frame; embeddings as float32 arrays."""
     frame = pd.DataFrame(rows)
     if "embedding" in frame:
         frame["embedding"] = [
-            None if not isinstance(v, np.ndarray) else v.astype(np.float32)
+            None if not isinstance(v, np.ndarray) else v.astype(np.float32, copy=False)
             for v in frame["embedding"]
         ]
     return frame
-
-
-def chunk_bounds(n: int, size: int, workers: int, smallest: int = 16) -> list[tuple[int, int]]:
-    """(start, stop) of chunks of at most `size` items that shrink towards the end ("guided"
-    scheduling): each takes at most a `2 * workers`-th of what is left, so the last chunks are
-    small and no worker idles long while another finishes a full chunk."""
-    bounds, start = [], 0
-    while start < n:
-        left = n - start
-        step = min(size, max(smallest, -(-left // (2 * max(workers, 1)))), left)
-        bounds.append((start, start + step))
-        start += step
-    return bounds
 
 
 def extract_features(
@@ -103,14 +62,12 @@ def extract_features(
     if progress:
         progress(done, total)
     executor = executor or make_executor(workers, -(-len(todo) // chunk_size), scheduler)
-    jobs = [
-        ChunkJob(tuple(paths[i] for i in todo[a:b]), tuple(keys[i] for i in todo[a:b]),
-                 max_pixels, embedder)
-        for a, b in chunk_bounds(len(todo), chunk_size, getattr(executor, "workers", 1))
-    ]
+    jobs = chunk_jobs(paths, keys, todo, chunk_size, getattr(executor, "workers", 1),
+                      max_pixels, embedder)
     frames = [cached] if len(cached) else []
     with cache.buffered() as saver:
-        for frame in executor.map_unordered(run_chunk, jobs):
+        for rows in executor.map_unordered(run_chunk, jobs):
+            frame = rows_frame(rows)
             if on_running is not None:
                 on_running()
                 on_running = None
@@ -129,4 +86,4 @@ def extract_features(
     return feats
 
 
-__all__ = ["FEATURE_VERSION", "ChunkJob", "extract_features", "run_chunk"]
+__all__ = ["FEATURE_VERSION", "ChunkJob", "chunk_bounds", "extract_features", "run_chunk"]

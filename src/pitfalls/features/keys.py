@@ -1,0 +1,41 @@
+"""Where a dataset's features are cached and how a file is recognised there (no heavy imports:
+the command line uses these before it loads pandas)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+KEY = "_key"
+"""The cache's key column: `file_key` of the image file."""
+
+
+def default_cache_root() -> Path:
+    """`$PITFALLS_CACHE_DIR`, else `$XDG_CACHE_HOME/pitfalls`, else `~/.cache/pitfalls`."""
+    env = os.environ.get("PITFALLS_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "pitfalls"
+
+
+def cache_location(root: Path, version: int, embedder: str,
+                   base: str | Path | None = None) -> str:
+    """The cache folder (or URL) of the dataset at `root` for a feature version and embedder."""
+    digest = hashlib.blake2b(str(root.resolve()).encode(), digest_size=6).hexdigest()
+    base = str(base if base is not None else default_cache_root()).rstrip("/")
+    return f"{base}/{root.name or 'root'}-{digest}/features-v{version}-{embedder}"
+
+
+def file_key(path: Path) -> str | None:
+    """Identity of a file's current content: absolute path, size and modification time.
+
+    The path is made absolute lexically (no `resolve`, which costs a system call per folder
+    level): the same file reached through a symlink only misses the cache, it is never confused.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
