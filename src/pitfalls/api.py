@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,6 +20,9 @@ from pitfalls.findings import Report
 from pitfalls.inputs import Dataset, load_dataset
 from pitfalls.runner import run_rules
 
+if TYPE_CHECKING:
+    from pitfalls.features.early import EarlyStart
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -32,23 +35,30 @@ def build_context(
     progress: Progress | None = None,
     extras: dict[str, Any] | None = None,
     scheduler: Any = None,
+    early: EarlyStart | None = None,
 ) -> Context:
-    """Load the inputs and compute (or reuse) every image's features."""
+    """Load the inputs and compute (or reuse) every image's features.
+
+    `early` is feature extraction the command line started on the folder `data` before loading
+    this module (`pitfalls.features.early.start_early`); its workers are used and then stopped.
+    """
     scheduler = scheduler if scheduler is not None else config.scheduler
     workers = config.workers if config.workers is not None else default_workers()
-    if scheduler is None and workers > 1:
-        with LocalExecutor(workers) as pool:  # workers forked before the input table exists
-            _preload_rules()
+    if early is not None or (scheduler is None and workers > 1):
+        # Workers forked before the input table exists (or before pandas was even loaded).
+        with early.executor if early is not None else LocalExecutor(workers) as pool:
             return _build_context(data, config, root=root, cache=cache, progress=progress,
-                                  extras=extras, scheduler=None, executor=pool)
+                                  extras=extras, scheduler=None, executor=pool,
+                                  on_running=_preload_rules, early=early)
     return _build_context(data, config, root=root, cache=cache, progress=progress, extras=extras,
                           scheduler=scheduler, executor=None)
 
 
 def _preload_rules() -> None:
-    """Import the rule modules (about half a second of SciPy and scikit-learn) on a background
-    thread while the worker processes extract features. Only after the workers are forked: a
-    fork while another thread holds an import lock could deadlock the child."""
+    """Import the rule modules (about a second of SciPy, scikit-learn and cleanlab) on a
+    background thread while the worker processes extract features. Only once they are busy: a
+    fork while another thread holds an import lock could deadlock the child, and the import's
+    Python code would slow the listing that feeds them."""
     def load() -> None:
         from pitfalls.rules import registry
 
@@ -60,8 +70,13 @@ def _preload_rules() -> None:
 def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
                    root: str | Path | None, cache: bool | str | Path,
                    progress: Progress | None, extras: dict[str, Any] | None, scheduler: Any,
-                   executor: Executor | None) -> Context:
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, root=root)
+                   executor: Executor | None,
+                   on_running: Callable[[], None] | None = None,
+                   early: EarlyStart | None = None) -> Context:
+    if early is not None and not isinstance(data, Dataset):
+        dataset = load_dataset(data, root=root, listing=early.listing)
+    else:
+        dataset = data if isinstance(data, Dataset) else load_dataset(data, root=root)
     embedder = make_embedder(config.embedder)
     if cache is False:
         store = FeatureCache(None)
@@ -71,7 +86,7 @@ def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
         store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
     feats = extract_features(
         dataset, cache=store, embedder=config.embedder, workers=config.workers,
-        scheduler=scheduler, executor=executor,
+        scheduler=scheduler, executor=executor, on_running=on_running, early=early,
         max_pixels=config.max_pixels,
         progress=(lambda d, t: progress("features", d, t)) if progress else None,
     )
@@ -124,6 +139,7 @@ def scan(
     model: str | Path | None = None,
     preprocess: str | Path | dict[str, Any] | None = None,
     field: str | Path | None = None,
+    _early: EarlyStart | None = None,
     **extras: Any,
 ) -> Report:
     """Scan a dataset (folder, manifest path, DataFrame with `root`) and return a `Report`.
@@ -142,7 +158,7 @@ def scan(
                       workers=workers, embedder=str(embedder) if embedder else None,
                       rules={**base.rules, **(rules or {})} if rules else None)
     ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras,
-                        scheduler=scheduler)
+                        scheduler=scheduler, early=_early)
     from pitfalls.evaluation.attach import attach_predictions
     from pitfalls.evaluation.evalset import evaluation_section
 

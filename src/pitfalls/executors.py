@@ -37,7 +37,10 @@ class LocalExecutor:
 
     def __enter__(self) -> LocalExecutor:
         """Start the workers now: forked before the caller builds its (large) input tables,
-        they share none of them, so a worker's memory does not grow with the dataset."""
+        they share none of them, so a worker's memory does not grow with the dataset. Entering
+        a started executor again keeps its workers."""
+        if self._pool is not None:
+            return self
         self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(_start_method()))
         list(self._pool.map(_noop, range(self.workers)))
         return self
@@ -49,23 +52,41 @@ class LocalExecutor:
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         if self._pool is not None:
-            yield from self._feed(self._pool, fn, items)
+            yield from self.feed(fn, items)
             return
         with ProcessPoolExecutor(self.workers, mp_context=mp.get_context(_start_method())) as pool:
-            yield from self._feed(pool, fn, items)
+            yield from Feed(pool, fn, items, 2 * self.workers)
 
-    def _feed(self, pool: ProcessPoolExecutor, fn: Callable[[Any], Any],
-              items: Iterable[Any]) -> Iterator[Any]:
-        pending: set[Future[Any]] = set()
-        it = iter(items)
-        for item in it:
-            pending.add(pool.submit(fn, item))
-            if len(pending) >= 2 * self.workers:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+    def feed(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Feed:
+        """Submit the first `2 * workers` items now (the pool must be started) and return the
+        results, in completion order, as they are iterated; the rest are submitted as earlier
+        ones finish."""
+        if self._pool is None:
+            raise RuntimeError("start the executor (with LocalExecutor(...) as pool) before feed()")
+        return Feed(self._pool, fn, items, 2 * self.workers)
+
+
+class Feed:
+    """Items fed to a process pool with at most `window` in flight; iterate for the results."""
+
+    def __init__(self, pool: ProcessPoolExecutor, fn: Callable[[Any], Any], items: Iterable[Any],
+                 window: int) -> None:
+        self._pool, self._fn, self._items, self._window = pool, fn, iter(items), window
+        self._pending: set[Future[Any]] = set()
+        self._fill()
+
+    def _fill(self) -> None:
+        while len(self._pending) < self._window:
+            try:
+                item = next(self._items)
+            except StopIteration:
+                return
+            self._pending.add(self._pool.submit(self._fn, item))
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._pending:
+            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            self._fill()  # keep the workers busy before handing results back
             for fut in done:
                 yield fut.result()
 

@@ -134,8 +134,10 @@ def normalise_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def load_dataset(source: str | Path | pd.DataFrame, root: str | Path | None = None) -> Dataset:
-    """Load a folder, a manifest file, or a DataFrame (with `root` for its relative paths)."""
+def load_dataset(source: str | Path | pd.DataFrame, root: str | Path | None = None,
+                 listing: Listing | None = None) -> Dataset:
+    """Load a folder, a manifest file, or a DataFrame (with `root` for its relative paths).
+    `listing` is the folder's `list_folder` when it was listed already."""
     if isinstance(source, pd.DataFrame):
         base = Path(root) if root is not None else Path.cwd()
         return Dataset(root=base.resolve(), table=normalise_table(source, "DataFrame"),
@@ -144,7 +146,8 @@ def load_dataset(source: str | Path | pd.DataFrame, root: str | Path | None = No
     if not path.exists():
         raise InputError(f"dataset not found: {path}")
     if path.is_dir():
-        return load_folder(path.resolve())
+        root_path = path.resolve()
+        return load_folder(root_path, listing if listing and listing.root == root_path else None)
     if path.suffix.lower() not in MANIFEST_SUFFIXES:
         raise InputError(
             f"{path.name} is neither a folder nor a manifest (.csv, .tsv, .parquet, .jsonl, .json)"

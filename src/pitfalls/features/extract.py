@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from pitfalls.features.chunk import CHUNK, ChunkJob, chunk_bounds, chunk_jobs, r
 from pitfalls.features.compute import FEATURE_VERSION
 from pitfalls.features.keys import KEY, file_key
 from pitfalls.inputs import Dataset
+
+if TYPE_CHECKING:
+    from pitfalls.features.early import EarlyStart
 
 Progress = Callable[[int, int], None]
 
@@ -43,30 +46,41 @@ def extract_features(
     scheduler: object = None,
     executor: Executor | None = None,
     on_running: Callable[[], None] | None = None,
+    early: EarlyStart | None = None,
 ) -> pd.DataFrame:
     """Return one feature row per dataset row (same order), computing only what is not cached.
 
     `scheduler` (a `dask.distributed.Client` or an address like `tcp://host:8786`) runs the
     chunks on a Dask cluster; otherwise `workers` local processes are used. `on_running` is
     called once, when the first chunk is back (the workers are busy): the caller's chance to do
-    its own work meanwhile.
+    its own work meanwhile. `early` is extraction the command line started on these files
+    (`pitfalls.features.early`): its results are taken when its files are the dataset's.
     """
     paths = [str(dataset.abs_path(p)) for p in dataset.table["path"]]
-    keys = [file_key(Path(p)) for p in paths]
+    if early is not None and early.paths == paths:
+        keys = early.keys
+    else:
+        early = None
+        keys = [file_key(Path(p)) for p in paths]
     cache = cache or FeatureCache(None)
     known = {k for k in keys if k is not None}
-    cached = cache.load(known) if cache.enabled else pd.DataFrame(columns=[KEY])
+    cached = (cache.load(known) if cache.enabled and early is None
+              else pd.DataFrame(columns=[KEY]))  # an early start only begins on an empty cache
     have = set(cached[KEY]) if len(cached) else set()
     todo = [i for i, k in enumerate(keys) if k is None or k not in have]
     total, done = len(paths), len(paths) - len(todo)
     if progress:
         progress(done, total)
-    executor = executor or make_executor(workers, -(-len(todo) // chunk_size), scheduler)
-    jobs = chunk_jobs(paths, keys, todo, chunk_size, getattr(executor, "workers", 1),
-                      max_pixels, embedder)
+    if early is not None:
+        jobs, results = early.jobs, iter(early.feed)
+    else:
+        executor = executor or make_executor(workers, -(-len(todo) // chunk_size), scheduler)
+        jobs = chunk_jobs(paths, keys, todo, chunk_size, getattr(executor, "workers", 1),
+                          max_pixels, embedder)
+        results = executor.map_unordered(run_chunk, jobs)
     frames = [cached] if len(cached) else []
     with cache.buffered() as saver:
-        for rows in executor.map_unordered(run_chunk, jobs):
+        for rows in results:
             frame = rows_frame(rows)
             if on_running is not None:
                 on_running()
