@@ -117,6 +117,20 @@ def test_match_scores_identity_flat_and_empty() -> None:
     assert match_scores(prints, np.array([], int), np.array([], int)).shape == (0,)
 
 
+def test_enough_skips_alignment_without_changing_which_pairs_pass() -> None:
+    rng = np.random.default_rng(5)
+    originals = [scene(40 + k, (120, 160)) for k in range(6)]
+    edits = ["jpeg", "brightness", "noise", "crop", "rotate", "resize"]
+    images = originals + [_edit(e, o, rng) for e, o in zip(edits, originals, strict=True)]
+    prints, _ = fingerprint_array([fingerprint(working_copy(x)) for x in images])
+    i, j = np.triu_indices(len(images), 1)
+    full = match_scores(prints, i, j)
+    for enough in (0.5, 0.7, 0.9):
+        fast = match_scores(prints, i, j, enough=enough)
+        assert ((fast >= enough) == (full >= enough)).all()
+        assert (fast <= full + 1e-6).all() and np.allclose(fast[full < enough], full[full < enough])
+
+
 def test_links_without_fingerprints_fall_back_to_coarse_checks(tmp_path: Path) -> None:
     a = scene(21, (120, 160))
     save(tmp_path, "train/x/a.png", a)

@@ -241,16 +241,17 @@ class _Similarity:
         return (pair_scores(self.luma, i, j), pair_scores(self.chroma, i, j),
                 np.minimum(self.colour[i], self.colour[j]))
 
-    def detail(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Fine-fingerprint similarity of pairs (`fingerprint.match_scores`); +inf where either
-        image has no fingerprint (the coarse checks then decide alone)."""
+    def detail(self, i: np.ndarray, j: np.ndarray, enough: float | None = None) -> np.ndarray:
+        """Fine-fingerprint similarity of pairs (`fingerprint.match_scores`, not aligned where
+        the unaligned score reaches `enough`); +inf where either image has no fingerprint (the
+        coarse checks then decide alone)."""
         if self._prints is None:
             stored = self._stored or [None] * len(self.x)
             self._prints = fingerprint_array(stored)
         prints, have = self._prints
         out = np.full(len(i), np.inf, dtype=np.float32)
         both = have[i] & have[j]
-        out[both] = match_scores(prints, i[both], j[both])
+        out[both] = match_scores(prints, i[both], j[both], enough=enough)
         return out
 
     def aspect_change(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -282,7 +283,7 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     # each image's best-scoring ones: where every photo shares one layout (a conveyor belt, a
     # lab bench) the coarse survivors grow with n times the neighbour cap, the checks must not.
     check = (near | burst) & top_per_row(i, j, score, s.max_fine_per_row)
-    detail[check] = sim.detail(i[check], j[check])
+    detail[check] = sim.detail(i[check], j[check], enough=s.near_detail)
     near &= detail >= s.near_detail
     burst &= ~near & (detail >= s.burst_detail)
     near_rows = [(int(a), int(b), "near", float(c),

@@ -223,23 +223,35 @@ def _local(a: np.ndarray, moved: np.ndarray, maps: np.ndarray) -> np.ndarray:
     return np.where(count >= 3, _worst_mean(corr, structured, count), whole)
 
 
-def _scores(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _scores(a: np.ndarray, b: np.ndarray, enough: float | None = None) -> np.ndarray:
+    identity = np.broadcast_to(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (len(a), 2, 3))
+    # An alignment fitted on little structure may wander off: the unaligned score is a floor.
+    floor = _local(a, b, identity)
+    out = floor.astype(np.float32)
+    todo = np.flatnonzero(floor < enough) if enough is not None else np.arange(len(a))
+    if len(todo) == 0:
+        return out
+    a, b = a[todo], b[todo]
     coarse = _align(_half(a), _half(b), 6, 2)
     coarse[:, :, 2] *= 2
     maps = _compose(coarse, _align(a, _warp(b, coarse), _BLOCK, 1))
     linear = maps[:, :, :2] - np.eye(2)
     wild = ((np.abs(linear).max((1, 2)) > MAX_WARP)
             | (np.abs(maps[:, :, 2]).max(1) > MAX_SHIFT * a.shape[1]))
-    identity = np.broadcast_to(np.array([[1.0, 0, 0], [0, 1.0, 0]]), maps.shape)
     aligned = np.where(wild, -1.0, _local(a, _warp(b, maps), maps))
-    # An alignment fitted on little structure may wander off: the unaligned score is a floor.
-    return np.maximum(aligned, _local(a, b, identity)).astype(np.float32)
+    out[todo] = np.maximum(aligned, floor[todo])
+    return out
 
 
-def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1024) -> np.ndarray:
+def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1024,
+                 enough: float | None = None) -> np.ndarray:
     """Fine similarity (-1..1) of the pairs (i[k], j[k]) of a (n, SIDE, SIDE) fingerprint stack:
     the mean local correlation after the best near-identity affine alignment (see the module
-    docstring). Vectorised over pairs, `chunk` pairs at a time (memory ~ chunk x 100 KB)."""
+    docstring). Vectorised over pairs, `chunk` pairs at a time (memory ~ chunk x 100 KB).
+
+    With `enough`, a pair whose unaligned score reaches it is not aligned (its score is that
+    floor, at least `enough`): a re-encoded, brightened or noisier copy needs no alignment to be
+    recognised, and the alignment is most of the cost."""
     from scipy import ndimage
 
     i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
@@ -252,5 +264,6 @@ def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 
         ci, cj = i[start:start + chunk], j[start:start + chunk]
         used, inverse = np.unique(np.concatenate([ci, cj]), return_inverse=True)
         smooth = ndimage.gaussian_filter(prints[used].astype(np.float32), (0, _SMOOTH, _SMOOTH))
-        out[start:start + chunk] = _scores(smooth[inverse[:len(ci)]], smooth[inverse[len(ci):]])
+        out[start:start + chunk] = _scores(smooth[inverse[:len(ci)]], smooth[inverse[len(ci):]],
+                                           enough)
     return out
