@@ -27,6 +27,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -78,9 +79,17 @@ def dataset(pool: list[Path], pool_dir: Path, folder: Path) -> Path:
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Run `cmd`; return wall seconds, peak tree RSS (MiB) and the exit code."""
+    """Run `cmd`; return wall seconds, peak tree RSS (MiB) and the exit code.
+
+    Its stderr goes to a file, not a pipe: a tool that writes progress bars for minutes (as
+    CleanVision does) would fill a pipe nobody reads and stall."""
+    with tempfile.TemporaryFile() as log:
+        return _measure(cmd, env, log)
+
+
+def _measure(cmd: list[str], env: dict[str, str] | None, log: Any) -> dict[str, float]:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -95,7 +104,8 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, floa
             pass
         time.sleep(0.05)
     wall = time.perf_counter() - start
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    log.seek(0)
+    stderr = log.read().decode(errors="replace")
     if proc.returncode != 0:
         print(f"  ! {cmd[2] if len(cmd) > 2 else cmd} exited {proc.returncode}:\n{stderr[-2000:]}",
               file=sys.stderr)
@@ -107,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1000,4000", help="comma-separated image counts")
     ap.add_argument("--workdir", type=Path, default=None, help="keep images here (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--no-cleanvision", action="store_true", help="time pitfalls only")
     args = ap.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     work = args.workdir or Path(tempfile.mkdtemp(prefix="pitfalls-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    have_cv = importlib.util.find_spec("cleanvision") is not None
-    if not have_cv:
+    have_cv = not args.no_cleanvision and importlib.util.find_spec("cleanvision") is not None
+    if not args.no_cleanvision and not have_cv:
         print("CleanVision is not installed (pip install '.[bench]'): pitfalls only.")
     cpus = os.cpu_count() or 1
     print(f"machine: {cpus} CPU(s), {psutil.virtual_memory().total / 2**30:.1f} GiB RAM; "

@@ -88,3 +88,17 @@ def test_bad_inputs() -> None:
         assert len(i) == len(j) == len(s) == 0
     i, j, _ = HNSWIndex(np.ones((2, 4), dtype=np.float32) / 2).pairs(0.9)
     assert (i.tolist(), j.tolist()) == ([0], [1])
+
+
+def test_exact_search_blocks_bound_memory_without_changing_pairs() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    x[1500:1600] = x[:100] + 0.01 * rng.standard_normal((100, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    one_block = ExactIndex(x, block=3000).pairs(0.9, 5)
+    small = ExactIndex(x, block_bytes=64 * 1024)  # 64 KiB: 16-row blocks (the floor)
+    assert small.block == 16
+    i, j, score = small.pairs(0.9, 5)
+    assert np.array_equal(i, one_block[0]) and np.array_equal(j, one_block[1])
+    assert np.allclose(score, one_block[2], atol=1e-5)
+    assert len(i) >= 100

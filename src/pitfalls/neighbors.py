@@ -56,9 +56,14 @@ def _matrix(vectors: np.ndarray) -> np.ndarray:
 class ExactIndex:
     """Exact search by blocked matrix products (fast enough for 10^5 vectors of ~100 dimensions)."""
 
-    def __init__(self, vectors: np.ndarray, block: int = 2048) -> None:
+    def __init__(self, vectors: np.ndarray, block: int | None = None,
+                 block_bytes: int = 32 * 2**20) -> None:
+        """`block` rows are compared with all others at a time; by default as many as keep the
+        similarity block within `block_bytes` (so memory stays flat as the dataset grows)."""
         self.x = _matrix(vectors)
-        self.block = max(1, int(block))
+        if block is None:
+            block = min(2048, block_bytes // (4 * max(len(self.x), 1)))
+        self.block = max(16, int(block))
 
     def pairs(self, threshold: float, max_per_row: int = 50) -> Pairs:
         n = len(self.x)

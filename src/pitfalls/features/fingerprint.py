@@ -243,7 +243,7 @@ def _scores(a: np.ndarray, b: np.ndarray, enough: float | None = None) -> np.nda
     return out
 
 
-def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1024,
+def match_scores(prints: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 256,
                  enough: float | None = None) -> np.ndarray:
     """Fine similarity (-1..1) of the pairs (i[k], j[k]) of a (n, SIDE, SIDE) fingerprint stack:
     the mean local correlation after the best near-identity affine alignment (see the module
