@@ -116,16 +116,24 @@ def _mean_std(x: np.ndarray) -> tuple[float, float]:
     return mean, float(np.sqrt(max(float(np.dot(c, c)) / flat.size, 0.0)))
 
 
+_LEVELS = np.arange(256, dtype=np.float64)
+_LEVELS_SQ = _LEVELS**2
+
+
 def _hist_percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     cdf = np.cumsum(hist) / max(int(hist.sum()), 1)
     return [float(np.searchsorted(cdf, q) / 255.0) for q in qs]
 
 
 def exposure(p: Planes) -> dict[str, float]:
-    """Brightness (mean luma), its 5th/50th/95th percentiles, contrast (std), clipped shares."""
+    """Brightness (mean luma), its 5th/50th/95th percentiles, contrast (std), clipped shares.
+
+    All from the 256-bin histogram of the 8-bit luma (rounding moves the mean by well under
+    0.001 and the standard deviation by under 0.3 levels in quadrature)."""
     p05, p50, p95 = _hist_percentiles(p.hist, (0.05, 0.5, 0.95))
     n = max(int(p.hist.sum()), 1)
-    mean, std = _mean_std(p.gray)
+    mean = float(p.hist @ _LEVELS) / n
+    std = float(np.sqrt(max(float(p.hist @ _LEVELS_SQ) / n - mean * mean, 0.0)))
     return {
         "brightness": mean / 255.0,
         "brightness_p05": p05,
