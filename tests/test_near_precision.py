@@ -139,3 +139,48 @@ def test_links_without_fingerprints_fall_back_to_coarse_checks(tmp_path: Path) -
     ctx.table = ctx.table.drop(columns="fingerprint")
     df = links(ctx)
     assert (df["kind"] == "near").sum() == 1
+
+
+def _one_object(k: int, n: int, size: tuple[int, int] = (120, 160)) -> np.ndarray:
+    """A shaded red disc near the centre of a tinted flat background lit unevenly from a
+    direction that turns by 360/n degrees from photo to photo (a fixed camera over a belt)."""
+    r = np.random.default_rng(100 + k)
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = 2 * np.pi * k / n
+    light = 1.0 + 0.22 * (np.cos(angle) * (x - w / 2) + np.sin(angle) * (y - h / 2)) / w
+    background = r.uniform(80, 120) * light[..., None] + r.normal(0, 3.5, 3)
+    cx, cy = w / 2 + r.uniform(-0.04, 0.04) * w, h / 2 + r.uniform(-0.04, 0.04) * h
+    rad = h * r.uniform(0.2, 0.23)
+    d2 = ((x - cx) ** 2 + (y - cy) ** 2) / rad**2
+    inside = np.clip((1 - np.sqrt(d2)) * rad, 0, 1)[..., None]
+    shade = 0.35 + 0.65 * np.clip((-(x - cx) - (y - cy)) * 0.4 / rad
+                                  + np.sqrt(np.clip(1 - d2, 0, 1)) * 0.8, 0, 1)
+    disc = np.array([200, 40, 35], np.float32) * shade[..., None]
+    img = background * (1 - inside) + disc * inside + r.normal(0, 2, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_one_object_on_a_uniform_background_is_not_a_duplicate(tmp_path: Path) -> None:
+    """Smooth shading correlates between any two similar discs, so block correlations alone
+    linked most of these pairs; the background's slow shading tells the photos apart."""
+    n = 16
+    images = [_one_object(k, n) for k in range(n)]
+    r = np.random.default_rng(1)
+    for k, a in enumerate(images):
+        save(tmp_path, f"train/x/img_{k:04d}.jpg", a)
+    for k in range(4):
+        for name, edit in EDITS.items():
+            save(tmp_path, f"test/{name}/copy_{k:04d}.jpg", np.ascontiguousarray(edit(images[k], r)))
+    ctx = context(tmp_path)
+    df = links(ctx)
+    paths = ctx.table["path"].tolist()
+    ident = np.array([int(p[-8:-4]) for p in paths])
+    false = df[ident[df["i"]] != ident[df["j"]]]
+    assert false.empty, false.head(5).to_dict("records")
+    found = {(paths[a], paths[b]) for a, b in df[["i", "j"]].to_numpy()}
+    found |= {(b, a) for a, b in found}
+    for name in EDITS:
+        linked = [(f"train/x/img_{k:04d}.jpg", f"test/{name}/copy_{k:04d}.jpg") in found
+                  for k in range(4)]
+        assert all(linked), (name, linked)

@@ -48,6 +48,19 @@ MAX_WARP = 0.2
 """Largest change of any entry of the fitted linear map from the identity (scale, rotation, shear)."""
 MAX_SHIFT = 0.1
 """Largest fitted translation, as a share of the side."""
+FLAT_RESIDUAL = 1.0
+"""Largest RMS (luma 0-255) of the flat blocks' mean levels once B's are fitted to A's by one gain:
+a copy keeps the slow shading of its background (an uneven light) up to its brightness change,
+two photos of one object on one kind of background do not. Copies stay under 0.9 (crops of
+procedural scenes; ~0.5 for crops, rotations and JPEG of one-fruit-on-a-belt photos); different
+such photos reach 2-5."""
+GAIN_CHANGE = 0.2
+"""Largest |log| ratio between the contrast gain of the flat blocks' shading and that of the
+structured blocks: a copy's tone change scales both alike (copies stay under 0.15)."""
+_SHADING = 1.5
+"""Spread (luma) of the flat blocks' mean levels in both images needed to compare gains."""
+_MIN_FLAT = 6
+"""Flat blocks needed for the shading check."""
 
 
 def fingerprint(image: np.ndarray | Image.Image) -> bytes:
@@ -220,7 +233,35 @@ def _local(a: np.ndarray, moved: np.ndarray, maps: np.ndarray) -> np.ndarray:
     structured &= ~(corner & fill)
     count = structured.sum(-1)
     whole = _ncc(a.reshape(p, -1), moved.reshape(p, -1))[0]
-    return np.where(count >= 3, _worst_mean(corr, structured, count), whole)
+    score = np.where(count >= 3, _worst_mean(corr, structured, count), whole)
+    flat = ~(np.maximum(na, nb_) / _BLOCK >= _FLAT) & _inside(maps, s, off, nb, _BLOCK)
+    shaded = ~_same_shading(ab.mean(-1), mb.mean(-1), flat, structured, na, nb_)
+    return np.where(shaded, np.minimum(score, -1.0), score)
+
+
+def _same_shading(ma: np.ndarray, mb: np.ndarray, flat: np.ndarray, structured: np.ndarray,
+                  na: np.ndarray, nb: np.ndarray) -> np.ndarray:
+    """Whether the mean levels of the blocks flat in both images (the background's slow shading)
+    agree up to one gain, and that gain agrees with the structured blocks' contrast gain.
+
+    The block correlations ignore flat blocks and each block's level, so a smooth object on a
+    uniform background (a fruit on a belt, a part on a tray) matches any similar one near the
+    same place; the background's shading (an uneven light) and how it scales tell them apart."""
+    nf = flat.sum(-1)
+    w = flat.astype(np.float32)
+    ca = (ma - (ma * w).sum(-1, keepdims=True) / np.maximum(nf, 1)[:, None]) * w
+    cb = (mb - (mb * w).sum(-1, keepdims=True) / np.maximum(nf, 1)[:, None]) * w
+    va, vb = (ca * ca).sum(-1), (cb * cb).sum(-1)
+    gain = (ca * cb).sum(-1) / np.maximum(va, 1e-6)
+    residual = np.sqrt(((cb - gain[:, None] * ca) ** 2).sum(-1) / np.maximum(nf, 1))
+    enough = nf >= _MIN_FLAT
+    same = ~enough | (residual <= FLAT_RESIDUAL)
+    spread = np.sqrt(np.minimum(va, vb) / np.maximum(nf, 1))
+    contrast = (np.where(structured, nb, 0).sum(-1)
+                / np.maximum(np.where(structured, na, 0).sum(-1), 1e-6))
+    comparable = enough & (spread >= _SHADING) & (structured.sum(-1) >= 3) & (gain > 0)
+    change = np.abs(np.log(np.maximum(gain, 1e-6) / np.maximum(contrast, 1e-6)))
+    return same & (~comparable | (change <= GAIN_CHANGE))
 
 
 def _scores(a: np.ndarray, b: np.ndarray, enough: float | None = None) -> np.ndarray:
