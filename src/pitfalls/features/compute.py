@@ -21,7 +21,7 @@ from pitfalls.features.properties import (
     working_image,
 )
 
-FEATURE_VERSION = 10
+FEATURE_VERSION = 11
 """Bump when any feature's definition changes: the cache keys on it."""
 
 _DEFAULT_EMBEDDER = WeightFreeEmbedder()
