@@ -174,6 +174,21 @@ def test_permutation_test_finds_nothing_in_noise() -> None:
     assert next(iter(probe.single_feature_scores("y"))) == "a"
 
 
+def test_sequential_permutation_test_decides_as_the_full_one() -> None:
+    rng = np.random.default_rng(4)
+    labels = pd.Series(rng.choice(list("xyz"), 300))
+    for strength in (0.0, 0.3, 0.6, 3.0):  # from noise to an obvious cue
+        frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+        frame["a"] += (labels == "x") * strength
+        probe = Probe(encode(frame), labels)
+        full = probe.permutation_test(probe.run(), 99)
+        fast = probe.permutation_test(probe.run(), 99, stop_above=0.05)
+        assert (fast.p_value <= 0.05) == (full.p_value <= 0.05)
+        assert fast.n_permutations <= full.n_permutations == 99
+        if full.p_value <= 0.05:
+            assert fast.p_value == full.p_value  # nothing cut short when it is significant
+
+
 def test_encode_gives_top_values_rare_values_and_missing_their_own_codes() -> None:
     from pitfalls.probe import MAX_LEVELS
 

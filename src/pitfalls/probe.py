@@ -153,20 +153,28 @@ class Probe:
                            dict(zip(self.classes, map(float, ovr), strict=True)),
                            float(np.mean(recall)), 1 / k, len(self.y), self.n_folds, pred, self.y)
 
-    def permutation_test(self, result: ProbeResult, n_permutations: int) -> ProbeResult:
-        """Fill in the p-value of `result.score` against label permutations (same folds, seed)."""
+    def permutation_test(self, result: ProbeResult, n_permutations: int,
+                         stop_above: float | None = None) -> ProbeResult:
+        """Fill in the p-value of `result.score` against label permutations (same folds, seed).
+
+        With `stop_above`, permuting stops as soon as the p-value can no longer come out at or
+        below it (a sequential test: the decision "p <= stop_above" is the full test's); the
+        p-value is then the lower bound reached, above `stop_above`."""
         if not self.usable or n_permutations <= 0:
             return result
         idx = [self.columns.index(c) for c in result.features]
         codes, k = self.codes[:, idx], len(self.classes)
         rng = np.random.default_rng(self.seed)
-        hits = 0
+        hits = done = 0
         for _ in range(n_permutations):
             y = rng.permutation(self.y)
+            done += 1
             if ovr_scores(y, _cv_predict(codes, y, self.folds, k), k).max() >= result.score:
                 hits += 1
+                if stop_above is not None and (hits + 1) / (n_permutations + 1) > stop_above:
+                    break
         result.p_value = (hits + 1) / (n_permutations + 1)
-        result.n_permutations = n_permutations
+        result.n_permutations = done
         return result
 
     def single_feature_scores(self, cls: str) -> dict[str, float]:

@@ -92,7 +92,7 @@ class ProbeRule(Rule):
         """Strong (score >= min_score) and significant (permutation p <= alpha)."""
         if result.score < min_score:
             return False
-        probe.permutation_test(result, int(self.p["n_permutations"]))
+        probe.permutation_test(result, int(self.p["n_permutations"]), stop_above=self.p["alpha"])
         return result.p_value is not None and result.p_value <= self.p["alpha"]
 
     def examples(self, frame: pd.DataFrame, probe: Probe, result: ProbeResult,
@@ -294,10 +294,6 @@ class BorderShortcut(ProbeRule):
         floor = min(self.p["min_score"], self.p["info_min_score"])
         if result.score < floor:
             return
-        n = len(results)
-        probe.permutation_test(result, int(self.p["n_permutations"]) * n + n - 1)
-        if result.p_value is None or result.p_value > self.p["alpha"] / n:
-            return
         colour = Probe(encode(frame[[c for c in COLOUR if c in frame.columns]]),
                        frame["label"].astype(str), folds=int(self.p["folds"]),
                        seed=int(self.p["seed"])).run()
@@ -311,6 +307,12 @@ class BorderShortcut(ProbeRule):
         elif result.score >= self.p["info_min_score"]:
             cls, severity = result.best_class, "info"
         else:
+            return
+        # Significance last: the permutations cost most, and are only run for what would be
+        # reported.
+        n, alpha = len(results), self.p["alpha"] / len(results)
+        probe.permutation_test(result, int(self.p["n_permutations"]) * n + n - 1, stop_above=alpha)
+        if result.p_value is None or result.p_value > alpha:
             return
         top = probe.single_feature_scores(cls)
         s, m = result.per_class[cls], margins[cls]
