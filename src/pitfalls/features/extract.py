@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 
-def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A chunk's feature rows (from `run_chunk`) as a frame; embeddings as float32 arrays."""
-    frame = pd.DataFrame(rows)
+def rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """A chunk's feature columns (from `run_chunk`) as a frame; embeddings as float32 arrays."""
+    frame = pd.DataFrame(columns)
     if "embedding" in frame:
         frame["embedding"] = [
             None if not isinstance(v, np.ndarray) else v.astype(np.float32, copy=False)
@@ -80,8 +80,8 @@ def extract_features(
         results = executor.map_unordered(run_chunk, jobs)
     frames = [cached] if len(cached) else []
     with cache.buffered() as saver:
-        for rows in results:
-            frame = rows_frame(rows)
+        for columns in results:
+            frame = rows_frame(columns)
             if on_running is not None:
                 on_running()
                 on_running = None
