@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -143,3 +144,22 @@ def test_chunks_cover_everything_once_and_shrink_towards_the_end(n: int, size: i
     assert steps == sorted(steps, reverse=True)
     if n >= 2500:
         assert steps[0] == size and steps[-1] <= 16  # big chunks first, a short tail
+
+
+def test_perceptual_hashes_stay_exact_beside_unreadable_files(tmp_path: Path) -> None:
+    """A chunk holding an unreadable file once turned the 64-bit hashes into floats (rounded)."""
+    from pitfalls.features.compute import compute_file_features
+
+    _make(tmp_path / "data", 6)
+    (tmp_path / "data" / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    ds = load_dataset(tmp_path / "data")
+    cache = FeatureCache(tmp_path / "cache")
+    for _ in range(2):  # computed, then read back from the cache
+        feats = extract_features(ds, cache=cache, workers=1)
+        for path, ok, ph, dh in zip(ds.table["path"], feats["ok"], feats["phash"], feats["dhash"],
+                                    strict=True):
+            if ok:
+                row = compute_file_features(tmp_path / "data" / path)
+                assert (int(ph), int(dh)) == (row["phash"], row["dhash"])
+            else:
+                assert pd.isna(ph) and pd.isna(dh)

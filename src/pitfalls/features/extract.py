@@ -23,8 +23,18 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 
+HASH_COLUMNS = ("phash", "dhash")
+"""Signed 64-bit perceptual hashes: kept as nullable integers (a float would round them)."""
+
+
 def rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
-    """A chunk's feature columns (from `run_chunk`) as a frame; embeddings as float32 arrays."""
+    """A chunk's feature columns (from `run_chunk`) as a frame; embeddings as float32 arrays,
+    perceptual hashes as nullable 64-bit integers even where some files could not be read."""
+    columns = dict(columns)
+    for name in HASH_COLUMNS:
+        if name in columns:
+            columns[name] = pd.array([v if isinstance(v, int) else None for v in columns[name]],
+                                     dtype="Int64")
     frame = pd.DataFrame(columns)
     if "embedding" in frame:
         frame["embedding"] = [
