@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
 from pitfalls.features.embedding import Embedder, WeightFreeEmbedder
@@ -21,7 +22,7 @@ from pitfalls.features.properties import (
     working_image,
 )
 
-FEATURE_VERSION = 11
+FEATURE_VERSION = 12
 """Bump when any feature's definition changes: the cache keys on it."""
 
 _DEFAULT_EMBEDDER = WeightFreeEmbedder()
@@ -85,8 +86,6 @@ def compute_file_features(
         exif_datetime=exif.get("datetime"),
         exif_orientation=int(exif.get("orientation", 1) or 1),
         pixel_hash=pixel_hash(dec.rgb),
-        phash=phash(small_gray),
-        dhash=dhash(small_gray),
     )
     # The frame ring is FRAME_DEPTH pixels of the original: thinner when decoded reduced.
     scale = dec.rgb.shape[1] / max(dec.width, 1)  # both are after EXIF orientation
@@ -96,6 +95,9 @@ def compute_file_features(
     if embedder is None or isinstance(embedder, WeightFreeEmbedder):
         row["embedding"] = (embedder or _DEFAULT_EMBEDDER).embed_one(thumb)
     row["fingerprint"] = fingerprint(small_gray)  # fine luma thumbnail: verifies near-duplicates
+    # The perceptual hashes are taken of that thumbnail (the image's centre), not of a third one.
+    thumb_image = Image.frombytes("L", (FINGERPRINT_SIDE, FINGERPRINT_SIDE), row["fingerprint"])
+    row["phash"], row["dhash"] = phash(thumb_image), dhash(thumb_image)
     if keep_work:
         row["_work"] = work
     return row
