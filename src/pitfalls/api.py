@@ -149,7 +149,8 @@ def scan(
     add the evaluation rules. `field` (a folder of unlabelled photos from where the model will be
     used) adds FIELD001 and FIELD003, and with `model` the predicted field accuracy (FIELD002).
     Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
-    report is also saved there (`report.json`, `report.html`).
+    report is also saved there (`report.json`, `report.html`). `_early` is for the command
+    line: feature extraction it started before loading this module.
     """
     base = config or find_config()
     def as_list(v):
