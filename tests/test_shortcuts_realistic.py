@@ -1,7 +1,7 @@
 """Calibration at realistic size: 512x384 JPEGs (quality 85-95) of four fruit classes on belts,
 outdoor scenes and tiles of real photos. A clean split raises no SHORT/LEAK warning and no
 quality flood; frames (3, 6, 30 px, or of the photo's own colour), letterbox bars, a corner logo
-(by the corner patches), another JPEG
+and a burned-in date (by the corner patches), another JPEG
 quality or resolution and a telling `site` column are caught; blurred copies are found by QUAL004
 while soft photos are not. (`benchmarks/calibrate_rules.py` runs the same over several seeds.)"""
 
@@ -45,7 +45,8 @@ def test_clean_split_raises_no_shortcut_leak_or_quality_warning(clean) -> None:
             assert np.percentile(luma, 95) < 0.25 * 255
 
 
-@pytest.mark.parametrize("plant", ["frame6", "frame3", "frame_close", "letterbox", "logo"])
+@pytest.mark.parametrize("plant", ["frame6", "frame3", "frame_close", "letterbox", "logo",
+                                   "timestamp"])
 def test_frame_on_one_class_is_caught_by_short002(tmp_path: Path, plant: str) -> None:
     data = build(tmp_path, plant, seed=0, per_class=PER_CLASS, classes=CLASSES)
     report = pitfalls.scan(data, cache=False,

@@ -22,7 +22,7 @@ from pitfalls.features.properties import (
     working_image,
 )
 
-FEATURE_VERSION = 12
+FEATURE_VERSION = 13
 """Bump when any feature's definition changes: the cache keys on it."""
 
 _DEFAULT_EMBEDDER = WeightFreeEmbedder()

@@ -283,36 +283,44 @@ def border(p: Planes, fraction: float = BORDER_FRACTION) -> dict[str, float]:
 CORNER_SHARE = (0.15, 0.22)
 """Height and width of each corner patch measured by `corners`, as shares of the image's."""
 CORNERS = ("tl", "tr", "bl", "br")
+CORNER_KEYS = ("lum", "std", "edge", "peak_edge", "sat", "peak_sat")
 
 
 def corners(p: Planes, share: tuple[float, float] = CORNER_SHARE) -> dict[str, float]:
     """Each corner patch: how much it differs from the image (luma mean, relative to the whole),
-    its luma spread, its edge strength (mean absolute gradient) and its saturation (mean channel
-    spread over the patch of the colour copy). A watermark, a logo or a burned-in date sits in
-    one corner of every photo of a source; the 8 % border strips of `border` dilute it over a
-    whole side."""
+    its luma spread, its edge strength (mean absolute step) and strongest edge, and its saturation
+    (mean and largest channel spread over the patch of the colour copy). A watermark, a logo or a
+    burned-in date sits in one corner of every photo of a source; the 8 % border strips of
+    `border` dilute it over a whole side, and a date's few sharp, vivid pixels barely move a
+    corner's means (hence the strongest edge and the most saturated pixel)."""
     g = p.gray
     h, w = g.shape
     ch, cw = max(2, round(h * share[0])), max(2, round(w * share[1]))
     if h < 2 * ch or w < 2 * cw:
-        return {f"corner_{c}_{k}": 0.0 for c in CORNERS for k in ("lum", "std", "edge", "sat")}
+        return {f"corner_{c}_{k}": 0.0 for c in CORNERS for k in CORNER_KEYS}
     patches = np.stack([g[:ch, :cw], g[:ch, w - cw:], g[h - ch:, :cw], g[h - ch:, w - cw:]])
     mean = patches.mean(axis=(1, 2))
     std = patches.std(axis=(1, 2))
-    edge = (np.abs(np.diff(patches, axis=1)).mean(axis=(1, 2))
-            + np.abs(np.diff(patches, axis=2)).mean(axis=(1, 2)))
+    steps_x = np.abs(np.diff(patches, axis=2))
+    steps_y = np.abs(np.diff(patches, axis=1))
+    edge = steps_x.mean(axis=(1, 2)) + steps_y.mean(axis=(1, 2))
+    peak_edge = np.maximum(steps_x.max(axis=(1, 2)), steps_y.max(axis=(1, 2)))
     spread = p.stack[3]
     sh, sw = spread.shape
     sch, scw = max(1, round(sh * share[0])), max(1, round(sw * share[1]))
-    sat = np.array([spread[:sch, :scw].mean(), spread[:sch, sw - scw:].mean(),
-                    spread[sh - sch:, :scw].mean(), spread[sh - sch:, sw - scw:].mean()])
+    sat_patches = np.stack([spread[:sch, :scw], spread[:sch, sw - scw:],
+                            spread[sh - sch:, :scw], spread[sh - sch:, sw - scw:]])
+    sat = sat_patches.mean(axis=(1, 2))
+    peak_sat = sat_patches.max(axis=(1, 2))
     overall = max(float(p.hist @ _LEVELS) / max(int(p.hist.sum()), 1), 1.0)
     out: dict[str, float] = {}
     for k, c in enumerate(CORNERS):
         out[f"corner_{c}_lum"] = float(mean[k] / overall)
         out[f"corner_{c}_std"] = float(std[k]) / 255.0
         out[f"corner_{c}_edge"] = float(edge[k]) / 255.0
+        out[f"corner_{c}_peak_edge"] = float(peak_edge[k]) / 255.0
         out[f"corner_{c}_sat"] = float(sat[k]) / 255.0
+        out[f"corner_{c}_peak_sat"] = float(peak_sat[k]) / 255.0
     return out
 
 
