@@ -73,16 +73,14 @@ def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
                    executor: Executor | None,
                    on_running: Callable[[], None] | None = None,
                    early: EarlyStart | None = None) -> Context:
-    if early is not None and not isinstance(data, Dataset):
-        dataset = load_dataset(data, root=root, listing=early.listing)
-    else:
-        dataset = data if isinstance(data, Dataset) else load_dataset(data, root=root)
+    dataset = data if isinstance(data, Dataset) else load_dataset(
+        data, root=root, listing=early.listing if early is not None else None)
     embedder = make_embedder(config.embedder)
     if cache is False:
         store = FeatureCache(None)
     else:
         # Kept as given: Path() would turn a URL like s3://bucket/x into the local folder s3:/bucket/x.
-        base = cache if isinstance(cache, str | Path) else (config.cache_dir or None)
+        base = config.cache_base(cache)
         store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
     feats = extract_features(
         dataset, cache=store, embedder=config.embedder, workers=config.workers,

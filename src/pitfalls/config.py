@@ -49,6 +49,11 @@ class Config:
         chosen = self.select is None or any(code.startswith(s) for s in self.select)
         return chosen and not any(code.startswith(s) for s in self.ignore)
 
+    def cache_base(self, cache: bool | str | Path = True) -> str | Path | None:
+        """Where the feature cache lives for a scan's `cache` argument: the folder or URL given,
+        else the configured `cache_dir`, else None (the default cache root)."""
+        return cache if isinstance(cache, str | Path) else (self.cache_dir or None)
+
     def params_for(self, code: str) -> dict[str, Any]:
         return dict(self.rules.get(code, {}))
 

@@ -1,8 +1,8 @@
 """A Parquet cache of per-image features keyed by file identity (path, size, mtime).
 
-Each processed chunk is written as its own part file (uncompressed, without statistics: a part
-is written once and read whole), so an interrupted scan keeps every chunk it finished and resumes
-from there; once a pass leaves more than `MAX_PARTS` parts they are compacted into one.
+Computed rows are written as part files of a few hundred rows (`buffered`; uncompressed, without
+statistics: a part is written once and read whole), so an interrupted scan keeps what it wrote and
+resumes from there; once a pass leaves more than `MAX_PARTS` parts they are compacted into one.
 The cache lives in a local folder or at any fsspec URL (`s3://…`, `gs://…`, `memory://…`).
 """
 

@@ -16,7 +16,7 @@ from pitfalls.config import Config
 from pitfalls.executors import Feed, LocalExecutor, default_workers
 from pitfalls.features.chunk import CHUNK, ChunkJob, chunk_jobs, run_chunk
 from pitfalls.features.compute import FEATURE_VERSION
-from pitfalls.features.embedding import WeightFreeEmbedder
+from pitfalls.features.embedding import WeightFreeEmbedder, is_default_embedder
 from pitfalls.features.keys import cache_location, file_key
 from pitfalls.listing import Listing, list_folder
 
@@ -41,17 +41,15 @@ def start_early(data: str | Path, config: Config, cache: bool | str | Path = Tru
                 chunk_size: int = CHUNK) -> EarlyStart | None:
     """Start extracting the features of the folder `data`, or None where that is not safe."""
     workers = config.workers if config.workers is not None else default_workers()
-    embedder = config.embedder
-    if config.scheduler is not None or workers < 2 or embedder not in (
-            None, "", "default", WeightFreeEmbedder.name):
+    if config.scheduler is not None or workers < 2 or not is_default_embedder(config.embedder):
         return None
     root = Path(data).expanduser()
     if not root.is_dir():
         return None
     root = root.resolve()
     if cache is not False:
-        base = cache if isinstance(cache, str | Path) else (config.cache_dir or None)
-        location = cache_location(root, FEATURE_VERSION, WeightFreeEmbedder.name, base)
+        location = cache_location(root, FEATURE_VERSION, WeightFreeEmbedder.name,
+                                  config.cache_base(cache))
         if "://" in location or any(Path(location).glob("part-*.parquet")):
             return None  # a remote cache, or rows to reuse: the ordinary path reads them
     listing = list_folder(root)

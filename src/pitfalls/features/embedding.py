@@ -135,8 +135,13 @@ class OnnxEmbedder:
         return _unit(np.asarray(out, dtype=np.float32).reshape(len(images), -1))
 
 
+def is_default_embedder(spec: str | Path | None) -> bool:
+    """Whether an embedder spec names the weight-free default (None, "", "default", "dct2")."""
+    return spec is None or str(spec) in ("", "default", WeightFreeEmbedder.name)
+
+
 def make_embedder(spec: str | Path | None) -> Embedder:
     """The default embedder for `None`, else an `OnnxEmbedder` for a path to a `.onnx` file."""
-    if spec is None or str(spec) in ("", "default", WeightFreeEmbedder.name):
+    if is_default_embedder(spec):
         return WeightFreeEmbedder()
     return OnnxEmbedder(spec)

@@ -89,12 +89,15 @@ class ProbeRule(Rule):
         return Probe(encode(frame[present]), frame["label"].astype(str),
                      folds=int(self.p["folds"]), seed=int(self.p["seed"]))
 
-    def test(self, probe: Probe, result: ProbeResult, min_score: float) -> bool:
-        """Strong (score >= min_score) and significant (permutation p <= alpha)."""
+    def test(self, probe: Probe, result: ProbeResult, min_score: float, tests: int = 1) -> bool:
+        """Strong (score >= min_score) and significant (permutation p <= alpha / tests, the best
+        of `tests` probes being tested: Bonferroni, with enough permutations to reach it)."""
         if result.score < min_score:
             return False
-        probe.permutation_test(result, int(self.p["n_permutations"]), stop_above=self.p["alpha"])
-        return result.p_value is not None and result.p_value <= self.p["alpha"]
+        alpha = self.p["alpha"] / tests
+        probe.permutation_test(result, int(self.p["n_permutations"]) * tests + tests - 1,
+                               stop_above=alpha)
+        return result.p_value is not None and result.p_value <= alpha
 
     def examples(self, frame: pd.DataFrame, probe: Probe, result: ProbeResult,
                  cls: str) -> list[str]:
@@ -316,9 +319,7 @@ class BorderShortcut(ProbeRule):
             return
         # Significance last: the permutations cost most, and are only run for what would be
         # reported.
-        n, alpha = len(results), self.p["alpha"] / len(results)
-        probe.permutation_test(result, int(self.p["n_permutations"]) * n + n - 1, stop_above=alpha)
-        if result.p_value is None or result.p_value > alpha:
+        if not self.test(probe, result, floor, tests=len(results)):
             return
         top = probe.single_feature_scores(cls)
         s, m = result.per_class[cls], margins[cls]
