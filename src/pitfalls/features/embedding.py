@@ -49,11 +49,12 @@ def _as_u8(rgb: np.ndarray) -> np.ndarray:
 
 
 def _resize(rgb: np.ndarray | Image.Image, size: int,
-            box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """Area-average `box` (left, top, right, bottom; default all) of RGB to size x size, 0–1."""
+            box: tuple[int, int, int, int] | None = None, top: float = 1.0) -> np.ndarray:
+    """Area-average `box` (left, top, right, bottom; default all) of RGB to size x size, as
+    float64 on 0..`top` (255 keeps the 8-bit values)."""
     img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(_as_u8(rgb))
-    small = img.resize((size, size), Image.Resampling.BOX, box=box)
-    return np.asarray(small, dtype=np.float64) * (1.0 / 255.0)
+    small = np.asarray(img.resize((size, size), Image.Resampling.BOX, box=box), dtype=np.float64)
+    return small if top == 255.0 else small * (top / 255.0)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -72,8 +73,7 @@ class WeightFreeEmbedder:
         w, h = rgb.size if isinstance(rgb, Image.Image) else (rgb.shape[1], rgb.shape[0])
         dy, dx = int(h * _TRIM), int(w * _TRIM)
         box = (dx, dy, w - dx or w, h - dy or h)
-        img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(_as_u8(rgb))
-        small = np.asarray(img.resize((32, 32), Image.Resampling.BOX, box=box), dtype=np.float64)
+        small = _resize(rgb, 32, box, top=255.0)
         gray = small @ _LUMA  # 0-255: every use below is scale-free but the flatness floor
         std = gray.std()
         flat = std <= 1e-3 * 255.0
