@@ -229,16 +229,6 @@ def detail(g: np.ndarray) -> dict[str, float]:
     return out
 
 
-def sharpness(gray: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian of 0–1 luma, on the 0–255 scale."""
-    return detail(np.asarray(gray, dtype=np.float32) * np.float32(255.0))["sharpness"]
-
-
-def noise_sigma(gray: np.ndarray) -> float:
-    """Immerkær's fast noise sigma of 0–1 luma, on the 0–255 scale."""
-    return detail(np.asarray(gray, dtype=np.float32) * np.float32(255.0))["noise"]
-
-
 def entropy(hist: np.ndarray) -> float:
     """Shannon entropy (bits) of the 256-bin luma histogram: low means little information."""
     p = hist[hist > 0] / max(int(hist.sum()), 1)

@@ -59,7 +59,7 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
     """Gaussian sigma (in pixels of the full photo) that brings `blur` to `target`."""
     from PIL import Image, ImageFilter
 
-    from pitfalls.features.properties import luma, noise_sigma, sharpness
+    from pitfalls.features.properties import detail, luma
     from pitfalls.field.conditions import blur_measure
 
     img = Image.fromarray(work)
@@ -68,7 +68,8 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
         arr = np.asarray(img.filter(ImageFilter.GaussianBlur(sigma)) if sigma > 0.05 else img,
                          np.float32) / 255.0
         g = luma(arr)
-        return float(blur_measure(np.array([sharpness(g)]), np.array([noise_sigma(g)]),
+        m = detail(g * np.float32(255.0))  # sharpness and noise from one pass
+        return float(blur_measure(np.array([m["sharpness"]]), np.array([m["noise"]]),
                                   np.array([g.mean()]))[0])
 
     if blur_at(0.0) >= target:
