@@ -177,6 +177,17 @@ def test_exif_rotated_jpeg_is_turned_upright(tmp_path: Path) -> None:
     assert row["border_top_r"] > 0.9 and row["border_bottom_r"] < 0.1
 
 
+def test_jpeg_with_malformed_exif_is_still_read(tmp_path: Path) -> None:
+    """A broken EXIF block is metadata trouble, not a broken image: the pixels are read."""
+    good = jpeg_bytes(np.full((40, 60, 3), 120, np.uint8))
+    junk = b"Exif\x00\x00MM\x00\x2a\xff\xff\xff\xf0" + bytes(range(40))  # IFD offset past the end
+    app1 = b"\xff\xe1" + (len(junk) + 2).to_bytes(2, "big") + junk
+    row = compute_file_features(write(tmp_path / "badexif.jpg", good[:2] + app1 + good[2:]))
+    assert row["ok"], row["error"]
+    assert (row["width"], row["height"]) == (60, 40) and row["exif_orientation"] == 1
+    assert row["exif_make"] is None
+
+
 def test_file_without_extension_is_read_and_text_is_skipped(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write(root / "dog" / "IMG_0001", jpeg_bytes(photo()))
