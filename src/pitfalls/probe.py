@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
-from sklearn.utils import resample
+
+from pitfalls.sampling import stratified_folds, stratified_sample
 
 N_BINS = 8
 MAX_LEVELS = 30
@@ -135,8 +135,7 @@ class Probe:
         n_folds = int(min(folds, counts[counts >= min_per_class].min())) if keep.any() else 0
         self.n_folds = n_folds
         self.usable = len(self.classes) >= 2 and n_folds >= 2 and self.codes.shape[1] > 0
-        self.folds = (list(StratifiedKFold(n_folds, shuffle=True, random_state=seed)
-                           .split(self.codes, self.y)) if self.usable else [])
+        self.folds = stratified_folds(self.y, n_folds, seed) if self.usable else []
 
     def run(self, columns: list[str] | None = None) -> ProbeResult:
         """Cross-validated scores of a probe on `columns` (default: all)."""
@@ -187,5 +186,4 @@ def subsample(frame: pd.DataFrame, label: str, max_rows: int, seed: int = 0) -> 
     """At most `max_rows` rows, stratified by `label` (deterministic)."""
     if len(frame) <= max_rows:
         return frame
-    return resample(frame, n_samples=max_rows, replace=False, stratify=frame[label],
-                    random_state=seed)
+    return frame.iloc[stratified_sample(frame[label].to_numpy(), max_rows, seed)]

@@ -1,26 +1,23 @@
-"""Likely label errors by confident learning (cleanlab), from predictions or an embedding probe.
+"""Likely label errors by confident learning, from predictions or an embedding probe.
 
-scikit-learn and cleanlab are imported with the module (not inside the functions) so that the
-scan's rule preloading, which imports the rule modules while features are extracted, also takes
-their ~0.1 s of import time off the rules phase.
+The probe (a standardised logistic regression, out-of-fold) and confident learning are the
+project's own equivalents of scikit-learn's and cleanlab's (`pitfalls.evaluation.logistic`,
+`pitfalls.evaluation.confident`, held equal to them by tests), so that a scan does not pay for
+importing either; scikit-learn is imported only when declared groups must be kept together in
+the folds (its `StratifiedGroupKFold`).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
-from cleanlab.filter import find_label_issues
-from cleanlab.rank import get_label_quality_scores
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from pitfalls.context import Context
+from pitfalls.evaluation.confident import find_label_issues, self_confidence
+from pitfalls.evaluation.logistic import fit_predict_proba
 from pitfalls.evaluation.predictions import Predictions
+from pitfalls.sampling import stratified_folds
 
 N_FOLDS = 5
 
@@ -46,16 +43,23 @@ def probe_probabilities(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[str]
     groups = t["group"].to_numpy()[rows]
     has_groups = t["group"].notna().to_numpy()[rows]
     if has_groups.all() and len(set(groups)) >= folds:
-        cv: Any = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=0)
-        split_groups = groups
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        splits = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=0)
+                      .split(x, y, groups))
     else:
-        cv, split_groups = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0), None
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        probs = cross_val_predict(model, x, y, groups=split_groups, cv=cv,
-                                  method="predict_proba")
-    bal = float(balanced_accuracy_score(y, probs.argmax(axis=1)))
+        splits = stratified_folds(y, folds, seed=0)
+    probs = np.zeros((len(y), len(classes)))
+    for train, test in splits:
+        present = np.unique(y[train])  # a group split may leave a class out of a fold
+        if len(present) < 2:
+            probs[np.ix_(test, present)] = 1.0
+            continue
+        index_of = np.searchsorted(present, y[train])
+        probs[np.ix_(test, present)] = fit_predict_proba(x[train], index_of, x[test],
+                                                         len(present))
+    pred = probs.argmax(axis=1)
+    bal = float(np.mean([(pred[y == c] == c).mean() for c in range(len(classes))]))
     return rows, probs, classes, bal
 
 
@@ -96,13 +100,8 @@ def label_issues(ctx: Context, min_probe_accuracy: float = 0.7) -> dict[str, Any
                 return None
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[str(v)] for v in ctx.table["label"].to_numpy()[rows]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # n_jobs=1: cleanlab's default forks a process pool, which costs more than the
-            # per-class work it splits (30 ms vs 5 ms on 2,500 images); the result is the same.
-            ranked = find_label_issues(labels, probs, n_jobs=1,
-                                       return_indices_ranked_by="self_confidence")
-            quality = get_label_quality_scores(labels, probs)
+        ranked = find_label_issues(labels, probs)
+        quality = self_confidence(labels, probs)
         ranked = np.asarray(ranked, dtype=int)
         out.update(
             rows=[int(rows[i]) for i in ranked],
