@@ -82,10 +82,12 @@ def _blobs(rng: np.random.Generator, n: int, k: int, d: int) -> tuple[np.ndarray
     return (x * rng.uniform(0.1, 50, d) + rng.normal(size=d) * 10).astype(np.float32), y
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [2, 3, 6])
-def test_logistic_probe_matches_scikit_learn(k: int) -> None:
+def test_logistic_probe_matches_scikit_learn(k: int, dtype: type) -> None:
     rng = np.random.default_rng(k)
     x, y = _blobs(rng, 600, k, 24)
+    x = x.astype(dtype)
     x[:, 3] = 7.0  # a constant column
     train, test = np.arange(450), np.arange(450, 600)
     ours = fit_predict_proba(x[train], y[train], x[test], k)
