@@ -1,11 +1,13 @@
 """What rules read: the input table joined with the feature table, and tables derived from it.
 
 Derived tables (duplicate pairs, sessions, …) are computed once on first use and shared by every
-rule that asks for them, via `ctx.derived(name, compute)`.
+rule that asks for them, via `ctx.derived(name, compute)`; a table being computed on another
+thread (a rule's prefetch) is waited for, not computed twice.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ class Context:
     config: Config
     extras: dict[str, Any] = field(default_factory=dict)
     _derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def root(self) -> Path:
@@ -80,8 +84,14 @@ class Context:
         return have
 
     def derived(self, name: str, compute: Callable[[], V]) -> V:
-        if name not in self._derived:
-            self._derived[name] = compute()
+        """The table `name`, computed by `compute` on first use (once, whatever the threads)."""
+        if name in self._derived:
+            return self._derived[name]
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # derived tables read others, never themselves: no lock cycle
+            if name not in self._derived:
+                self._derived[name] = compute()
         return self._derived[name]
 
 

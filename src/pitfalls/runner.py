@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import traceback
 
 from threadpoolctl import threadpool_limits
@@ -11,6 +12,7 @@ from threadpoolctl import threadpool_limits
 from pitfalls.context import Context
 from pitfalls.findings import Finding
 from pitfalls.rules import registry
+from pitfalls.rules.base import Rule
 
 log = logging.getLogger("pitfalls")
 
@@ -38,9 +40,9 @@ def run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, st
         return _run_rules(ctx)
 
 
-def _run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, str]]]:
-    findings: list[Finding] = []
-    passed: list[str] = []
+def _selected(ctx: Context) -> tuple[list[Rule], list[dict[str, str]]]:
+    """The rules to run (configured), and those skipped for want of an input."""
+    rules: list[Rule] = []
     skipped: list[dict[str, str]] = []
     have = ctx.available()
     for code, cls in registry().items():
@@ -51,17 +53,48 @@ def _run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, s
             skipped.append({"rule": code, "reason": "; ".join(NEEDS_TEXT.get(m, f"needs {m}")
                                                               for m in missing)})
             continue
-        rule = cls(**ctx.config.params_for(code))
+        rules.append(cls(**ctx.config.params_for(code)))
+    return rules, skipped
+
+
+def _prefetch(ctx: Context, rules: list[Rule]) -> threading.Thread | None:
+    """Run the rules' prefetches on one background thread (a failure there is left for the
+    rule's own check to meet and report)."""
+    ahead = [r for r in rules if type(r).prefetch is not Rule.prefetch]
+    if not ahead:
+        return None
+
+    def work() -> None:
+        for rule in ahead:
+            try:
+                rule.prefetch(ctx)
+            except Exception:  # noqa: BLE001  the check recomputes and reports it
+                log.debug("prefetch of %s failed:\n%s", rule.code, traceback.format_exc())
+
+    thread = threading.Thread(target=work, name="pitfalls-prefetch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, str]]]:
+    findings: list[Finding] = []
+    passed: list[str] = []
+    rules, skipped = _selected(ctx)
+    ahead = _prefetch(ctx, rules)
+    for rule in rules:
         try:
             found = list(rule.check(ctx) or [])
         except Exception as exc:  # one broken rule must not lose the others' results
             if os.environ.get("PITFALLS_STRICT"):
                 raise
-            log.debug("rule %s failed:\n%s", code, traceback.format_exc())
-            skipped.append({"rule": code, "reason": f"internal error: {type(exc).__name__}: {exc}"})
+            log.debug("rule %s failed:\n%s", rule.code, traceback.format_exc())
+            skipped.append({"rule": rule.code,
+                            "reason": f"internal error: {type(exc).__name__}: {exc}"})
             continue
         if found:
             findings.extend(found)
         else:
-            passed.append(code)
+            passed.append(rule.code)
+    if ahead is not None:
+        ahead.join()
     return findings, passed, skipped

@@ -59,6 +59,10 @@ class Rule:
         """Yield the findings of this rule (none when it passes)."""
         raise NotImplementedError
 
+    def prefetch(self, ctx: Context) -> None:
+        """Compute, ahead of `check` and on another thread, the derived tables `check` will read
+        (`ctx.derived`), so that slow, mostly-NumPy work overlaps the other rules. Optional."""
+
     def finding(self, summary: T, metrics: dict[str, Any] | None = None,
                 items: list[dict[str, Any]] | None = None, severity: str | None = None,
                 title: T | None = None) -> Finding:

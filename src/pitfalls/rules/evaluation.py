@@ -411,6 +411,9 @@ class LikelyLabelErrors(Rule):
                "ImageNet's validation set); correcting them changes model rankings.",),
     )
 
+    def prefetch(self, ctx: Context) -> None:
+        label_issues(ctx, float(self.p["min_probe_accuracy"]))  # five probe fits: 0.1-0.2 s
+
     def check(self, ctx: Context) -> Iterator[Finding]:
         found = label_issues(ctx, float(self.p["min_probe_accuracy"]))
         if found is None or len(found["rows"]) < self.p["min_issues"]:
