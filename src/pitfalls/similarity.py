@@ -279,12 +279,11 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
             & np.where(coloured, chroma >= s.near_chroma, luma >= s.near_luma_gray))
     burst = ((score >= s.burst_similarity) & (luma >= s.burst_luma) & hues_ok
              & np.where(coloured, chroma >= s.burst_chroma, luma >= s.burst_luma_gray))
-    detail = np.full(len(i), -np.inf, dtype=np.float32)
     # The fine check runs on the coarse survivors only, and on at most `max_fine_per_row` of
     # each image's best-scoring ones: where every photo shares one layout (a conveyor belt, a
     # lab bench) the coarse survivors grow with n times the neighbour cap, the checks must not.
     check = (near | burst) & top_per_row(i, j, score, s.max_fine_per_row)
-    detail[check] = sim.detail(i[check], j[check], enough=s.near_detail)
+    detail = _verify(t, sim, i, j, score, check, near, s)
     near &= detail >= s.near_detail
     burst &= ~near & (detail >= s.burst_detail)
     near_rows = [(int(a), int(b), "near", float(c),
@@ -294,6 +293,68 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     burst_rows = [(int(a), int(b), "session", float(c), f"very similar shots (cosine {c:.2f})")
                   for a, b, c in zip(i[burst], j[burst], score[burst], strict=True)]
     return near_rows, burst_rows
+
+
+class _Joined:
+    """Union-find over rows: which rows verified links already join (path halving)."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        parent = self.parent
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _verify(t: pd.DataFrame, sim: _Similarity, i: np.ndarray, j: np.ndarray, score: np.ndarray,
+            check: np.ndarray, near: np.ndarray, s: LinkSettings, batch: int = 256,
+            skip_joined: bool = True) -> np.ndarray:
+    """Fine-fingerprint scores of the pairs in `check` (-inf elsewhere), best candidates first.
+
+    A pair of one split whose images near-duplicate or pixel-identical links of that split
+    already join is not checked: it would add no group, no cross-split pair and no session that
+    spans splits, only a redundant edge inside a group. Where most images are copies of a few
+    (crops of one photo, frames of one video) this skips most of the checks; cross-split pairs
+    are always checked, so that every leaked pair is listed."""
+    detail = np.full(len(i), -np.inf, dtype=np.float32)
+    todo = np.flatnonzero(check)
+    if len(todo) == 0:
+        return detail
+    todo = todo[np.argsort(-score[todo], kind="stable")]
+    split = (pd.factorize(t["split"].fillna("(none)"))[0] if "split" in t
+             else np.zeros(len(t), dtype=np.int64))
+    joined = _Joined(len(t))
+    if "pixel_hash" in t:  # identical pixels in one split are joined from the start
+        same = pd.DataFrame({"h": t["pixel_hash"].to_numpy(), "s": split,
+                             "r": np.arange(len(t))}).dropna()
+        same = same[same.duplicated(["h", "s"], keep=False)]
+        for rows in same.groupby(["h", "s"])["r"]:
+            for r in rows[1].to_numpy()[1:].tolist():
+                joined.join(int(rows[1].iloc[0]), r)
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        a, b = i[part], j[part]
+        inside = split[a] == split[b]
+        needed = np.array([not (skip_joined and w and joined.find(x) == joined.find(y))
+                           for x, y, w in zip(a.tolist(), b.tolist(), inside.tolist(),
+                                              strict=True)], dtype=bool)
+        part, a, b, inside = part[needed], a[needed], b[needed], inside[needed]
+        if len(part) == 0:
+            continue
+        detail[part] = sim.detail(a, b, enough=s.near_detail)
+        for x, y in zip(a[inside & near[part] & (detail[part] >= s.near_detail)].tolist(),
+                        b[inside & near[part] & (detail[part] >= s.near_detail)].tolist(),
+                        strict=True):
+            joined.join(x, y)
+    return detail
 
 
 def top_per_row(i: np.ndarray, j: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
