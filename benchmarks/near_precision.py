@@ -43,7 +43,16 @@ def families() -> dict:
     out = dict(HARD_FAMILIES)
     out["scene"] = lambda s: scene(s, (96, 128))
     out["photo"] = lambda s: crops[s % len(crops)]
+    out["belt"] = _belt  # the demo's and the speed benchmark's fruit-on-a-belt photos
     return out
+
+
+def _belt(seed: int) -> np.ndarray:
+    from pitfalls.demo import FRUIT, draw_scene
+
+    labels = sorted(FRUIT)
+    rng = np.random.default_rng((7, seed))
+    return np.asarray(draw_scene(rng, labels[seed % len(labels)], (512, 384)).convert("RGB"))
 
 
 def measure(name: str, make, n: int, copies: int, seed: int = 3, first: int = 0) -> str:
