@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scenes import scene
+from scipy.cluster.hierarchy import DisjointSet
 
 from pitfalls import similarity
 from pitfalls.api import build_context
@@ -53,12 +54,11 @@ def _outcome(ctx, skip_joined: bool, monkeypatch: pytest.MonkeyPatch):
     near, burst = _near_links(ctx.table, _Similarity(ctx, ok), LinkSettings())
     split = ctx.table["split"].to_numpy()
     n = len(ctx.table)
-    joined = similarity._Joined(n)
+    joined = DisjointSet(range(n))
     for a, b, *_ in near:
         if split[a] == split[b]:
-            joined.join(a, b)
-    groups = sorted({tuple(r for r in range(n) if joined.find(r) == root)
-                     for root in {joined.find(r) for r in range(n)}})
+            joined.merge(a, b)
+    groups = sorted(tuple(sorted(g)) for g in joined.subsets())
     cross = sorted((a, b) for a, b, *_ in near if split[a] != split[b])
     return groups, cross, sum(checked)
 

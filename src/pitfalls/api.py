@@ -55,7 +55,7 @@ def build_context(
 
 
 def _preload_rules() -> None:
-    """Import the rule modules (about a second of SciPy, scikit-learn and cleanlab) on a
+    """Import the rule modules (about half a second of SciPy and the rules themselves) on a
     background thread while the worker processes extract features. Only once they are busy: a
     fork while another thread holds an import lock could deadlock the child, and the import's
     Python code would slow the listing that feeds them."""

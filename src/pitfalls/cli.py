@@ -320,7 +320,7 @@ def demo(
 def main() -> None:
     """The console entry point: run the command, then leave without tearing the interpreter down.
 
-    A scan loads pandas, SciPy and scikit-learn; unloading them at exit costs about a quarter of
+    A scan loads pandas and SciPy; unloading them at exit costs about a quarter of
     a second, a twentieth of a scan of a few thousand images. Output is flushed and logging shut
     down first; the exit code is the command's.
 
@@ -330,7 +330,7 @@ def main() -> None:
     """
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    # Fewer cyclic-garbage passes: importing pandas, SciPy and scikit-learn and framing the
+    # Fewer cyclic-garbage passes: importing pandas and SciPy and framing the
     # feature table allocate millions of objects, and each full pass walks all of them (about
     # 0.15 s of CPU per scan at the default thresholds). Cycles are still collected.
     gc.set_threshold(100_000, 50, 100)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.cluster.hierarchy import DisjointSet
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -295,25 +296,6 @@ def _near_links(t: pd.DataFrame, sim: _Similarity, s: LinkSettings):
     return near_rows, burst_rows
 
 
-class _Joined:
-    """Union-find over rows: which rows verified links already join (path halving)."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, a: int) -> int:
-        parent = self.parent
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    def join(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def _verify(t: pd.DataFrame, sim: _Similarity, i: np.ndarray, j: np.ndarray, score: np.ndarray,
             check: np.ndarray, near: np.ndarray, s: LinkSettings, batch: int = 256,
             skip_joined: bool = True) -> np.ndarray:
@@ -331,29 +313,29 @@ def _verify(t: pd.DataFrame, sim: _Similarity, i: np.ndarray, j: np.ndarray, sco
     todo = todo[np.argsort(-score[todo], kind="stable")]
     split = (pd.factorize(t["split"].fillna("(none)"))[0] if "split" in t
              else np.zeros(len(t), dtype=np.int64))
-    joined = _Joined(len(t))
+    joined = DisjointSet(range(len(t)))
     if "pixel_hash" in t:  # identical pixels in one split are joined from the start
         same = pd.DataFrame({"h": t["pixel_hash"].to_numpy(), "s": split,
                              "r": np.arange(len(t))}).dropna()
         same = same[same.duplicated(["h", "s"], keep=False)]
-        for rows in same.groupby(["h", "s"])["r"]:
-            for r in rows[1].to_numpy()[1:].tolist():
-                joined.join(int(rows[1].iloc[0]), r)
+        for _, members in same.groupby(["h", "s"])["r"]:
+            first, *rest = members.tolist()
+            for r in rest:
+                joined.merge(first, r)
     for start in range(0, len(todo), batch):
         part = todo[start:start + batch]
         a, b = i[part], j[part]
         inside = split[a] == split[b]
-        needed = np.array([not (skip_joined and w and joined.find(x) == joined.find(y))
+        needed = np.array([not (skip_joined and w and joined.connected(x, y))
                            for x, y, w in zip(a.tolist(), b.tolist(), inside.tolist(),
                                               strict=True)], dtype=bool)
         part, a, b, inside = part[needed], a[needed], b[needed], inside[needed]
         if len(part) == 0:
             continue
         detail[part] = sim.detail(a, b, enough=s.near_detail)
-        for x, y in zip(a[inside & near[part] & (detail[part] >= s.near_detail)].tolist(),
-                        b[inside & near[part] & (detail[part] >= s.near_detail)].tolist(),
-                        strict=True):
-            joined.join(x, y)
+        verified = inside & near[part] & (detail[part] >= s.near_detail)
+        for x, y in zip(a[verified].tolist(), b[verified].tolist(), strict=True):
+            joined.merge(x, y)
     return detail
 
 

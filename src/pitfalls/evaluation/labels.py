@@ -16,6 +16,7 @@ import numpy as np
 from pitfalls.context import Context
 from pitfalls.evaluation.confident import find_label_issues, self_confidence
 from pitfalls.evaluation.logistic import fit_predict_proba
+from pitfalls.evaluation.metrics import rates_from_counts
 from pitfalls.evaluation.predictions import Predictions
 from pitfalls.sampling import stratified_folds
 
@@ -58,8 +59,10 @@ def probe_probabilities(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[str]
         index_of = np.searchsorted(present, y[train])
         probs[np.ix_(test, present)] = fit_predict_proba(x[train], index_of, x[test],
                                                          len(present))
-    pred = probs.argmax(axis=1)
-    bal = float(np.mean([(pred[y == c] == c).mean() for c in range(len(classes))]))
+    pred, k = probs.argmax(axis=1), len(classes)
+    bal = float(rates_from_counts(np.bincount(y[pred == y], minlength=k),
+                                  np.bincount(y, minlength=k),
+                                  np.bincount(pred, minlength=k))["balanced_accuracy"])
     return rows, probs, classes, bal
 
 
@@ -102,7 +105,6 @@ def label_issues(ctx: Context, min_probe_accuracy: float = 0.7) -> dict[str, Any
         labels = np.array([index[str(v)] for v in ctx.table["label"].to_numpy()[rows]])
         ranked = find_label_issues(labels, probs)
         quality = self_confidence(labels, probs)
-        ranked = np.asarray(ranked, dtype=int)
         out.update(
             rows=[int(rows[i]) for i in ranked],
             given=[classes[labels[i]] for i in ranked],

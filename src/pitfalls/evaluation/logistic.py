@@ -66,8 +66,9 @@ def fit_predict_proba(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarr
     l2 = 1.0 / (c * len(y))
     options = {"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps}
     if n_classes == 2:
-        fit = minimize(_binary, np.zeros(train.shape[1] + 1), args=(train, y.astype(train.dtype), l2),
-                       method="L-BFGS-B", jac=True, options=options)
+        fit = minimize(_binary, np.zeros(train.shape[1] + 1),
+                       args=(train, y.astype(train.dtype), l2), method="L-BFGS-B", jac=True,
+                       options=options)
         p = expit(test @ fit.x[:-1] + fit.x[-1])
         return np.column_stack([1 - p, p])
     fit = minimize(_multinomial, np.zeros((train.shape[1] + 1) * n_classes),

@@ -86,8 +86,7 @@ class Planes:
             work = (np.clip(work, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         work = np.ascontiguousarray(work)
         h, w = work.shape[:2]
-        weights = np.asarray(LUMA_WEIGHTS, dtype=np.float32)
-        gray = (work.reshape(-1, 3).astype(np.float32) @ weights).reshape(h, w)
+        gray = luma(work)
         gray8 = (gray + np.float32(0.5)).astype(np.uint8)
         hist = np.asarray(Image.fromarray(gray8).histogram(), dtype=np.int64)
         small_image = image or Image.fromarray(work)
