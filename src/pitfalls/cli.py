@@ -33,7 +33,8 @@ def _progress() -> Progress:
 
 
 def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | None = None,
-             sheet: bool = False, **kwargs: object) -> int:
+             sheet: bool = False, junit: Path | None = None, sarif: Path | None = None,
+             **kwargs: object) -> int:
     """Scan with a progress bar, save the report, print the summary; return the exit code."""
     from pitfalls.config import find_config
     from pitfalls.features.early import start_early
@@ -63,13 +64,31 @@ def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | N
         from pitfalls.sheet import write_sheet
 
         sheets = write_sheet(report.to_dict(), out, lang=lang or report.lang)
+    cfg = find_config()
+    gate = fail_on or cfg.fail_on
+    ci_files = _write_ci_outputs(report.to_dict(), junit=junit, sarif=sarif, fail_on=gate,
+                                 lang=lang or report.lang)
     print_summary(report, console)
     console.print(f"report: [bold]{(out / 'report.html').resolve()}[/]  "
                   f"(json: {(out / 'report.json').resolve()})")
-    for written in sheets:
-        console.print(f"sheet: [bold]{written.resolve()}[/]")
-    cfg = find_config()
-    return report.exit_code(fail_on or cfg.fail_on)
+    for kind, files in (("sheet", sheets), ("ci", ci_files)):
+        for written in files:
+            console.print(f"{kind}: [bold]{written.resolve()}[/]")
+    return report.exit_code(gate)
+
+
+def _write_ci_outputs(report: dict, *, junit: Path | None, sarif: Path | None, fail_on: str,
+                      lang: str) -> list[Path]:
+    """JUnit and SARIF files when asked for; annotations on the run inside GitHub Actions."""
+    from pitfalls.report.ci_outputs import github_annotations, in_github_actions, write_ci_outputs
+
+    if in_github_actions():
+        for line in github_annotations(report):
+            print(line, flush=True)
+    try:
+        return write_ci_outputs(report, junit=junit, sarif=sarif, fail_on=fail_on, lang=lang)
+    except OSError as exc:
+        raise PitfallsError(f"cannot write the CI outputs: {exc}") from exc
 
 
 @app.command()
@@ -90,6 +109,8 @@ def scan(
     preprocess: Annotated[Path | None, typer.Option(help="Preprocessing spec (TOML) for --model.")] = None,
     field: Annotated[Path | None, typer.Option("--field", help="Folder of field photos (where the model will be used).")] = None,
     sheet: Annotated[bool, typer.Option("--sheet", help="Also write the expectation sheet (sheet.html, sheet.pdf).")] = False,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML: one test case per rule (CI test reports).")] = None,
+    sarif: Annotated[Path | None, typer.Option("--sarif", help="Also write SARIF 2.1.0 (code-scanning tools).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every rule the inputs allow; write report.html and report.json into --out."""
@@ -97,7 +118,7 @@ def scan(
     try:
         code = run_scan(data, out, select=select, ignore=ignore, fail_on=fail_on, lang=lang,
                         predictions=predictions, model=model, preprocess=preprocess,
-                        field=field, sheet=sheet, workers=workers, scheduler=scheduler, embedder=embedder,
+                        field=field, sheet=sheet, junit=junit, sarif=sarif, workers=workers, scheduler=scheduler, embedder=embedder,
                         cache=False if no_cache else (cache if cache else True))
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
