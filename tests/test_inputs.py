@@ -57,7 +57,7 @@ def test_missing_dataset_and_wrong_file_type(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         load_dataset(tmp_path / "nope")
     img(tmp_path / "a.png")
-    with pytest.raises(InputError, match="neither a folder nor a manifest"):
+    with pytest.raises(InputError, match="neither a folder, a manifest .* nor a shard or archive"):
         load_dataset(tmp_path / "a.png")
 
 

@@ -34,6 +34,7 @@ from pitfalls.decode import DecodeError, decode_bytes
 from pitfalls.errors import InputError
 from pitfalls.evaluation.predictions import predictions_from_probs
 from pitfalls.features.cache import KEY, FeatureCache, default_cache_root, file_key
+from pitfalls.sources import read_bytes
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -254,7 +255,7 @@ def run_model(
         chunk, images = [], []
         for i in todo[start:start + step]:
             try:
-                images.append(decode_bytes((root / paths[i]).read_bytes()).rgb)
+                images.append(decode_bytes(read_bytes(root / paths[i])).rgb)
                 chunk.append(i)
             except (DecodeError, OSError):
                 continue

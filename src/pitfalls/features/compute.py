@@ -21,6 +21,7 @@ from pitfalls.features.properties import (
     image_properties,
     working_image,
 )
+from pitfalls.sources import read_bytes
 
 FEATURE_VERSION = 13
 """Bump when any feature's definition changes: the cache keys on it."""
@@ -46,7 +47,7 @@ def compute_file_features(
     path = Path(path)
     row = _base()
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except FileNotFoundError:
         row.update(error_kind="missing", error="file not found")
         return row

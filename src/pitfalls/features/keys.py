@@ -7,6 +7,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from pitfalls.sources import identity
+
 KEY = "_key"
 """The cache's key column: `file_key` of the image file."""
 
@@ -29,13 +31,10 @@ def cache_location(root: Path, version: int, embedder: str,
 
 
 def file_key(path: Path) -> str | None:
-    """Identity of a file's current content: absolute path, size and modification time.
+    """Identity of a file's current content: absolute path, size and modification time (of its
+    shard or archive, for an embedded image: `pitfalls.sources.identity`).
 
     The path is made absolute lexically (no `resolve`, which costs a system call per folder
     level): the same file reached through a symlink only misses the cache, it is never confused.
     """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    return identity(path)

@@ -25,6 +25,7 @@ from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, swe
 from pitfalls.field.conditions import conditions, measure_image
 from pitfalls.field.data import FieldSet, comparison, lab_rows
 from pitfalls.field.fit import SIMULATED, fit_one, quantile_targets, summarise
+from pitfalls.sources import read_bytes
 
 MAX_IMAGES = 400
 """Evaluation photos transformed (a fixed random sample beyond this)."""
@@ -86,7 +87,7 @@ def atc(lab_probs: np.ndarray, lab_correct: np.ndarray, field_probs: np.ndarray)
 
 def _decode(path: Path) -> tuple[np.ndarray, float | None] | None:
     try:
-        dec = decode_bytes(path.read_bytes())
+        dec = decode_bytes(read_bytes(path))
     except (DecodeError, OSError):
         return None
     return dec.rgb, dec.jpeg_quality

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS, DecodeError, decode_bytes
+from pitfalls.sources import read_bytes
 
 THUMB_SIDE = 160
 """Longest side of a thumbnail, in pixels."""
@@ -103,7 +104,7 @@ class Thumbnailer:
             return Thumb(path, None, error="missing")
         file = self.root / path
         try:
-            data = file.read_bytes()
+            data = read_bytes(file)
         except OSError:
             return Thumb(path, None, error="missing")
         rgb = _jpeg_draft(data, self.side, self.max_pixels)

@@ -12,6 +12,7 @@ import pandas as pd
 from pitfalls.context import Context
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Param, Rule, register
+from pitfalls.sources import name_in_container
 from pitfalls.text import T
 
 FORMAT_SUFFIXES = {
@@ -86,7 +87,8 @@ class BrokenFiles(Rule):
         fmt = good["format"] if "format" in good else pd.Series(None, index=good.index)
         for path, form in zip(good["path"], fmt, strict=True):  # two columns, not whole rows
             expected = FORMAT_SUFFIXES.get(str(form))
-            suffix = PurePosixPath(path).suffix.lower() if expected else ""
+            # An embedded image's name is its member's (a Parquet row has none to check).
+            suffix = PurePosixPath(name_in_container(path)).suffix.lower() if expected else ""
             if suffix and suffix not in expected:
                 wrong.append({"paths": [path], "format": form, "suffix": suffix})
         if wrong:
