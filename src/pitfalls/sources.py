@@ -121,7 +121,7 @@ def image_column(schema: Any) -> str | None:
     return (preferred or found or [None])[0]
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=2)  # an open reader holds its last column chunks' buffers (~4 MiB each)
 def _parquet(shard: Path, mtime_ns: int) -> tuple[Any, str, list[int]]:
     import pyarrow.parquet as pq
 
