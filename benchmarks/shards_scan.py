@@ -62,23 +62,37 @@ def to_zip(folder: Path, out: Path) -> Path:
     return out
 
 
+KINDS = ("folder", "parquet", "webdataset", "zip")
+
+
+def build(kind: str, folder: Path, work: Path, n: int) -> Path:
+    """The folder's images stored as `kind`."""
+    if kind == "parquet":
+        return to_parquet(folder, work / f"parquet_{n}")
+    if kind == "webdataset":
+        return to_tars(folder, work / f"tar_{n}")
+    if kind == "zip":
+        return to_zip(folder, work / f"photos_{n}.zip")
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="500,5000", help="comma-separated image counts")
     ap.add_argument("--workdir", type=Path, default=None, help="keep files here (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--inputs", default="folder,parquet,webdataset,zip",
+                    help="which storages to scan (the folder is always the baseline)")
     args = ap.parse_args(argv)
+    wanted = {"folder", *args.inputs.split(",")}
     work = args.workdir or Path(tempfile.mkdtemp(prefix="pitfalls-shards-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in sorted({int(s) for s in args.sizes.split(",") if s.strip()}):
         pool = make_images(work / "pool", n, 2)
         folder = dataset(pool, work / "pool", work / f"folder_{n}")
-        inputs = {"folder": folder,
-                  "parquet": to_parquet(folder, work / f"parquet_{n}"),
-                  "webdataset": to_tars(folder, work / f"tar_{n}"),
-                  "zip": to_zip(folder, work / f"photos_{n}.zip")}
-        for kind, data in inputs.items():
+        for kind in [k for k in KINDS if k in wanted]:
+            data = build(kind, folder, work, n)
             cache = work / f"cache_{kind}_{n}"
             shutil.rmtree(cache, ignore_errors=True)
             m = measure([sys.executable, "-m", "pitfalls", "scan", str(data), "--out",
@@ -99,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(base)
     if len(sizes) > 1:
         lo, hi = sizes[0], sizes[-1]
-        for kind in ("folder", "parquet", "webdataset", "zip"):
+        for kind in [k for k in KINDS if k in wanted]:
             a = next(r for r in rows if r["n"] == lo and r["input"] == kind)
             b = next(r for r in rows if r["n"] == hi and r["input"] == kind)
             print(f"{kind:<10}: {hi // lo}x the images -> {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x "
