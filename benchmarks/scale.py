@@ -50,7 +50,7 @@ def progress(phase, done, total):
         if done >= total:
             marks["features_done"] = time.perf_counter()
 if mode == "features":
-    from pitfalls.api import build_context
+    from pitfalls.pipeline import build_context
     from pitfalls.config import find_config
     cfg = find_config().merged(workers=int(workers))
     ctx = build_context(folder, cfg, cache=False, progress=progress)

@@ -10,9 +10,9 @@ import pandas as pd
 from PIL import Image
 from scenes import scene
 
-from pitfalls.api import build_context
 from pitfalls.config import Config
 from pitfalls.features.early import start_early
+from pitfalls.pipeline import build_context
 
 
 def _folder(root: Path, n: int = 24) -> Path:

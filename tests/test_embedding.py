@@ -10,10 +10,10 @@ from PIL import Image, ImageFilter
 from scenes import scene
 from sklearn.datasets import load_sample_images
 
-from pitfalls.api import build_context
 from pitfalls.config import Config
 from pitfalls.features.embedding import EMBED_DIM, WeightFreeEmbedder
 from pitfalls.features.properties import working_copy
+from pitfalls.pipeline import build_context
 from pitfalls.similarity import links
 
 

@@ -12,9 +12,9 @@ from PIL import Image
 from scenes import burst, scene
 
 import pitfalls
-from pitfalls.api import build_context
 from pitfalls.config import Config
 from pitfalls.neighbors import ExactIndex, make_index
+from pitfalls.pipeline import build_context
 from pitfalls.similarity import components, leaked_rows, links
 
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import PEER_CASES
 
 import pitfalls
-from pitfalls.findings import Report
+from pitfalls.report.document import Report
 from pitfalls.rules import registry
 
 FOLDER = PEER_CASES / "cleanvision"

@@ -16,8 +16,8 @@ from pitfalls.evaluation import labels
 
 
 def test_derived_table_is_computed_once_across_threads(tmp_path: Path) -> None:
-    from pitfalls.api import build_context
     from pitfalls.config import Config
+    from pitfalls.pipeline import build_context
 
     for i in range(4):
         Image.fromarray(scene(i)).save(tmp_path / f"{i}.jpg")

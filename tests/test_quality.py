@@ -10,7 +10,7 @@ from PIL import Image, ImageFilter
 from scenes import scene
 
 import pitfalls
-from pitfalls.findings import Report
+from pitfalls.report.document import Report
 
 N_NORMAL = 24
 

@@ -16,8 +16,9 @@ from report_data import make_dataset, photo
 from rich.console import Console
 
 import pitfalls
-from pitfalls.findings import Finding, Report
+from pitfalls.findings import Finding
 from pitfalls.report.charts import grouped_bars
+from pitfalls.report.document import Report
 from pitfalls.report.html import ROOT_CLASS, format_value, render_html
 from pitfalls.report.messages import MESSAGES, messages
 from pitfalls.report.terminal import print_summary

@@ -14,8 +14,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import CategoricalNB
 
 import pitfalls
-from pitfalls.findings import Report
 from pitfalls.probe import Probe, _cv_predict, encode
+from pitfalls.report.document import Report
 
 CLASSES = ("apple", "bluebird", "fern")
 TINTS = {"apple": (1.1, 0.95, 0.9), "bluebird": (0.9, 0.95, 1.12), "fern": (0.93, 1.08, 0.93)}

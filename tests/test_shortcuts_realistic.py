@@ -15,7 +15,7 @@ from PIL import Image, ImageFilter
 from realistic import TARGET, build
 
 import pitfalls
-from pitfalls.findings import Report
+from pitfalls.report.document import Report
 
 PER_CLASS = 30
 CLASSES = ("apple", "lemon", "lime")

@@ -14,8 +14,8 @@ from scenes import scene
 from scipy.cluster.hierarchy import DisjointSet
 
 from pitfalls import similarity
-from pitfalls.api import build_context
 from pitfalls.config import Config
+from pitfalls.pipeline import build_context
 from pitfalls.similarity import LinkSettings, _near_links, _Similarity
 
 

@@ -8,7 +8,8 @@ from pitfalls._version import __version__
 
 if TYPE_CHECKING:
     from pitfalls.api import scan
-    from pitfalls.findings import Finding, Report
+    from pitfalls.findings import Finding
+    from pitfalls.report.document import Report
 
 __all__ = ["Finding", "Report", "__version__", "scan"]
 
@@ -20,8 +21,12 @@ def __getattr__(name: str) -> Any:
         from pitfalls.api import scan
 
         return scan
-    if name in ("Finding", "Report"):
-        from pitfalls import findings
+    if name == "Finding":
+        from pitfalls.findings import Finding
 
-        return getattr(findings, name)
+        return Finding
+    if name == "Report":
+        from pitfalls.report.document import Report
+
+        return Report
     raise AttributeError(f"module 'pitfalls' has no attribute {name!r}")

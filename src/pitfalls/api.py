@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,47 +10,13 @@ import pandas as pd
 
 from pitfalls.config import Config, find_config
 from pitfalls.context import Context
-from pitfalls.executors import Executor, LocalExecutor, default_workers
-from pitfalls.features.cache import FeatureCache
-from pitfalls.features.compute import FEATURE_VERSION
-from pitfalls.features.embedding import make_embedder
-from pitfalls.features.extract import extract_features
-from pitfalls.findings import Report
-from pitfalls.inputs import Dataset, load_dataset
-from pitfalls.runner import run_rules
+from pitfalls.inputs import Dataset
+from pitfalls.pipeline import Progress, build_context
+from pitfalls.report.document import Report
+from pitfalls.runner import check_rule_config, run_rules
 
 if TYPE_CHECKING:
     from pitfalls.features.early import EarlyStart
-
-Progress = Callable[[str, int, int], None]
-
-
-def build_context(
-    data: str | Path | pd.DataFrame | Dataset,
-    config: Config,
-    *,
-    root: str | Path | None = None,
-    cache: bool | str | Path = True,
-    progress: Progress | None = None,
-    extras: dict[str, Any] | None = None,
-    scheduler: Any = None,
-    early: EarlyStart | None = None,
-) -> Context:
-    """Load the inputs and compute (or reuse) every image's features.
-
-    `early` is feature extraction the command line started on the folder `data` before loading
-    this module (`pitfalls.features.early.start_early`); its workers are used and then stopped.
-    """
-    scheduler = scheduler if scheduler is not None else config.scheduler
-    workers = config.workers if config.workers is not None else default_workers()
-    if early is not None or (scheduler is None and workers > 1):
-        # Workers forked before the input table exists (or before pandas was even loaded).
-        with early.executor if early is not None else LocalExecutor(workers) as pool:
-            return _build_context(data, config, root=root, cache=cache, progress=progress,
-                                  extras=extras, scheduler=None, executor=pool,
-                                  on_running=_preload_rules, early=early)
-    return _build_context(data, config, root=root, cache=cache, progress=progress, extras=extras,
-                          scheduler=scheduler, executor=None)
 
 
 def _preload_rules() -> None:
@@ -67,32 +32,6 @@ def _preload_rules() -> None:
         registry()
 
     threading.Thread(target=load, name="pitfalls-preload", daemon=True).start()
-
-
-def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
-                   root: str | Path | None, cache: bool | str | Path,
-                   progress: Progress | None, extras: dict[str, Any] | None, scheduler: Any,
-                   executor: Executor | None,
-                   on_running: Callable[[], None] | None = None,
-                   early: EarlyStart | None = None) -> Context:
-    dataset = data if isinstance(data, Dataset) else load_dataset(
-        data, root=root, listing=early.listing if early is not None else None)
-    embedder = make_embedder(config.embedder)
-    if cache is False:
-        store = FeatureCache(None)
-    else:
-        # Kept as given: Path() would turn a URL like s3://bucket/x into the local folder s3:/bucket/x.
-        base = config.cache_base(cache)
-        store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
-    feats = extract_features(
-        dataset, cache=store, embedder=config.embedder, workers=config.workers,
-        scheduler=scheduler, executor=executor, on_running=on_running, early=early,
-        max_pixels=config.max_pixels,
-        progress=(lambda d, t: progress("features", d, t)) if progress else None,
-    )
-    feats = feats.drop(columns=[c for c in feats.columns if c in dataset.table.columns])
-    table = pd.concat([dataset.table.reset_index(drop=True), feats], axis=1)
-    return Context(dataset=dataset, table=table, config=config, extras=dict(extras or {}))
 
 
 def dataset_summary(ctx: Context) -> dict[str, Any]:
@@ -158,8 +97,9 @@ def scan(
     cfg = base.merged(select=as_list(select), ignore=as_list(ignore), lang=lang, fail_on=fail_on,
                       workers=workers, embedder=str(embedder) if embedder else None,
                       rules={**base.rules, **(rules or {})} if rules else None)
+    check_rule_config(cfg)  # after the command line's early start: loads the catalogue
     ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras,
-                        scheduler=scheduler, early=_early)
+                        scheduler=scheduler, early=_early, on_running=_preload_rules)
     from pitfalls.evaluation.attach import attach_predictions
     from pitfalls.evaluation.evalset import evaluation_section
 

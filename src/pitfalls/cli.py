@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pitfalls.errors import PitfallsError
@@ -23,7 +24,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")  # '[rules.X]' is text, not markup
     return typer.Exit(2)
 
 
@@ -157,8 +158,8 @@ def split(
     """Write a leak-free split: stratified by label; groups, sessions and duplicates kept together."""
     from rich.table import Table
 
-    from pitfalls.api import build_context
     from pitfalls.config import find_config
+    from pitfalls.pipeline import build_context
     from pitfalls.split import check_sizes, make_split, proportions, write_manifest
 
     try:

@@ -39,7 +39,8 @@ def rule_text(code: str, lang: str = "en") -> str:
         lines += [f"## {lab['notes']}", d.notes.get_text(lang), ""]
     if rule.params:
         lines += [f"## {lab['params']}"]
-        lines += [f"- `{k}` = `{p.default!r}`: {p.help}" for k, p in rule.params.items()]
+        lines += [f"- `{k}` = `{p.default!r}` ({p.allowed()}): {p.help}"
+                  for k, p in rule.params.items()]
         lines += [""]
     if d.cases:
         lines += [f"## {lab['cases']}"] + [f"- {c}" for c in d.cases]

@@ -9,23 +9,27 @@ import traceback
 
 from threadpoolctl import threadpool_limits
 
+from pitfalls.config import Config
 from pitfalls.context import Context
+from pitfalls.contract import skip_reason
+from pitfalls.errors import ConfigError
 from pitfalls.findings import Finding
 from pitfalls.rules import registry
 from pitfalls.rules.base import Rule
 
 log = logging.getLogger("pitfalls")
 
-NEEDS_TEXT = {
-    "labels": "needs labels (a label column or class folders)",
-    "splits": "needs a train split and an evaluation split",
-    "groups": "needs a 'group' column",
-    "metadata": "needs metadata columns in a manifest",
-    "predictions": "needs predictions (--predictions) or a model (--model)",
-    "model": "needs a model (--model)",
-    "field": "needs field images (--field)",
-    "bench": "needs benchmark results (pitfalls bench)",
-}
+def check_rule_config(config: Config) -> None:
+    """A `ConfigError` (exit 2) unless every `[rules.CODE]` table names a rule and each of its
+    values is a parameter of that rule with an allowed value. Called after the early start (the
+    catalogue loads pandas and SciPy); a config without rule tables costs nothing."""
+    if not config.rules:
+        return
+    known = registry()
+    for code, values in config.rules.items():
+        if code not in known:
+            raise ConfigError(f"[rules.{code}]: no rule has the code {code!r}")
+        known[code].check_params(values)
 
 
 def run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, str]]]:
@@ -50,8 +54,7 @@ def _selected(ctx: Context) -> tuple[list[Rule], list[dict[str, str]]]:
             continue
         missing = sorted(set(cls.needs) - have)
         if missing:
-            skipped.append({"rule": code, "reason": "; ".join(NEEDS_TEXT.get(m, f"needs {m}")
-                                                              for m in missing)})
+            skipped.append({"rule": code, "reason": skip_reason(set(missing))})
             continue
         rules.append(cls(**ctx.config.params_for(code)))
     return rules, skipped

@@ -19,7 +19,7 @@ Exact groups are linked as stars (each member to the first), so a group of k cop
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -29,39 +29,71 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pitfalls.context import TRAIN, Context
+from pitfalls.contract import Param
 from pitfalls.features.embedding import EMBED_DIM, LUMA_DIMS
 from pitfalls.features.fingerprint import fingerprint_array, match_scores
 from pitfalls.neighbors import make_index, pair_scores
-from pitfalls.rules.base import Param
 
 KINDS = ("bytes", "pixels", "near", "session", "group")
 LEAK_KINDS = KINDS
 COLUMNS = ["i", "j", "kind", "score", "evidence"]
 
 
+def _setting(default: Any, group: str, help: str, **bounds: Any) -> Any:
+    """A field of `LinkSettings` that a rule exposes as a parameter of the `group` ("near" or
+    "session"): its `Param` lives in the field's metadata, so the default is written once."""
+    return field(default=default, metadata={"group": group,
+                                            "param": Param(default, help, **bounds)})
+
+
+def _cosine(default: float, group: str, help: str) -> Any:
+    return _setting(default, group, help, low=0.0, high=1.0)
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     """Thresholds of every link kind (see `NEAR_PARAMS` and `SESSION_PARAMS` for their meaning)."""
 
-    near_candidate: float = 0.85
-    near_luma: float = 0.85
-    near_chroma: float = 0.85
-    near_luma_gray: float = 0.85
+    near_candidate: float = _cosine(0.85, "near", "cosine similarity of embeddings that makes a "
+                                     "pair a near-duplicate candidate")
+    near_luma: float = _cosine(0.85, "near", "verification: cosine of the luma (layout) part "
+                               "required")
+    near_chroma: float = _cosine(0.85, "near", "verification: cosine of the colour part required "
+                                 "(when both images have colour)")
+    near_luma_gray: float = _cosine(0.85, "near", "verification: luma cosine required when an "
+                                    "image has (almost) no colour")
+    near_detail: float = _cosine(0.85, "near", "verification: mean local correlation of the fine "
+                                 "fingerprints after alignment (tells apart different photos that "
+                                 "share one coarse layout: products on white, X-rays, documents)")
+    colour_ratio: float = _cosine(0.5, "near", "verification: the less colourful image of a pair "
+                                  "keeps at least this share of the other's colourfulness (when "
+                                  "either has colour): a copy keeps its colours")
+    max_aspect_change: float = _setting(0.25, "near", "verification: largest |log| ratio of "
+                                        "aspect ratios (a crop of 5% per side changes it by at "
+                                        "most ~0.1)")
+    max_fine_per_row: int = _setting(8, "near", "fine verification runs on at most this many of "
+                                     "each image's best candidates (bounds the work where every "
+                                     "photo shares one layout)", low=1)
     weak_chroma: float = 0.03
-    colour_ratio: float = 0.5
-    max_aspect_change: float = 0.25
     max_per_row: int = 50
-    max_fine_per_row: int = 8
-    session_seconds: float = 60.0
-    name_gap: int = 2
-    name_seconds: float = 300.0
-    name_similarity: float = 0.85
-    burst_similarity: float = 0.90
-    burst_luma: float = 0.85
-    burst_chroma: float = 0.90
-    near_detail: float = 0.85
-    burst_detail: float = 0.85
-    burst_luma_gray: float = 0.95
+    session_seconds: float = _setting(60.0, "session", "same camera (EXIF make+model) and shots "
+                                      "at most this many seconds apart make a session")
+    name_gap: int = _setting(2, "session", "file numbers at most this far apart count as a name "
+                             "sequence")
+    name_seconds: float = _setting(300.0, "session", "a name sequence with EXIF times at most "
+                                   "this many seconds apart makes a session")
+    name_similarity: float = _cosine(0.85, "session", "a name sequence whose embeddings reach "
+                                     "this cosine makes a session")
+    burst_similarity: float = _cosine(0.90, "session", "embedding cosine of very similar shots "
+                                      "that chain into a session without any other evidence")
+    burst_luma: float = _cosine(0.85, "session", "luma-part cosine required of similarity-based "
+                                "sessions")
+    burst_chroma: float = _cosine(0.90, "session", "colour-part cosine required of burst "
+                                  "sessions")
+    burst_detail: float = _cosine(0.85, "session", "fine-fingerprint correlation required of "
+                                  "similarity-based sessions")
+    burst_luma_gray: float = _cosine(0.95, "session", "luma cosine required of burst sessions "
+                                     "when an image has (almost) no colour")
 
     @classmethod
     def from_params(cls, params: dict[str, Any], base: LinkSettings | None = None) -> LinkSettings:
@@ -78,44 +110,14 @@ class LinkSettings:
         return cls.from_params(params or {}, out)
 
 
-_D = LinkSettings()
-NEAR_PARAMS: dict[str, Param] = {
-    "near_candidate": Param(_D.near_candidate, "cosine similarity of embeddings that makes a pair a "
-                            "near-duplicate candidate"),
-    "near_luma": Param(_D.near_luma, "verification: cosine of the luma (layout) part required"),
-    "near_chroma": Param(_D.near_chroma, "verification: cosine of the colour part required "
-                         "(when both images have colour)"),
-    "near_luma_gray": Param(_D.near_luma_gray, "verification: luma cosine required when an image "
-                            "has (almost) no colour"),
-    "near_detail": Param(_D.near_detail, "verification: mean local correlation of the fine "
-                         "fingerprints after alignment (tells apart different photos that share "
-                         "one coarse layout: products on white, X-rays, documents)"),
-    "colour_ratio": Param(_D.colour_ratio, "verification: the less colourful image of a pair "
-                          "keeps at least this share of the other's colourfulness (when either "
-                          "has colour): a copy keeps its colours"),
-    "max_aspect_change": Param(_D.max_aspect_change, "verification: largest |log| ratio of aspect "
-                               "ratios (a crop of 5% per side changes it by at most ~0.1)"),
-    "max_fine_per_row": Param(_D.max_fine_per_row, "fine verification runs on at most this many "
-                              "of each image's best candidates (bounds the work where every "
-                              "photo shares one layout)"),
-}
-SESSION_PARAMS: dict[str, Param] = {
-    "session_seconds": Param(_D.session_seconds, "same camera (EXIF make+model) and shots at most "
-                             "this many seconds apart make a session"),
-    "name_gap": Param(_D.name_gap, "file numbers at most this far apart count as a name sequence"),
-    "name_seconds": Param(_D.name_seconds, "a name sequence with EXIF times at most this many "
-                          "seconds apart makes a session"),
-    "name_similarity": Param(_D.name_similarity, "a name sequence whose embeddings reach this "
-                             "cosine makes a session"),
-    "burst_similarity": Param(_D.burst_similarity, "embedding cosine of very similar shots that "
-                              "chain into a session without any other evidence"),
-    "burst_luma": Param(_D.burst_luma, "luma-part cosine required of similarity-based sessions"),
-    "burst_chroma": Param(_D.burst_chroma, "colour-part cosine required of burst sessions"),
-    "burst_detail": Param(_D.burst_detail, "fine-fingerprint correlation required of "
-                          "similarity-based sessions"),
-    "burst_luma_gray": Param(_D.burst_luma_gray, "luma cosine required of burst sessions when "
-                             "an image has (almost) no colour"),
-}
+def _params(group: str) -> dict[str, Param]:
+    """The settings of `group` as rule parameters, in field order."""
+    return {f.name: f.metadata["param"] for f in fields(LinkSettings)
+            if f.metadata.get("group") == group}
+
+
+NEAR_PARAMS: dict[str, Param] = _params("near")
+SESSION_PARAMS: dict[str, Param] = _params("session")
 
 
 def _frame(rows: list[tuple[int, int, str, float, str]]) -> pd.DataFrame:

@@ -13,7 +13,8 @@ from typing import Any
 
 from pitfalls.bench.pareto import best_under_budget, pareto_front
 from pitfalls.bench.suite import BenchResult
-from pitfalls.findings import SCHEMA_VERSION, Report, jsonable
+from pitfalls.findings import SCHEMA_VERSION, jsonable
+from pitfalls.report.document import Report
 from pitfalls.text import T
 
 CSV_COLUMNS = ("model", "quantization", "provider", "threads", "batch_size", "top1", "top1_err",

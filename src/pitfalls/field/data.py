@@ -14,6 +14,7 @@ import pandas as pd
 from pitfalls.context import TRAIN, Context
 from pitfalls.errors import InputError
 from pitfalls.field.conditions import compare, conditions
+from pitfalls.pipeline import build_context
 
 
 @dataclass
@@ -43,8 +44,6 @@ def load_field(source: str | Path, config: Any, *, cache: bool | str | Path = Tr
 
     Unreadable field files stay in the table (`ok` False; the report lists them); a missing or
     empty folder, or one without a single readable photo, is an `InputError`."""
-    from pitfalls.api import build_context
-
     try:
         fctx = build_context(source, config, cache=cache, progress=(
             (lambda s, d, t: progress("field", d, t)) if progress else None))

@@ -46,7 +46,8 @@ from pitfalls.report.messages import messages, skip_reason, split_name
 from pitfalls.report.thumbs import THUMB_SIDE, Thumb, Thumbnailer
 
 if TYPE_CHECKING:
-    from pitfalls.findings import Finding, Report
+    from pitfalls.findings import Finding
+    from pitfalls.report.document import Report
 
 MAX_ITEMS = 12
 """Items with images shown per finding (the rest are in report.json)."""

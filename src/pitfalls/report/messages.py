@@ -6,7 +6,7 @@ only the words of the report around them.
 
 from __future__ import annotations
 
-from pitfalls.runner import NEEDS_TEXT
+from pitfalls.contract import translate_reason
 
 MESSAGES: dict[str, dict[str, str]] = {
     "en": {
@@ -119,18 +119,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
-NEEDS_JA: dict[str, str] = {
-    "labels": "ラベルが必要です（label 列またはクラスごとのフォルダ）",
-    "splits": "学習用と評価用の分割が必要です",
-    "groups": "'group' 列が必要です",
-    "metadata": "マニフェストにメタデータ列が必要です",
-    "predictions": "予測結果（--predictions）またはモデル（--model）が必要です",
-    "model": "モデル（--model）が必要です",
-    "field": "現場画像（--field）が必要です",
-    "bench": "ベンチマーク結果（pitfalls bench）が必要です",
-}
-_REASON_JA = {NEEDS_TEXT[k]: v for k, v in NEEDS_JA.items() if k in NEEDS_TEXT}
-
 SPLITS_JA = {"train": "学習", "val": "検証", "test": "テスト", "all": "全体"}
 
 
@@ -140,10 +128,9 @@ def messages(lang: str) -> dict[str, str]:
 
 
 def skip_reason(reason: str, lang: str) -> str:
-    """A runner's skip reason ('needs labels; needs …') in `lang` where it is a known phrase."""
-    if lang != "ja":
-        return reason
-    return "；".join(_REASON_JA.get(part, part) for part in reason.split("; "))
+    """A runner's skip reason ('needs labels; needs …') in `lang`, need by need
+    (`pitfalls.contract.NEED_TEXT`)."""
+    return translate_reason(reason, lang)
 
 
 def split_name(split: str, lang: str) -> str:

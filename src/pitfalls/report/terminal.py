@@ -6,7 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pitfalls.findings import Report, severity_rank
+from pitfalls.findings import severity_rank
+from pitfalls.report.document import Report
 from pitfalls.report.messages import messages, split_name
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}

@@ -2,16 +2,19 @@
 
 A rule reads the shared `Context` (the feature table and tables derived from it), never an image,
 and returns findings. To add a rule: subclass `Rule` in the module of its family, decorate it with
-`@register`, and write its test.
+`@register`, and write its test (CONTRIBUTING.md, "Adding a rule").
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pitfalls.contract import Need, Param
+from pitfalls.errors import ConfigError
 from pitfalls.findings import Finding
+from pitfalls.rules.families import family_of
 from pitfalls.text import T
 
 if TYPE_CHECKING:
@@ -29,14 +32,6 @@ class Doc:
     notes: T | None = None
 
 
-@dataclass(frozen=True)
-class Param:
-    """A configurable threshold of a rule."""
-
-    default: Any
-    help: str
-
-
 class Rule:
     """Base class of every rule."""
 
@@ -44,16 +39,25 @@ class Rule:
     name: ClassVar[str]
     phase: ClassVar[str] = "research"
     severity: ClassVar[str] = "warning"
-    needs: ClassVar[frozenset[str]] = frozenset({"features"})
+    needs: ClassVar[frozenset[Need]] = frozenset({Need.FEATURES})
     title: ClassVar[T]
     doc: ClassVar[Doc]
     params: ClassVar[dict[str, Param]] = {}
 
     def __init__(self, **overrides: Any) -> None:
-        unknown = set(overrides) - set(self.params)
+        self.p: dict[str, Any] = {k: v.default for k, v in self.params.items()}
+        self.p |= self.check_params(overrides)
+
+    @classmethod
+    def check_params(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` when every one names a parameter and is allowed, else a `ConfigError`
+        naming the rule, the parameter, the value and what is allowed."""
+        unknown = set(values) - set(cls.params)
         if unknown:
-            raise ValueError(f"{self.code}: unknown parameter(s) {', '.join(sorted(unknown))}")
-        self.p: dict[str, Any] = {k: v.default for k, v in self.params.items()} | overrides
+            allowed = ", ".join(sorted(cls.params)) or "none"
+            raise ConfigError(f"[rules.{cls.code}]: unknown parameter(s) "
+                              f"{', '.join(sorted(unknown))}; {cls.code} accepts: {allowed}")
+        return {k: cls.params[k].check(cls.code, k, v) for k, v in values.items()}
 
     def check(self, ctx: Context) -> Iterable[Finding]:
         """Yield the findings of this rule (none when it passes)."""
@@ -76,7 +80,8 @@ _REGISTRY: dict[str, type[Rule]] = {}
 
 
 def register(cls: type[Rule]) -> type[Rule]:
-    """Class decorator adding a rule to the catalogue (codes must be unique)."""
+    """Class decorator adding a rule to the catalogue (codes unique, of a registered family)."""
+    family_of(cls.code)
     if cls.code in _REGISTRY and _REGISTRY[cls.code] is not cls:
         raise ValueError(f"duplicate rule code {cls.code}")
     _REGISTRY[cls.code] = cls
@@ -84,11 +89,8 @@ def register(cls: type[Rule]) -> type[Rule]:
 
 
 def registered() -> dict[str, type[Rule]]:
+    """The rules registered so far, by code (`pitfalls.rules.registry()` imports them all)."""
     return _REGISTRY
 
 
-@dataclass
-class Skip:
-    rule: str
-    reason: str
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Doc", "Need", "Param", "Rule", "register", "registered"]

@@ -10,6 +10,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pitfalls.context import Context
+from pitfalls.contract import Need
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Rule, register
 from pitfalls.similarity import NEAR_PARAMS, LinkSettings, links
@@ -51,7 +52,7 @@ class DuplicatesInSplit(Rule):
     code = "DUP001"
     name = "duplicates-in-split"
     severity = "warning"
-    needs = frozenset({"features"})
+    needs = frozenset({Need.FEATURES})
     title = T("Exact or near-duplicate images inside one split",
               "同じ分割内の完全一致・ほぼ同一の画像")
     params = dict(NEAR_PARAMS)
@@ -110,7 +111,7 @@ class ConflictingDuplicates(Rule):
     code = "DUP002"
     name = "conflicting-duplicates"
     severity = "error"
-    needs = frozenset({"labels"})
+    needs = frozenset({Need.LABELS})
     title = T("Duplicate images with different labels", "ラベルが異なる重複画像")
     params = dict(NEAR_PARAMS)
     doc = Doc(

@@ -1,5 +1,5 @@
-"""Is the evaluation correct? Hidden minority failure, too-small test sets, leakage-inflated
-scores, miscalibration, weak slices and label errors."""
+"""Is the evaluation correct? Too-small test sets, leakage-inflated scores, miscalibration and
+weak slices."""
 
 from __future__ import annotations
 
@@ -9,83 +9,18 @@ from collections.abc import Iterator
 import numpy as np
 
 from pitfalls.context import Context
+from pitfalls.contract import Need
 from pitfalls.evaluation.evalset import eval_set, leak_comparison, scores, slice_table
-from pitfalls.evaluation.labels import label_issues
 from pitfalls.evaluation.metrics import wilson_half_width
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Param, Rule, register
 from pitfalls.text import T
 
-EVAL_NEEDS = frozenset({"labels", "predictions"})
+EVAL_NEEDS = frozenset({Need.LABELS, Need.PREDICTIONS})
 
 
 def _ci(ci: list[float]) -> str:
     return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
-
-
-@register
-class HiddenMinorityFailure(Rule):
-    code = "IMB003"
-    name = "headline-hides-minority"
-    severity = "warning"
-    needs = EVAL_NEEDS
-    title = T("The headline accuracy hides a class the model fails on",
-              "全体の正解率が、モデルが苦手なクラスを隠している")
-    params = {
-        "min_recall": Param(0.6, "a class whose recall is below this counts as failed"),
-        "gap": Param(0.15, "accuracy minus the class's recall that counts as hidden"),
-        "min_n": Param(5, "classes with fewer evaluation images are not judged"),
-    }
-    doc = Doc(
-        what=T("Compares the overall accuracy with each class's recall (with bootstrap "
-               "intervals) and reports classes whose recall is below `min_recall` and at least "
-               "`gap` under the accuracy, with the interval's upper end still below accuracy.",
-               "全体の正解率とクラス別の再現率（ブートストラップ信頼区間付き）を比べ、再現率が "
-               "`min_recall` 未満かつ正解率より `gap` 以上低く、区間の上端も正解率を下回るクラスを"
-               "報告します。"),
-        why=T("Accuracy is dominated by the large classes: 95% accuracy on data with 5% "
-              "defects is reached by never predicting a defect. The class that fails is often "
-              "the one the project exists for.",
-              "正解率は多数派クラスに支配されます。欠陥が 5% のデータでは、欠陥を一度も予測しなくても"
-              "95% の正解率になります。取りこぼしているクラスこそ、プロジェクトの目的であることが"
-              "多いのです。"),
-        fix=T("Report balanced accuracy and per-class recall; collect more images of the failed "
-              "class, re-weight or resample in training, and tune the decision threshold.",
-              "バランス正解率とクラス別再現率を報告してください。苦手なクラスの画像を増やす、学習時に"
-              "重み付けやリサンプリングをする、判定しきい値を調整する、などで改善します。"),
-        cases=("Oakden-Rayner, Dunnmon, Carneiro & Ré (2020), 'Hidden stratification causes "
-               "clinically meaningful failures in machine learning for medical imaging' (ACM "
-               "CHIL): models with high overall AUC performed far worse on clinically important "
-               "subclasses.",
-               "Buda, Maki & Mazurowski (2018), Neural Networks 106: under class imbalance, "
-               "overall accuracy stays high while minority classes are misclassified."),
-    )
-
-    def check(self, ctx: Context) -> Iterator[Finding]:
-        sc = scores(ctx)
-        if sc is None:
-            return
-        acc = sc.value("accuracy")
-        bad = [c for c in sc.per_class
-               if c["n"] >= self.p["min_n"] and c["recall"] < self.p["min_recall"]
-               and acc - c["recall"] >= self.p["gap"] and c["recall_ci"][1] < acc]
-        if not bad:
-            return
-        worst = min(bad, key=lambda c: c["recall"])
-        yield self.finding(
-            T("Accuracy is {a:.1%} but recall of '{c}' is only {r:.1%} (95% CI {ci}); "
-              "{k} class(es) fail behind the headline",
-              "正解率は {a:.1%} ですが、'{c}' の再現率は {r:.1%}（95% 信頼区間 {ci}）にとどまり、"
-              "{k} クラスが全体の数字の陰で失敗しています").format(
-                  a=acc, c=worst["label"], r=worst["recall"], ci=_ci(worst["recall_ci"]),
-                  k=len(bad)),
-            metrics={"accuracy": acc, "accuracy_ci": sc.metrics["accuracy"]["ci"],
-                     "balanced_accuracy": sc.value("balanced_accuracy"),
-                     "balanced_accuracy_ci": sc.metrics["balanced_accuracy"]["ci"],
-                     "failed_classes": {c["label"]: c["recall"] for c in bad}},
-            items=[{"label": c["label"], "n": c["n"], "recall": c["recall"],
-                    "recall_ci": c["recall_ci"]} for c in bad],
-        )
 
 
 @register
@@ -98,7 +33,7 @@ class TestSetTooSmall(Rule):
               "主張する精度に対してテストセットが小さすぎる")
     params = {
         "target_half_width": Param(0.05, "largest acceptable half-width of a class's 95% "
-                                         "recall interval"),
+                                         "recall interval", low=0.0, high=1.0, open_low=True),
     }
     doc = Doc(
         what=T("Measures the half-width of each class's 95% bootstrap interval of recall and "
@@ -166,11 +101,11 @@ class LeakInflatedScore(Rule):
     code = "EVAL002"
     name = "leak-inflated-score"
     severity = "error"
-    needs = EVAL_NEEDS | {"splits"}
+    needs = EVAL_NEEDS | {Need.SPLITS}
     title = T("The score is inflated by leakage", "リークでスコアが水増しされている")
     params = {
-        "alpha": Param(0.01, "significance level of the one-sided bootstrap test"),
-        "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting"),
+        "alpha": Param(0.01, "significance level of the one-sided bootstrap test", low=0.0, high=1.0, open_low=True, open_high=True),
+        "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting", low=0.0, high=1.0),
     }
     doc = Doc(
         what=T("Re-scores the evaluation split on its images with no LEAK001–LEAK004 link to "
@@ -239,9 +174,9 @@ class Miscalibration(Rule):
     needs = EVAL_NEEDS
     title = T("Predicted probabilities are miscalibrated", "予測確率が較正されていない")
     params = {
-        "max_ece": Param(0.05, "expected calibration error above which the rule fires"),
-        "alpha": Param(0.01, "significance level against a perfectly calibrated model"),
-        "min_n": Param(50, "fewer evaluation images are not judged"),
+        "max_ece": Param(0.05, "expected calibration error above which the rule fires", low=0.0, high=1.0),
+        "alpha": Param(0.01, "significance level against a perfectly calibrated model", low=0.0, high=1.0, open_low=True, open_high=True),
+        "min_n": Param(50, "fewer evaluation images are not judged", low=1),
     }
     doc = Doc(
         what=T("Bins the top-class confidence into 15 equal-width bins and computes the "
@@ -312,10 +247,10 @@ class WeakSlice(Rule):
     title = T("A slice of the data performs significantly worse",
               "特定のスライスで性能が有意に低い")
     params = {
-        "alpha": Param(0.05, "false discovery rate (Benjamini–Hochberg) across all slices"),
-        "min_gap": Param(0.1, "smallest accuracy gap (slice vs rest) worth reporting"),
-        "min_n": Param(20, "slices with fewer evaluation images are not tested"),
-        "max_levels": Param(20, "metadata columns with more distinct values are not sliced"),
+        "alpha": Param(0.05, "false discovery rate (Benjamini–Hochberg) across all slices", low=0.0, high=1.0, open_low=True, open_high=True),
+        "min_gap": Param(0.1, "smallest accuracy gap (slice vs rest) worth reporting", low=0.0, high=1.0),
+        "min_n": Param(20, "slices with fewer evaluation images are not tested", low=1),
+        "max_levels": Param(20, "metadata columns with more distinct values are not sliced", low=2),
     }
     doc = Doc(
         what=T("Slices the evaluation set by each metadata column's values and by image "
@@ -370,70 +305,4 @@ class WeakSlice(Rule):
             metrics={"n_slices_tested": int(len(sl)), "n_slices_worse": len(items),
                      "correction": "benjamini-hochberg", "alpha": self.p["alpha"]},
             items=items,
-        )
-
-
-@register
-class LikelyLabelErrors(Rule):
-    code = "LABEL001"
-    name = "likely-label-errors"
-    severity = "warning"
-    needs = frozenset({"labels"})
-    title = T("Likely mislabelled images", "ラベル誤りの可能性が高い画像")
-    params = {
-        "min_issues": Param(1, "fewest likely label errors that produce a finding"),
-        "min_probe_accuracy": Param(0.7, "without predictions: the embedding probe's "
-                                         "out-of-fold balanced accuracy needed to judge labels"),
-        "max_items": Param(50, "most images listed"),
-    }
-    doc = Doc(
-        what=T("Finds images whose given label disagrees confidently with the predicted "
-               "probabilities, by confident learning (the method of cleanlab's "
-               "`find_label_issues`, pruning by noise rate; the project's own code gives the "
-               "same result without loading cleanlab). The "
-               "probabilities come from the predictions when they have one column per class; "
-               "otherwise from out-of-fold predictions of a logistic-regression probe on the "
-               "image embeddings (groups kept within a fold), used only when the probe beats "
-               "`min_probe_accuracy`.",
-               "与えられたラベルが予測確率と強く食い違う画像を、confident learning（cleanlab の "
-               "`find_label_issues` と同じ手法・ノイズ率による除外。cleanlab を読み込まずに同じ結果を出す"
-               "自前の実装）で見つけます。確率はクラスごとの列がある予測から取り、なければ"
-               "画像埋め込みに対するロジスティック回帰プローブの交差検証（グループは同じ分割に保持）"
-               "予測から取ります。プローブは `min_probe_accuracy` を上回るときだけ使います。"),
-        why=T("Label errors in training teach the model the wrong answer; in the test set they "
-              "make the score wrong and can reverse which model looks best.",
-              "学習データのラベル誤りはモデルに間違った答えを教え、テストセットのラベル誤りはスコアを"
-              "狂わせ、どのモデルが優れて見えるかを逆転させることさえあります。"),
-        fix=T("Review the listed images (most likely errors first), fix or drop the wrong "
-              "labels, and re-evaluate; for test sets, have two people relabel them.",
-              "一覧の画像を（誤りの可能性が高い順に）見直し、誤ったラベルを修正または除外して再評価"
-              "してください。テストセットは二人で付け直すのが確実です。"),
-        cases=("Northcutt, Athalye & Mueller (2021), 'Pervasive label errors in test sets "
-               "destabilize machine learning benchmarks' (NeurIPS Datasets and Benchmarks): an "
-               "average of 3.3% label errors across 10 benchmark test sets (at least 6% in "
-               "ImageNet's validation set); correcting them changes model rankings.",),
-    )
-
-    def prefetch(self, ctx: Context) -> None:
-        label_issues(ctx, float(self.p["min_probe_accuracy"]))  # five probe fits: 0.1-0.2 s
-
-    def check(self, ctx: Context) -> Iterator[Finding]:
-        found = label_issues(ctx, float(self.p["min_probe_accuracy"]))
-        if found is None or len(found["rows"]) < self.p["min_issues"]:
-            return
-        paths = ctx.table["path"].to_numpy()
-        items = [{"paths": [str(paths[r])], "label": lab, "suggested": sug,
-                  "label_quality": q}
-                 for r, lab, sug, q in zip(found["rows"], found["given"], found["suggested"],
-                                           found["quality"], strict=True)]
-        n = len(items)
-        yield self.finding(
-            T("{n} image(s) ({s:.1%} of {t} checked) are likely mislabelled (source: {src})",
-              "{n} 枚（確認した {t} 枚の {s:.1%}）はラベル誤りの可能性が高い画像です（確率の出所: "
-              "{src}）").format(n=n, s=n / max(found["n_checked"], 1), t=found["n_checked"],
-                              src=found["source"]),
-            metrics={"n_issues": n, "n_checked": found["n_checked"],
-                     "share": n / max(found["n_checked"], 1), "source": found["source"],
-                     "probe_balanced_accuracy": found.get("probe_balanced_accuracy")},
-            items=items[: int(self.p["max_items"])],
         )

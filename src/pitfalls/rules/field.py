@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from pitfalls.context import TRAIN, Context
+from pitfalls.contract import Need
 from pitfalls.field.conditions import CONDITIONS, conditions
 from pitfalls.field.conditions import changed as changed_conditions
 from pitfalls.field.data import FieldSet, comparison, lab_rows
@@ -38,13 +39,13 @@ class FieldConditions(Rule):
     name = "field-capture-conditions"
     phase = "production"
     severity = "warning"
-    needs = frozenset({"field"})
+    needs = frozenset({Need.FIELD})
     title = T("Field capture conditions differ from the lab's", "現場の撮影条件がラボと異なる")
     params = {
-        "alpha": Param(0.05, "family-wise significance level (Holm over the conditions)"),
+        "alpha": Param(0.05, "family-wise significance level (Holm over the conditions)", low=0.0, high=1.0, open_low=True, open_high=True),
         "min_effect": Param(0.5, "smallest shift of the median, in lab standard deviations, "
                                  "that counts"),
-        "min_field": Param(8, "fewest readable field photos needed to compare"),
+        "min_field": Param(8, "fewest readable field photos needed to compare", low=2),
     }
     doc = Doc(
         what=T("Measures each photo's capture conditions (exposure, contrast, colour cast, blur, "
@@ -134,10 +135,10 @@ class FieldAccuracy(Rule):
     name = "predicted-field-accuracy"
     phase = "production"
     severity = "warning"
-    needs = frozenset({"field", "field_prediction"})
+    needs = frozenset({Need.FIELD, Need.FIELD_PREDICTION})
     title = T("Predicted field accuracy is well below lab accuracy",
               "現場で予測される正解率がラボより大きく低い")
-    params = {"max_drop": Param(0.05, "drop in accuracy (lab - predicted field) that counts")}
+    params = {"max_drop": Param(0.05, "drop in accuracy (lab - predicted field) that counts", low=0.0, high=1.0)}
     doc = Doc(
         what=T("Fits a capture model (exposure, contrast, colour cast, Gaussian and motion blur, "
                "sensor noise, down-scaling, JPEG quality) so that the transformed evaluation "
@@ -199,12 +200,12 @@ class FieldOutOfDistribution(Rule):
     name = "field-out-of-distribution"
     phase = "production"
     severity = "warning"
-    needs = frozenset({"field", "splits"})
+    needs = frozenset({Need.FIELD, Need.SPLITS})
     title = T("Field photos outside the training distribution", "学習データの分布から外れた現場写真")
     params = {
         "quantile": Param(0.95, "quantile of the evaluation split's own distances to train "
-                                "beyond which a field photo counts as outside"),
-        "alpha": Param(0.01, "significance level of the binomial test on the share outside"),
+                                "beyond which a field photo counts as outside", low=0.0, high=1.0, open_low=True, open_high=True),
+        "alpha": Param(0.01, "significance level of the binomial test on the share outside", low=0.0, high=1.0, open_low=True, open_high=True),
     }
     doc = Doc(
         what=T("For every evaluation photo, the distance (1 - cosine similarity of embeddings) "

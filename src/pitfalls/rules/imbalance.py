@@ -1,4 +1,5 @@
-"""Class balance: imbalance in the training data, label mix differing between splits."""
+"""Class balance: imbalance in the training data, label mix differing between splits, and a
+headline accuracy that hides a class the model fails on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pandas as pd
 from scipy.special import chdtrc
 
 from pitfalls.context import TRAIN, Context
+from pitfalls.contract import Need
+from pitfalls.evaluation.evalset import scores
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Param, Rule, register
 from pitfalls.text import T
@@ -44,11 +47,11 @@ class ClassImbalance(Rule):
     code = "IMB001"
     name = "class-imbalance"
     severity = "warning"
-    needs = frozenset({"labels"})
+    needs = frozenset({Need.LABELS})
     title = T("Class imbalance in the training data", "学習データのクラス不均衡")
     params = {
-        "max_ratio": Param(4.0, "largest/smallest class count above which the rule fires"),
-        "min_count": Param(10, "classes with fewer training images than this are reported"),
+        "max_ratio": Param(4.0, "largest/smallest class count above which the rule fires", low=1.0),
+        "min_count": Param(10, "classes with fewer training images than this are reported", low=1),
     }
     doc = Doc(
         what=T("Counts the training images of each class and reports when the largest class has "
@@ -100,11 +103,11 @@ class SplitLabelShift(Rule):
     code = "IMB002"
     name = "split-label-shift"
     severity = "warning"
-    needs = frozenset({"labels", "splits"})
+    needs = frozenset({Need.LABELS, Need.SPLITS})
     title = T("Label distribution differs between splits", "分割間でラベル分布が異なる")
     params = {
-        "min_tvd": Param(0.1, "total variation distance between label mixes that counts as large"),
-        "alpha": Param(0.001, "significance level of the chi-square test"),
+        "min_tvd": Param(0.1, "total variation distance between label mixes that counts as large", low=0.0, high=1.0),
+        "alpha": Param(0.001, "significance level of the chi-square test", low=0.0, high=1.0, open_low=True, open_high=True),
     }
     doc = Doc(
         what=T("Compares each evaluation split's label mix with train's: a chi-square test of "
@@ -156,3 +159,69 @@ class SplitLabelShift(Rule):
                 items=items,
                 severity="error" if missing_train else None,
             )
+
+
+@register
+class HiddenMinorityFailure(Rule):
+    code = "IMB003"
+    name = "headline-hides-minority"
+    severity = "warning"
+    needs = frozenset({Need.LABELS, Need.PREDICTIONS})
+    title = T("The headline accuracy hides a class the model fails on",
+              "全体の正解率が、モデルが苦手なクラスを隠している")
+    params = {
+        "min_recall": Param(0.6, "a class whose recall is below this counts as failed", low=0.0, high=1.0),
+        "gap": Param(0.15, "accuracy minus the class's recall that counts as hidden", low=0.0, high=1.0),
+        "min_n": Param(5, "classes with fewer evaluation images are not judged", low=1),
+    }
+    doc = Doc(
+        what=T("Compares the overall accuracy with each class's recall (with bootstrap "
+               "intervals) and reports classes whose recall is below `min_recall` and at least "
+               "`gap` under the accuracy, with the interval's upper end still below accuracy.",
+               "全体の正解率とクラス別の再現率（ブートストラップ信頼区間付き）を比べ、再現率が "
+               "`min_recall` 未満かつ正解率より `gap` 以上低く、区間の上端も正解率を下回るクラスを"
+               "報告します。"),
+        why=T("Accuracy is dominated by the large classes: 95% accuracy on data with 5% "
+              "defects is reached by never predicting a defect. The class that fails is often "
+              "the one the project exists for.",
+              "正解率は多数派クラスに支配されます。欠陥が 5% のデータでは、欠陥を一度も予測しなくても"
+              "95% の正解率になります。取りこぼしているクラスこそ、プロジェクトの目的であることが"
+              "多いのです。"),
+        fix=T("Report balanced accuracy and per-class recall; collect more images of the failed "
+              "class, re-weight or resample in training, and tune the decision threshold.",
+              "バランス正解率とクラス別再現率を報告してください。苦手なクラスの画像を増やす、学習時に"
+              "重み付けやリサンプリングをする、判定しきい値を調整する、などで改善します。"),
+        cases=("Oakden-Rayner, Dunnmon, Carneiro & Ré (2020), 'Hidden stratification causes "
+               "clinically meaningful failures in machine learning for medical imaging' (ACM "
+               "CHIL): models with high overall AUC performed far worse on clinically important "
+               "subclasses.",
+               "Buda, Maki & Mazurowski (2018), Neural Networks 106: under class imbalance, "
+               "overall accuracy stays high while minority classes are misclassified."),
+    )
+
+    def check(self, ctx: Context) -> Iterator[Finding]:
+        sc = scores(ctx)
+        if sc is None:
+            return
+        acc = sc.value("accuracy")
+        bad = [c for c in sc.per_class
+               if c["n"] >= self.p["min_n"] and c["recall"] < self.p["min_recall"]
+               and acc - c["recall"] >= self.p["gap"] and c["recall_ci"][1] < acc]
+        if not bad:
+            return
+        worst = min(bad, key=lambda c: c["recall"])
+        yield self.finding(
+            T("Accuracy is {a:.1%} but recall of '{c}' is only {r:.1%} (95% CI {ci}); "
+              "{k} class(es) fail behind the headline",
+              "正解率は {a:.1%} ですが、'{c}' の再現率は {r:.1%}（95% 信頼区間 {ci}）にとどまり、"
+              "{k} クラスが全体の数字の陰で失敗しています").format(
+                  a=acc, c=worst["label"], r=worst["recall"], ci="[{:.3f}, {:.3f}]".format(
+                      *worst["recall_ci"]),
+                  k=len(bad)),
+            metrics={"accuracy": acc, "accuracy_ci": sc.metrics["accuracy"]["ci"],
+                     "balanced_accuracy": sc.value("balanced_accuracy"),
+                     "balanced_accuracy_ci": sc.metrics["balanced_accuracy"]["ci"],
+                     "failed_classes": {c["label"]: c["recall"] for c in bad}},
+            items=[{"label": c["label"], "n": c["n"], "recall": c["recall"],
+                    "recall_ci": c["recall_ci"]} for c in bad],
+        )

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.context import TRAIN, Context
+from pitfalls.contract import Need
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Rule, register
 from pitfalls.similarity import NEAR_PARAMS, SESSION_PARAMS, LinkSettings, components, links
@@ -59,7 +60,7 @@ class ExactLeak(Rule):
     code = "LEAK001"
     name = "exact-leak"
     severity = "error"
-    needs = frozenset({"splits"})
+    needs = frozenset({Need.SPLITS})
     title = T("The same image in train and an evaluation split",
               "学習と評価用分割に同じ画像")
     doc = Doc(
@@ -100,7 +101,7 @@ class NearDuplicateLeak(Rule):
     code = "LEAK002"
     name = "near-duplicate-leak"
     severity = "error"
-    needs = frozenset({"splits"})
+    needs = frozenset({Need.SPLITS})
     title = T("Near-duplicate images across train and an evaluation split",
               "学習と評価用分割にまたがるほぼ同一の画像")
     params = dict(NEAR_PARAMS)
@@ -158,7 +159,7 @@ class GroupLeak(Rule):
     code = "LEAK003"
     name = "group-leak"
     severity = "error"
-    needs = frozenset({"splits", "groups"})
+    needs = frozenset({Need.SPLITS, Need.GROUPS})
     title = T("A declared group is present in several splits",
               "宣言されたグループが複数の分割にまたがっている")
     doc = Doc(
@@ -216,7 +217,7 @@ class SessionLeak(Rule):
     code = "LEAK004"
     name = "session-leak"
     severity = "warning"
-    needs = frozenset({"splits"})
+    needs = frozenset({Need.SPLITS})
     title = T("A capture session spans several splits", "撮影セッションが複数の分割にまたがっている")
     params = dict(SESSION_PARAMS)
     doc = Doc(

@@ -8,6 +8,7 @@ from typing import Any
 
 from pitfalls.bench.pareto import dominated_by
 from pitfalls.context import Context
+from pitfalls.contract import Need
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Param, Rule, register
 from pitfalls.text import T
@@ -32,11 +33,11 @@ class LatencyBudget(Rule):
     name = "latency-budget-missed"
     phase = "system"
     severity = "error"
-    needs = frozenset({"bench"})
+    needs = frozenset({Need.BENCH})
     title = T("A model misses the latency budget", "モデルがレイテンシ予算を満たしていない")
     params = {
-        "budget_ms": Param(None, "end-to-end latency budget per request in ms (none: rule off)"),
-        "percentile": Param(95.0, "latency percentile that must be within the budget"),
+        "budget_ms": Param(None, "end-to-end latency budget per request in ms (none: rule off)", low=0.0, open_low=True, kind=float),
+        "percentile": Param(95.0, "latency percentile that must be within the budget", low=0.0, high=100.0),
     }
     doc = Doc(
         what=T("For every benchmarked configuration, compares the end-to-end single-request "
@@ -88,11 +89,11 @@ class DominatedModel(Rule):
     name = "dominated-model"
     phase = "system"
     severity = "warning"
-    needs = frozenset({"bench"})
+    needs = frozenset({Need.BENCH})
     title = T("A model is dominated: another is faster and at least as accurate",
               "より速く同等以上の精度のモデルが存在する")
     params = {
-        "accuracy_tolerance": Param(0.0, "accuracy the faster model may lack and still dominate"),
+        "accuracy_tolerance": Param(0.0, "accuracy the faster model may lack and still dominate", low=0.0, high=1.0),
         "latency_margin": Param(0.05, "relative p95 latency gain below which 'faster' is noise"),
     }
     doc = Doc(
@@ -146,12 +147,12 @@ class PreprocessingSkew(Rule):
     name = "train-serve-preprocessing-skew"
     phase = "system"
     severity = "warning"
-    needs = frozenset({"bench"})
+    needs = frozenset({Need.BENCH})
     title = T("Serving preprocessing differs from training and changes predictions",
               "推論時の前処理が学習時と異なり予測が変わる")
     params = {
-        "max_flip_rate": Param(0.01, "share of changed predictions tolerated"),
-        "max_accuracy_drop": Param(0.02, "accuracy drop above which the finding is an error"),
+        "max_flip_rate": Param(0.01, "share of changed predictions tolerated", low=0.0, high=1.0),
+        "max_accuracy_drop": Param(0.02, "accuracy drop above which the finding is an error", low=0.0, high=1.0),
     }
     doc = Doc(
         what=T("Runs the training preprocessing spec and the serving spec (or the serving "
@@ -212,12 +213,12 @@ class QuantizationLoss(Rule):
     name = "quantization-accuracy-loss"
     phase = "system"
     severity = "warning"
-    needs = frozenset({"bench"})
+    needs = frozenset({Need.BENCH})
     title = T("Quantization costs more accuracy than the tolerance",
               "量子化による精度低下が許容範囲を超える")
     params = {
         "min_ratio": Param(0.99, "quantized accuracy must be at least this share of fp32's "
-                                 "(MLPerf: 0.99)"),
+                                 "(MLPerf: 0.99)", low=0.0, high=1.0),
     }
     doc = Doc(
         what=T("Compares each int8 variant's accuracy on the evaluation split with its fp32 "

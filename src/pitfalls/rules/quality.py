@@ -153,8 +153,8 @@ class PerImageRule(Rule):
 
 _COMMON = {
     "max_share": Param(0.5, "share of images above which the condition is the dataset's nature "
-                            "and the finding is downgraded to info"),
-    "max_items": Param(200, "most images listed in the finding"),
+                            "and the finding is downgraded to info", low=0.0, high=1.0),
+    "max_items": Param(200, "most images listed in the finding", low=1),
 }
 
 
@@ -165,7 +165,7 @@ class DarkImages(PerImageRule):
     title = T("Dark images", "暗すぎる画像")
     summary = T("{n} image(s) are almost entirely dark ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像がほぼ真っ暗です")
-    params = {"max_p95": Param(0.25, "95th percentile of luma (0-1) below which an image is dark"),
+    params = {"max_p95": Param(0.25, "95th percentile of luma (0-1) below which an image is dark", low=0.0, high=1.0),
               **_COMMON}
     doc = Doc(
         what=T("Flags images whose 95th-percentile luma is below `max_p95` (0-1): at least 95 % of "
@@ -204,7 +204,7 @@ class LightImages(PerImageRule):
     summary = T("{n} image(s) are almost entirely white or washed out ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像がほぼ真っ白か白飛びしています")
     params = {"min_p05": Param(0.9, "5th percentile of luma (0-1) above which an image is "
-                                    "over-exposed"), **_COMMON}
+                                    "over-exposed", low=0.0, high=1.0), **_COMMON}
     doc = Doc(
         what=T("Flags images whose 5th-percentile luma is above `min_p05` (0-1): at least 95 % of "
                "the pixels are near white.",
@@ -254,12 +254,12 @@ class BlurryImages(PerImageRule):
     params = {
         "max_sharpness": Param(0.03, "relative sharpness (Laplacian variance / intensity "
                                      "variance) below which an image is blurry"),
-        "max_of_median": Param(0.1, "and below this fraction of the dataset's median"),
+        "max_of_median": Param(0.1, "and below this fraction of the dataset's median", low=0.0, high=1.0),
         "max_blur_score": Param(0.04, "blur score (fine detail x sqrt(relative sharpness)) "
                                       "below which an image is blurry"),
         "max_score_of_median": Param(0.3, "and below this fraction of the dataset's median "
-                                          "blur score"),
-        "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged"),
+                                          "blur score", low=0.0, high=1.0),
+        "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged", low=0.0, high=1.0),
         **_COMMON,
     }
     doc = Doc(
@@ -325,7 +325,7 @@ class LowInformation(PerImageRule):
     summary = T("{n} image(s) are nearly blank ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像がほぼ無地です")
     params = {"max_entropy": Param(LOW_ENTROPY, "entropy (bits) of the luma histogram below "
-                                                "which an image is nearly blank"), **_COMMON}
+                                                "which an image is nearly blank", low=0.0, high=8.0), **_COMMON}
     doc = Doc(
         what=T("Flags images whose luma histogram has an entropy below `max_entropy` bits: "
                "blank frames, lens caps, solid fills, nearly white or black pages.",
@@ -361,9 +361,9 @@ class OddSize(PerImageRule):
     summary = T("{n} image(s) are tiny or far from the dataset's typical size ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像が極端に小さいか、典型的なサイズから大きく外れています")
     params = {
-        "min_side": Param(32, "images with a shorter side below this many pixels are tiny"),
+        "min_side": Param(32, "images with a shorter side below this many pixels are tiny", low=1),
         "size_factor": Param(4.0, "sqrt(width*height) more than this factor from the median "
-                                  "is odd"),
+                                  "is odd", low=1.0),
         "iqr_factor": Param(3.0, "and outside the interquartile fence (in log size) by this "
                                  "many IQRs"),
         **_COMMON,
@@ -413,9 +413,9 @@ class OddAspect(PerImageRule):
     summary = T("{n} image(s) have an extreme or unusual aspect ratio ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像の縦横比が極端か、データセットで珍しい値です")
     params = {
-        "max_ratio": Param(3.0, "long side / short side above which an image is extreme"),
+        "max_ratio": Param(3.0, "long side / short side above which an image is extreme", low=1.0),
         "rel_factor": Param(2.5, "aspect ratio more than this factor from the dataset's median "
-                                 "is unusual"),
+                                 "is unusual", low=1.0),
         **_COMMON,
     }
     doc = Doc(
@@ -455,8 +455,8 @@ class ColourModes(Rule):
               "カラーのデータセットに混じったグレースケール画像、または混在するカラーモード")
     params = {
         "max_share": Param(0.5, "grayscale images are reported when they are fewer than this "
-                                "share of the dataset"),
-        "max_items": Param(200, "most images listed in the finding"),
+                                "share of the dataset", low=0.0, high=1.0),
+        "max_items": Param(200, "most images listed in the finding", low=1),
     }
     doc = Doc(
         what=T("Reports grayscale images (every pixel's channels equal) when most of the dataset "
@@ -525,7 +525,7 @@ class ExifOrientation(Rule):
     severity = "info"
     title = T("EXIF orientation set: loaders that ignore it see rotated images",
               "EXIF の向き情報あり: それを無視するローダーでは画像が回転して見える")
-    params = {"max_items": Param(200, "most images listed in the finding")}
+    params = {"max_items": Param(200, "most images listed in the finding", low=1)}
     doc = Doc(
         what=T("Lists images whose EXIF orientation tag asks for a rotation or flip (any value "
                "other than 1). `pitfalls` applies it before measuring anything.",

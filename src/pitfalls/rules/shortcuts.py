@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.context import Context
+from pitfalls.contract import Need
 from pitfalls.findings import Finding
 from pitfalls.probe import Probe, ProbeResult, encode, subsample
 from pitfalls.rules.base import Doc, Param, Rule, register
@@ -50,11 +51,11 @@ FLATNESS = ["frame_std", "frame_flat_sides"]
 """How constant the outermost ring is: a painted frame or letterbox, rare in real photos."""
 
 _PROBE_PARAMS = {
-    "alpha": Param(0.01, "significance level of the permutation test"),
-    "n_permutations": Param(99, "label permutations of the test (run only for strong scores)"),
-    "max_rows": Param(2000, "probes run on at most this many images (stratified subsample)"),
-    "folds": Param(5, "cross-validation folds"),
-    "n_examples": Param(6, "example images listed per class the cue gives away"),
+    "alpha": Param(0.01, "significance level of the permutation test", low=0.0, high=1.0, open_low=True, open_high=True),
+    "n_permutations": Param(99, "label permutations of the test (run only for strong scores)", low=1),
+    "max_rows": Param(2000, "probes run on at most this many images (stratified subsample)", low=2),
+    "folds": Param(5, "cross-validation folds", low=2),
+    "n_examples": Param(6, "example images listed per class the cue gives away", low=0),
     "seed": Param(0, "random seed of the subsample, folds and permutations"),
 }
 
@@ -71,7 +72,7 @@ def _with_derived(t: pd.DataFrame) -> pd.DataFrame:
 class ProbeRule(Rule):
     """A rule that asks whether some columns predict the label, with a cross-validated probe."""
 
-    needs = frozenset({"features", "labels"})
+    needs = frozenset({Need.FEATURES, Need.LABELS})
 
     def rows(self, ctx: Context) -> pd.DataFrame:
         """Readable, labelled rows (subsampled), with derived columns; computed once per
@@ -138,9 +139,9 @@ class PropertyShortcut(ProbeRule):
               "単純な画像の性質からラベルが予測できる")
     params = {
         "min_score": Param(0.8, "one-vs-rest balanced accuracy of the acquisition probe (size, "
-                                "shape, format, compression, colour mode) that raises a warning"),
+                                "shape, format, compression, colour mode) that raises a warning", low=0.0, high=1.0),
         "content_min_score": Param(0.95, "score of the content probe (brightness, colour, "
-                                         "sharpness, file size) that raises an info finding"),
+                                         "sharpness, file size) that raises an info finding", low=0.0, high=1.0),
         **_PROBE_PARAMS,
     }
     doc = Doc(
@@ -223,11 +224,11 @@ class BorderShortcut(ProbeRule):
               "画像の縁・背景だけからラベルが予測できる")
     params = {
         "min_score": Param(0.8, "one-vs-rest balanced accuracy of the border probe that counts "
-                                "as strong"),
+                                "as strong", low=0.0, high=1.0),
         "min_margin": Param(0.1, "a warning needs the border to beat the whole image's colour "
-                                 "by this much for that class"),
+                                 "by this much for that class", low=0.0, high=1.0),
         "info_min_score": Param(0.95, "border score that is reported as info even when the "
-                                      "whole image's colour predicts as well"),
+                                      "whole image's colour predicts as well", low=0.0, high=1.0),
         **_PROBE_PARAMS,
     }
     doc = Doc(
@@ -403,7 +404,7 @@ class MetadataShortcut(ProbeRule):
     title = T("Metadata predicts the label", "メタデータからラベルが予測できる")
     params = {
         "min_score": Param(0.8, "one-vs-rest balanced accuracy of a metadata probe that counts "
-                                "as strong"),
+                                "as strong", low=0.0, high=1.0),
         **_PROBE_PARAMS,
     }
     doc = Doc(
@@ -435,7 +436,7 @@ class MetadataShortcut(ProbeRule):
                "DeGrave, Janizek & Lee (2021), Nature Machine Intelligence: COVID-19 X-ray "
                "datasets drew positives and negatives from different sources."),
     )
-    needs = frozenset({"features", "labels"})
+    needs = frozenset({Need.FEATURES, Need.LABELS})
 
     def check(self, ctx: Context) -> Iterator[Finding]:
         frame = self.rows(ctx)
