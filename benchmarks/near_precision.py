@@ -1,4 +1,5 @@
-"""Near-duplicate precision and recall on images that share one coarse layout, and the fine check's cost.
+"""Near-duplicate precision and recall on images that share one coarse layout, and the fine
+check's cost.
 
     python benchmarks/near_precision.py                 # 120 distinct images per family, 20 copied
     python benchmarks/near_precision.py --n 200 --copies 40 --families xray,document

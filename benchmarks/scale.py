@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             res["scan"].append(r)
             print(f"  full scan, 2 workers: {r.get('total_s', float('nan')):.0f} s (features "
                   f"{r.get('features_s', float('nan')):.0f} s), driver {r['driver_mib']:.0f} MiB, "
-                  f"largest worker {r['worker_mib']:.0f} MiB RSS / {r['worker_own_mib']:.0f} MiB own "
+                  f"largest worker {r['worker_mib']:.0f} MiB RSS / "
+                  f"{r['worker_own_mib']:.0f} MiB own "
                   f"(USS), tree {r['tree_mib']:.0f} MiB, "
                   f"{r.get('n_findings')} findings", flush=True)
             shutil.rmtree(folder, ignore_errors=True)

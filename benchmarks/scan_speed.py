@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row['n']:>7} | {tool:<11} | {m['wall_s']:8.1f} | "
                       f"{m['images_per_s']:9.1f} | {m['peak_rss_mb']:12.0f}")
         if "cleanvision" in row:
-            row["speed_ratio"] = row["pitfalls"]["images_per_s"] / row["cleanvision"]["images_per_s"]
+            row["speed_ratio"] = (row["pitfalls"]["images_per_s"]
+                                  / row["cleanvision"]["images_per_s"])
             row["memory_ratio"] = row["pitfalls"]["peak_rss_mb"] / row["cleanvision"]["peak_rss_mb"]
             print(f"{'':>7} | speed pitfalls/CleanVision: {row['speed_ratio']:.1f}x; "
                   f"memory pitfalls/CleanVision: {row['memory_ratio']:.2f}")

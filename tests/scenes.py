@@ -123,7 +123,8 @@ def burst(seed: int, n: int = 4, size: tuple[int, int] = (96, 128),
 # image cannot tell apart). Each family draws a new individual per seed.
 
 
-def _smooth_field(rng: np.random.Generator, h: int, w: int, cells: int, amount: float) -> np.ndarray:
+def _smooth_field(rng: np.random.Generator, h: int, w: int, cells: int,
+                  amount: float) -> np.ndarray:
     """A smooth random field in [-amount, amount] (bicubic upsampling of a coarse random grid)."""
     small = rng.uniform(-1, 1, (cells, cells))
     img = Image.fromarray(((small + 1) * 127.5).astype(np.uint8))

@@ -198,7 +198,7 @@ def test_file_without_extension_is_read_and_text_is_skipped(tmp_path: Path) -> N
     assert "QUAL001" in report.passed
 
 
-# --- manifests -------------------------------------------------------------------------------------
+# --- manifests ------------------------------------------------------------------------------------
 
 def test_manifest_without_path_column(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("file,label\na.jpg,cat\n")
@@ -229,7 +229,7 @@ def test_manifest_with_missing_files(tmp_path: Path) -> None:
                               "reason": "file not found"}]
 
 
-# --- the command line never shows a traceback -------------------------------------------------------
+# --- the command line never shows a traceback -----------------------------------------------------
 
 @pytest.mark.parametrize("case", ["no_path_column", "duplicates", "empty_csv", "missing_dataset",
                                   "not_a_manifest", "empty_folder"])

@@ -109,7 +109,8 @@ def test_lang_ja_prints_japanese(leaky: Path, tmp_path: Path) -> None:
     assert JAPANESE.search(japanese)
 
 
-def test_config_from_pyproject(leaky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_from_pyproject(leaky: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text(
@@ -127,7 +128,8 @@ def test_config_from_pyproject(leaky: Path, tmp_path: Path, monkeypatch: pytest.
     assert code == 0, output  # the threshold from the config lets the imbalance pass
 
 
-def test_invalid_config_exits_2(clean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_config_exits_2(clean: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.pitfalls.rules.LEAK002]\nno_such_knob = 1\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)

@@ -52,7 +52,8 @@ def test_several_missing_needs_are_translated_part_by_part() -> None:
     assert reason == "needs labels (a label column or class folders); " \
                      "needs a train split and an evaluation split"
     assert translate_reason(reason, "ja") == skip_reason({Need.SPLITS, Need.LABELS}, "ja")
-    assert translate_reason("internal error: ValueError: x", "ja") == "internal error: ValueError: x"
+    assert translate_reason("internal error: "
+                            "ValueError: x", "ja") == "internal error: ValueError: x"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""`pitfalls demo`: the dataset is deterministic, fast to build, and every planted pitfall is found."""
+"""`pitfalls demo`: the dataset is deterministic, fast to build, and every planted pitfall is
+found."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Metrics with bootstrap intervals: point estimates, interval coverage by simulation, paired tests."""
+"""Metrics with bootstrap intervals: point estimates, interval coverage by simulation, paired
+tests."""
 
 from __future__ import annotations
 

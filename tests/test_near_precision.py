@@ -171,7 +171,8 @@ def test_one_object_on_a_uniform_background_is_not_a_duplicate(tmp_path: Path) -
         save(tmp_path, f"train/x/img_{k:04d}.jpg", a)
     for k in range(4):
         for name, edit in EDITS.items():
-            save(tmp_path, f"test/{name}/copy_{k:04d}.jpg", np.ascontiguousarray(edit(images[k], r)))
+            save(tmp_path, f"test/{name}/copy_{k:04d}.jpg",
+                 np.ascontiguousarray(edit(images[k], r)))
     ctx = context(tmp_path)
     df = links(ctx)
     paths = ctx.table["path"].tolist()

@@ -113,7 +113,8 @@ def test_class_by_split_chart_is_inline_svg(scanned: Report) -> None:
 def test_japanese_report(scanned: Report) -> None:
     html = scanned.to_html("ja")
     assert '<html lang="ja">' in html
-    for word in ("概要", "検出された問題", "クラス別・分割別の画像数", "エラー", "警告", "研究開発"):
+    for word in ("概要", "検出された問題", "クラス別・分割"
+                                  "別の画像数", "エラー", "警告", "研究開発"):
         assert word in html
     for f in scanned.findings:
         assert escape(f.title.get_text("ja"), quote=False) in html

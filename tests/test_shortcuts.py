@@ -24,7 +24,8 @@ PER_CLASS = 30
 
 
 def photo(label: str, k: int) -> Image.Image:
-    """A unique scene whose content (tint, a coloured object) differs by class, as real classes do."""
+    """A unique scene whose content (tint, a coloured object) differs by class, as real classes
+    do."""
     rng = np.random.default_rng(k)
     arr = scene(5000 + k, (192, 256)).astype(float) * TINTS[label]
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
@@ -124,7 +125,8 @@ def manifest(root: Path, name: str, site_of, extra: dict[str, list] | None = Non
 
 def test_metadata_column_that_gives_the_label_away(roots: dict[str, Path]) -> None:
     # 'apple' photos come from the orchard site, except a few; other classes from two labs.
-    m = manifest(roots["clean"], "site.csv", lambda label, i: "orchard" if label == "apple" and i % 9 else f"lab{i % 2}")
+    m = manifest(roots["clean"], "site.csv",
+                 lambda label, i: "orchard" if label == "apple" and i % 9 else f"lab{i % 2}")
     report = pitfalls.scan(m, cache=False, select=["SHORT003"])
     [finding] = report.by_rule("SHORT003")
     assert finding.severity == "warning"

@@ -1,4 +1,5 @@
-"""PERF003: train/serve preprocessing skew (colour order, resize interpolation, serving function)."""
+"""PERF003: train/serve preprocessing skew (colour order, resize interpolation, serving
+function)."""
 
 from __future__ import annotations
 

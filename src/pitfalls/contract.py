@@ -146,7 +146,8 @@ class Param:
             low = 0 if self.low is None and self.high is None else self.low
             if low is not None and (value < low or (self.open_low and value == low)):
                 return "out of range"
-            if self.high is not None and (value > self.high or (self.open_high and value == self.high)):
+            if self.high is not None and (value > self.high
+                                          or (self.open_high and value == self.high)):
                 return "out of range"
         return None
 

@@ -70,7 +70,8 @@ def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
     if cache is False:
         store = FeatureCache(None)
     else:
-        # Kept as given: Path() would turn a URL like s3://bucket/x into the local folder s3:/bucket/x.
+        # Kept as given: Path() would turn a URL like s3://bucket/x into the local folder
+        # s3:/bucket/x.
         base = config.cache_base(cache)
         store = FeatureCache.for_dataset(dataset.root, FEATURE_VERSION, embedder.name, base=base)
     feats = extract_features(

@@ -1,12 +1,13 @@
 """Cross-validated probes: can a handful of columns predict the label, better than chance?
 
-A probe bins every column (quantile bins for numbers, the most frequent values for categories),
-fits a categorical naive Bayes (scikit-learn's `CategoricalNB`) with uniform class priors in stratified K-fold, and scores the
-out-of-fold predictions by one-vs-rest balanced accuracy per class (chance 0.5), so a cue that gives
-away a single class among many is not diluted. Naive Bayes on bins is chosen because it is
-non-linear per column (an exact image size, a flat frame), needs no scaling, and fits in
-milliseconds, so a permutation test with hundreds of refits stays cheap. The permutation test
-uses the probe's own statistic (the best class's score), which corrects for having many classes.
+A probe bins every column (quantile bins for numbers, the most frequent values for categories), fits
+a categorical naive Bayes (scikit-learn's `CategoricalNB`) with uniform class priors in stratified
+K-fold, and scores the out-of-fold predictions by one-vs-rest balanced accuracy per class (chance
+0.5), so a cue that gives away a single class among many is not diluted. Naive Bayes on bins is
+chosen because it is non-linear per column (an exact image size, a flat frame), needs no scaling,
+and fits in milliseconds, so a permutation test with hundreds of refits stays cheap. The permutation
+test uses the probe's own statistic (the best class's score), which corrects for having many
+classes.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class Probe:
 
     def run(self, columns: list[str] | None = None) -> ProbeResult:
         """Cross-validated scores of a probe on `columns` (default: all)."""
-        idx = [self.columns.index(c) for c in columns] if columns else list(range(len(self.columns)))
+        idx = ([self.columns.index(c) for c in columns] if columns
+               else list(range(len(self.columns))))
         k = len(self.classes)
         if not self.usable or not idx:
             return ProbeResult([self.columns[i] for i in idx], self.classes,

@@ -23,7 +23,8 @@ QUESTIONS: dict[str, T] = {
     "who_acts": T("Who acts on a wrong answer, and how do they notice it?",
                   "間違った答えが出たとき、誰がどう気づいて対応しますか？"),
     "acceptable_error": T("What error rate is acceptable, and what does one error cost?",
-                          "どの程度の誤り率なら許容できますか？ 誤り 1 件の損失はどれくらいですか？"),
+                          "どの程度の誤り率なら許容できますか？ 誤り 1"
+                          " 件の損失はどれくらいですか？"),
     "fallback": T("What happens when the model is unsure or the photo is unusable?",
                   "モデルが判断に迷うとき、写真が使えないときはどうしますか？"),
     "review": T("Who reviews the measurements after release, and how often?",
@@ -68,7 +69,8 @@ def _text(v: Any, lang: str) -> str:
 
 
 def _condition_label(name: str, lang: str) -> str:
-    """Words for a capture condition key (`exposure` -> 'exposure (brightness)' / '露出（明るさ）')."""
+    """Words for a capture condition key (`exposure` -> 'exposure (brightness)' /
+    '露出（明るさ）')."""
     from pitfalls.field.conditions import CONDITIONS
 
     cond = CONDITIONS.get(name)

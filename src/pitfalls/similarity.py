@@ -103,7 +103,8 @@ class LinkSettings:
 
     @classmethod
     def for_context(cls, ctx: Context, params: dict[str, Any] | None = None) -> LinkSettings:
-        """Defaults, then the configured LEAK002 and LEAK004 params, then `params` (a rule's own)."""
+        """Defaults, then the configured LEAK002 and LEAK004 params, then `params` (a rule's
+        own)."""
         out = cls()
         for code in ("LEAK002", "LEAK004"):
             out = cls.from_params(ctx.config.params_for(code), out)

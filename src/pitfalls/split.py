@@ -58,7 +58,8 @@ def assign(components: np.ndarray, labels: np.ndarray, shares: dict[str, float],
 
 def make_split(ctx: Context, test_size: float = 0.2, val_size: float = 0.0,
                seed: int = 0) -> pd.DataFrame:
-    """The dataset table with a new `split` column (train/val/test), keeping linked rows together."""
+    """The dataset table with a new `split` column (train/val/test), keeping linked rows
+    together."""
     check_sizes(test_size, val_size)
     from pitfalls.evaluation.evalset import _components
 

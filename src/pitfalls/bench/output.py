@@ -141,9 +141,9 @@ def pareto_svg(rows: list[dict[str, Any]], front: list[int], budget_ms: float | 
                    f'fill-opacity="0.45" stroke="{colour}"><title>{html.escape(_label(r))}: '
                    f'acc {r["accuracy"]:.3f}, p95 {r["latency_ms"]["p95"]:.3f} ms, '
                    f'{(r.get("size_mb") or 0):.2f} MB</title></circle>')
+        name = r["model"] + ("" if r["quantization"] == "fp32" else " " + r["quantization"])
         out.append(f'<text x="{cx + rad + 2:.1f}" y="{cy + 4:.1f}" font-size="10">'
-                   f'{html.escape(r["model"] + ("" if r["quantization"] == "fp32" else " " + r["quantization"]))}'
-                   '</text>')
+                   f'{html.escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
 

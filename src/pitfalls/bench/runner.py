@@ -276,7 +276,8 @@ def run_queries(session: ort.InferenceSession, spec: PreprocessSpec, images: Ima
     peak = max(peak, rss_mb())
     to_ms = 1e-6
     total = np.asarray(tot, dtype=np.float64) * to_ms
-    return Timings(pre=np.asarray(pre, np.float64) * to_ms, infer=np.asarray(inf, np.float64) * to_ms,
+    return Timings(pre=np.asarray(pre, np.float64) * to_ms,
+                   infer=np.asarray(inf, np.float64) * to_ms,
                    post=np.asarray(post, np.float64) * to_ms, total=total, warmup_ms=warm,
                    duration_s=float(total.sum() / 1e3), images=len(tot) * batch_size,
                    peak_rss_mb=peak, stopped_by=stopped)

@@ -134,7 +134,8 @@ def run_bench(models: Sequence[str | Path], data: str | Path | Dataset,
                     info = model_info(path)
                     fixed = info.input_shape[0] if isinstance(info.input_shape[0], int) else None
                     reader = (ImageCalibrationReader(train, mspec, info.input_name,
-                                                     fixed_batch=fixed, limit=opts.calibration_images)
+                                                     fixed_batch=fixed,
+                                                     limit=opts.calibration_images)
                               if train is not None else None)
                     out = work / f"{Path(path).stem}.{method}-int8.onnx"
                     say(f"quantizing {Path(path).name} ({method})")

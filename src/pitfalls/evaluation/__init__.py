@@ -1,4 +1,5 @@
-"""Evaluation: predictions in (a file or an ONNX model), metrics with intervals, leak-free scores."""
+"""Evaluation: predictions in (a file or an ONNX model), metrics with intervals, leak-free
+scores."""
 
 from pitfalls.evaluation.metrics import Scores, score, subset_comparison
 from pitfalls.evaluation.predictions import Predictions, load_predictions

@@ -133,18 +133,30 @@ def parse_spec(data: dict[str, Any]) -> PreprocessSpec:
             out[key] = _triple(data[key], key)
     if "std" in out and any(v == 0 for v in out["std"]):
         raise InputError("preprocessing spec: 'std' must not contain zero")
-    choices = {"interpolation": tuple(INTERPOLATION), "channels": ("RGB", "BGR"),
-               "layout": ("NCHW", "NHWC"), "scale": ("0-1", "0-255")}
-    for key, allowed in choices.items():
+    for key, allowed in _CHOICES.items():
         if key in data:
-            value = str(data[key])
-            value = value.lower() if key == "interpolation" else value.upper()
-            if key == "scale":
-                value = value.replace(" ", "")
-            if value not in allowed:
-                raise InputError(f"preprocessing spec: '{key}' must be one of "
-                                 f"{', '.join(allowed)}, not {data[key]!r}")
-            out[key] = value
+            out[key] = _choice(data[key], key, allowed)
+    return PreprocessSpec(**out, **_output_options(data))
+
+
+_CHOICES = {"interpolation": tuple(INTERPOLATION), "channels": ("RGB", "BGR"),
+            "layout": ("NCHW", "NHWC"), "scale": ("0-1", "0-255")}
+
+
+def _choice(raw: Any, key: str, allowed: tuple[str, ...]) -> str:
+    value = str(raw)
+    value = value.lower() if key == "interpolation" else value.upper()
+    if key == "scale":
+        value = value.replace(" ", "")
+    if value not in allowed:
+        raise InputError(f"preprocessing spec: '{key}' must be one of "
+                         f"{', '.join(allowed)}, not {raw!r}")
+    return value
+
+
+def _output_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The spec's `classes`, `softmax` and `batch_size`, checked."""
+    out: dict[str, Any] = {}
     if "classes" in data:
         classes = data["classes"]
         if not (isinstance(classes, list) and classes and all(isinstance(c, str | int)
@@ -159,7 +171,7 @@ def parse_spec(data: dict[str, Any]) -> PreprocessSpec:
         if not (isinstance(data["batch_size"], int) and data["batch_size"] > 0):
             raise InputError("preprocessing spec: 'batch_size' must be a positive integer")
         out["batch_size"] = data["batch_size"]
-    return PreprocessSpec(**out)
+    return out
 
 
 def load_spec(source: str | Path | dict[str, Any] | PreprocessSpec | None) -> PreprocessSpec:

@@ -1,4 +1,5 @@
-"""Per-image features: computed once per image in one decode, cached as Parquet, read by every rule."""
+"""Per-image features: computed once per image in one decode, cached as Parquet, read by every
+rule."""
 
 from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
 from pitfalls.features.embedding import EMBED_DIM, Embedder, OnnxEmbedder, WeightFreeEmbedder

@@ -1,9 +1,10 @@
 """Embedders turn an image into a unit vector whose cosine similarity finds near-duplicates.
 
 The default needs no weights: low-frequency DCT coefficients of a contrast-normalised 32x32 luma
-thumbnail of the image's centre (6% of each side ignored) plus a coarse grid of chroma. It is invariant to brightness scaling and JPEG
-re-compression, and stable under resizing, crops and rotations of a few percent or degrees, noise
-and mild blur. An ONNX model given by the user can replace it (`--embedder model.onnx`).
+thumbnail of the image's centre (6% of each side ignored) plus a coarse grid of chroma. It is
+invariant to brightness scaling and JPEG re-compression, and stable under resizing, crops and
+rotations of a few percent or degrees, noise and mild blur. An ONNX model given by the user can
+replace it (`--embedder model.onnx`).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ class OnnxEmbedder:
         self.name = f"onnx-{digest}"
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(self.path), opts,
+                                            providers=["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape

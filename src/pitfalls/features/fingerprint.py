@@ -45,7 +45,8 @@ WORST = 0.5
 """The score averages the lowest half of the structured blocks' correlations: a copy matches in
 every block, two products or pages that share a silhouette or a layout only in some."""
 MAX_WARP = 0.2
-"""Largest change of any entry of the fitted linear map from the identity (scale, rotation, shear)."""
+"""Largest change of any entry of the fitted linear map from the identity (scale, rotation,
+    shear)."""
 MAX_SHIFT = 0.1
 """Largest fitted translation, as a share of the side."""
 FLAT_RESIDUAL = 1.0

@@ -17,7 +17,8 @@ def bytes_hash(data: bytes) -> str:
 
 
 def pixel_hash(rgb: np.ndarray) -> str:
-    """SHA-1 (128 bits) of the decoded 8-bit RGB pixels and their shape (format- and metadata-blind)."""
+    """SHA-1 (128 bits) of the decoded 8-bit RGB pixels and their shape (format- and
+    metadata-blind)."""
     h = hashlib.sha1(usedforsecurity=False)
     h.update(np.asarray(rgb.shape, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(rgb).data)  # the buffer itself, not a copy of it

@@ -3,8 +3,8 @@
 `render_html(report, lang)` builds a view of the report in Python (texts in `lang`, metrics
 formatted, evidence laid out by the shape of each item, thumbnails embedded) and renders it with the
 jinja2 templates in `report/templates/`. The page references no URL at all, so it opens offline, and
-all of its CSS is scoped under the root class `.pitfalls-report`, so it can be embedded in a notebook
-(`Report._repr_html_`) without restyling the notebook.
+all of its CSS is scoped under the root class `.pitfalls-report`, so it can be embedded in a
+notebook (`Report._repr_html_`) without restyling the notebook.
 
 Evidence layout, chosen per item from its `paths`:
 - 2 paths: a side-by-side pair (duplicates, leaks) with the item's score;
@@ -119,7 +119,8 @@ def format_value(v: Any, depth: int = 0, inline: bool = False) -> Markup:
             return _records_table([{"": k, **x} for k, x in v.items()], depth + 1)
         if all(_scalar(x) for x in v.values()) and (inline or len(v) > 4):
             cells = Markup("").join(
-                Markup('<span class="kvp"><b>{}</b> {}</span>').format(k, format_value(x, depth + 1))
+                Markup('<span '
+                       'class="kvp"><b>{}</b> {}</span>').format(k, format_value(x, depth + 1))
                 for k, x in v.items())
             return Markup('<span class="kvs">{}</span>').format(cells)
         rows = Markup("").join(

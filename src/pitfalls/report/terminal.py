@@ -1,4 +1,5 @@
-"""The terminal summary: the dataset line, one table of findings (worst first), passed and skipped."""
+"""The terminal summary: the dataset line, one table of findings (worst first), passed and
+skipped."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def print_summary(report: Report, console: Console | None = None, lang: str | No
     lang = lang or report.lang
     m = messages(lang)
     d = report.dataset
-    splits = ", ".join(f"{split_name(str(k), lang)} {v}" for k, v in (d.get("splits") or {}).items())
+    splits = ", ".join(f"{split_name(str(k), lang)} {v}"
+                       for k, v in (d.get("splits") or {}).items())
     console.print(
         f"[bold]pitfalls[/] {escape(str(d.get('root', '')))}: "
         + m["count_line"].format(n=d.get("n_images", 0), u=d.get("n_unreadable", 0))
@@ -29,7 +31,8 @@ def print_summary(report: Report, console: Console | None = None, lang: str | No
     for col in (m["rule"], m["severity"], m["phase"], m["findings"]):
         table.add_column(col)
     for f in sorted(report.findings, key=lambda f: (-severity_rank(f.severity), f.rule)):
-        table.add_row(f.rule, f"[{STYLE.get(f.severity, '')}]{m.get('sev.' + f.severity, f.severity)}[/]",
+        severity = m.get("sev." + f.severity, f.severity)
+        table.add_row(f.rule, f"[{STYLE.get(f.severity, '')}]{severity}[/]",
                       m.get("phase_short." + f.phase, f.phase), escape(f.summary.get_text(lang)))
     if report.findings:
         console.print(table)
@@ -37,4 +40,5 @@ def print_summary(report: Report, console: Console | None = None, lang: str | No
         console.print(m["no_findings"], style="green")
     console.print(f"{m['passed']}: {', '.join(report.passed) or '-'}")
     if report.skipped:
-        console.print(f"{m['skipped']}: " + ", ".join(s["rule"] for s in report.skipped), style="dim")
+        console.print(f"{m['skipped']}: " + ", ".join(s["rule"] for s in report.skipped),
+                      style="dim")

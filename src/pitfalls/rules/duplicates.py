@@ -63,8 +63,9 @@ class DuplicatesInSplit(Rule):
                "then verified on layout, colour and aspect ratio. Without splits the whole dataset "
                "counts as one split.",
                "同じ分割内で、バイト単位で同一、画素単位で同一、またはほぼ同一（縮小・再圧縮・"
-               "わずかなトリミングや回転・明るさ変更・ノイズ・ぼかし）の画像のグループを見つけます。"
-               "ほぼ同一の候補は埋め込みの類似度で探し、構図・色・縦横比で検証します。"
+               "わずかなトリミングや回転・明るさ変更・ノイズ・ぼかし）"
+               "の画像のグループを見つけます。ほぼ同一の候補は埋め込みの類似度で探し、"
+               "構図・色・縦横比で検証します。"
                "分割がない場合はデータ全体を一つの分割として扱います。"),
         why=T("Copies weigh their content several times in training and in the score: the model "
               "over-fits to them, the metric over-counts them, and the dataset looks larger and "
@@ -119,9 +120,9 @@ class ConflictingDuplicates(Rule):
                "differ.",
                "（どの分割にあっても）同一またはほぼ同一の画像で、ラベルが異なるグループを"
                "見つけます。"),
-        why=T("One image cannot be two classes (unless the task is multi-label): at least one label "
-              "is wrong. The model is trained on contradictions, and in the test set such images "
-              "are counted wrong whatever the model says.",
+        why=T("One image cannot be two classes (unless the task is multi-label): at least one "
+              "label is wrong. The model is trained on contradictions, and in the test set such "
+              "images are counted wrong whatever the model says.",
               "（マルチラベルでない限り）同じ画像が二つのクラスであることはなく、少なくとも一方の"
               "ラベルは誤りです。モデルは矛盾したデータで学習し、テストではモデルが何を答えても"
               "不正解と数えられます。"),

@@ -84,8 +84,8 @@ class TestSetTooSmall(Rule):
         yield self.finding(
             T("{k} class(es) have a recall interval wider than ±{t:.0%}; e.g. '{c}' needs about "
               "{m} more test images (now {n}, ±{h:.1%})",
-              "{k} クラスの再現率の区間が ±{t:.0%} より広くなっています。例えば '{c}' はテスト画像が"
-              "あと約 {m} 枚必要です（現在 {n} 枚、±{h:.1%}）").format(
+              "{k} クラスの再現率の区間が ±{t:.0%} より広くなっています。"
+              "例えば '{c}' はテスト画像があと約 {m} 枚必要です（現在 {n} 枚、±{h:.1%}）").format(
                   k=len(items), t=target, c=items[0]["label"], m=items[0]["more_needed"],
                   n=items[0]["n"], h=items[0]["half_width"]),
             metrics={"target_half_width": target,
@@ -104,8 +104,10 @@ class LeakInflatedScore(Rule):
     needs = EVAL_NEEDS | {Need.SPLITS}
     title = T("The score is inflated by leakage", "リークでスコアが水増しされている")
     params = {
-        "alpha": Param(0.01, "significance level of the one-sided bootstrap test", low=0.0, high=1.0, open_low=True, open_high=True),
-        "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting", low=0.0, high=1.0),
+        "alpha": Param(0.01, "significance level of the one-sided bootstrap test",
+                       low=0.0, high=1.0, open_low=True, open_high=True),
+        "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting",
+                                low=0.0, high=1.0),
     }
     doc = Doc(
         what=T("Re-scores the evaluation split on its images with no LEAK001–LEAK004 link to "
@@ -114,8 +116,9 @@ class LeakInflatedScore(Rule):
                "difference with a paired bootstrap interval and a one-sided p-value (whole "
                "groups resampled).",
                "評価用分割を、学習データとリーク関係（完全一致・類似画像・同じグループ・同じ撮影"
-               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。両方に 95% 区間、"
-               "差には対応のあるブートストラップ区間と片側 p 値を付けます（グループ単位で再標本化）。"),
+               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。"
+               "両方に 95% 区間、差には対応のあるブートストラップ区間と片側 p 値を付けます（グルー"
+               "プ単位で再標本化）。"),
         why=T("A test image that is a copy or a sibling shot of a training image is answered "
               "from memory. The published accuracy then measures recall of the training set, "
               "not performance on new photos, and drops when the model meets the field.",
@@ -124,8 +127,8 @@ class LeakInflatedScore(Rule):
               "現場で下がります。"),
         fix=T("Quote the leak-free score; re-split with `pitfalls split` so that groups, "
               "sessions and near-duplicates stay on one side, and retrain.",
-              "リークのないスコアを報告してください。`pitfalls split` でグループ・セッション・類似画像"
-              "を片側にまとめて分割し直し、再学習してください。"),
+              "リークのないスコアを報告してください。`pitfalls split` でグループ・セッション・類似"
+              "画像を片側にまとめて分割し直し、再学習してください。"),
         cases=("Barz & Denzler (2020), 'Do we train on test data? Purging CIFAR of "
                "near-duplicates' (J. Imaging 6(6)): 3.3% of CIFAR-10 and 10% of CIFAR-100 test "
                "images have near-duplicates in train; on the purged ciFAIR sets, model accuracy "
@@ -174,8 +177,10 @@ class Miscalibration(Rule):
     needs = EVAL_NEEDS
     title = T("Predicted probabilities are miscalibrated", "予測確率が較正されていない")
     params = {
-        "max_ece": Param(0.05, "expected calibration error above which the rule fires", low=0.0, high=1.0),
-        "alpha": Param(0.01, "significance level against a perfectly calibrated model", low=0.0, high=1.0, open_low=True, open_high=True),
+        "max_ece": Param(0.05, "expected calibration error above which the rule fires",
+                         low=0.0, high=1.0),
+        "alpha": Param(0.01, "significance level against a perfectly calibrated model",
+                       low=0.0, high=1.0, open_low=True, open_high=True),
         "min_n": Param(50, "fewer evaluation images are not judged", low=1),
     }
     doc = Doc(
@@ -184,10 +189,10 @@ class Miscalibration(Rule):
                "accuracy. Fires when ECE exceeds `max_ece` and is significantly above what a "
                "perfectly calibrated model would show on this many images (consistency "
                "resampling: outcomes drawn from the predicted confidences).",
-               "最上位クラスの確信度を幅の等しい 15 区間に分け、確信度と正解率の差を件数で重み付けした"
-               "期待較正誤差（ECE）を求めます。ECE が `max_ece` を超え、かつ同じ枚数で完全に較正された"
-               "モデルが示す値より有意に大きいとき報告します（確信度どおりに結果を引き直す一貫性"
-               "リサンプリング）。"),
+               "最上位クラスの確信度を幅の等しい 15 区間に分け、"
+               "確信度と正解率の差を件数で重み付けした期待較正誤差（ECE）を求めます。"
+               "ECE が `max_ece` を超え、かつ同じ枚数で完全に較正されたモデルが示す値より有意に大き"
+               "いとき報告します（確信度どおりに結果を引き直す一貫性リサンプリング）。"),
         why=T("Downstream decisions (thresholds, abstaining, human review, risk estimates) read "
               "the probability as a probability. Modern deep networks are overconfident: a "
               "'99%' that is right 90% of the time sends wrong cases past review.",
@@ -247,8 +252,10 @@ class WeakSlice(Rule):
     title = T("A slice of the data performs significantly worse",
               "特定のスライスで性能が有意に低い")
     params = {
-        "alpha": Param(0.05, "false discovery rate (Benjamini–Hochberg) across all slices", low=0.0, high=1.0, open_low=True, open_high=True),
-        "min_gap": Param(0.1, "smallest accuracy gap (slice vs rest) worth reporting", low=0.0, high=1.0),
+        "alpha": Param(0.05, "false discovery rate (Benjamini–Hochberg) across all slices",
+                       low=0.0, high=1.0, open_low=True, open_high=True),
+        "min_gap": Param(0.1, "smallest accuracy gap (slice vs rest) worth reporting",
+                         low=0.0, high=1.0),
         "min_n": Param(20, "slices with fewer evaluation images are not tested", low=1),
         "max_levels": Param(20, "metadata columns with more distinct values are not sliced", low=2),
     }
@@ -258,9 +265,10 @@ class WeakSlice(Rule):
                "whether each slice's accuracy is below the rest's (one-sided Fisher exact "
                "test), corrects for testing many slices (Benjamini–Hochberg), and shows failed "
                "examples of the slices that remain significant.",
-               "評価セットをメタデータ列の値と画像条件（明るさ・鮮鋭度・サイズの四分位、カメラ機種）"
-               "で分け、各スライスの正解率が残りより低いかを片側フィッシャー正確検定で調べ、多重検定"
-               "を補正（Benjamini–Hochberg）したうえで、有意なスライスの失敗例を示します。"),
+               "評価セットをメタデータ列の値と画像条件（明るさ・鮮鋭度・サイズの四分位、"
+               "カメラ機種）で分け、各スライスの正解率が残りより低いかを片側フィッシャー正確検定で"
+               "調べ、多重検定を補正（Benjamini–Hochberg）したうえで、"
+               "有意なスライスの失敗例を示します。"),
         why=T("An average hides subgroups where the model fails: dark photos, one camera, one "
               "site. Those are exactly the conditions the field will bring.",
               "平均値は、モデルが失敗する部分集団（暗い写真、特定のカメラ、特定の拠点）を隠します。"

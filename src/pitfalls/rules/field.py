@@ -42,7 +42,8 @@ class FieldConditions(Rule):
     needs = frozenset({Need.FIELD})
     title = T("Field capture conditions differ from the lab's", "現場の撮影条件がラボと異なる")
     params = {
-        "alpha": Param(0.05, "family-wise significance level (Holm over the conditions)", low=0.0, high=1.0, open_low=True, open_high=True),
+        "alpha": Param(0.05, "family-wise significance level (Holm over the conditions)",
+                       low=0.0, high=1.0, open_low=True, open_high=True),
         "min_effect": Param(0.5, "smallest shift of the median, in lab standard deviations, "
                                  "that counts"),
         "min_field": Param(8, "fewest readable field photos needed to compare", low=2),
@@ -54,11 +55,11 @@ class FieldConditions(Rule):
                "Kolmogorov-Smirnov test (Holm-corrected), and ranks the conditions by effect size "
                "(median shift in lab standard deviations). Evidence: photos from both sides at "
                "the 10th, 50th and 90th percentiles of each changed condition.",
-               "評価用分割と現場写真それぞれについて、撮影条件（露出・コントラスト・色かぶり・ぼけ・"
-               "ノイズ・解像度・JPEG 品質・縦横比）を 1 枚ずつ測り、条件ごとに 2 標本コルモゴロフ・"
-               "スミルノフ検定（Holm 補正）で比べ、効果量（中央値のずれをラボの標準偏差で割った値）"
-               "の大きい順に並べます。証拠として、変わった条件ごとに両側の 10・50・90 パーセン"
-               "タイルの写真を並べます。"),
+               "評価用分割と現場写真それぞれについて、撮影条件（露出・コントラスト・色かぶり・ぼけ"
+               "・ノイズ・解像度・JPEG 品質・縦横比）を 1 枚ずつ測り、"
+               "条件ごとに 2 標本コルモゴロフ・スミルノフ検定（Holm 補正）で比べ、"
+               "効果量（中央値のずれをラボの標準偏差で割った値）の大きい順に並べます。証拠として、"
+               "変わった条件ごとに両側の 10・50・90 パーセンタイルの写真を並べます。"),
         why=T("A model is only as good as the conditions it was tested under. Darker rooms, "
               "cheaper cameras, motion blur, stronger compression or a different white balance "
               "in the field silently lower accuracy, and nobody notices until users complain.",
@@ -138,7 +139,8 @@ class FieldAccuracy(Rule):
     needs = frozenset({Need.FIELD, Need.FIELD_PREDICTION})
     title = T("Predicted field accuracy is well below lab accuracy",
               "現場で予測される正解率がラボより大きく低い")
-    params = {"max_drop": Param(0.05, "drop in accuracy (lab - predicted field) that counts", low=0.0, high=1.0)}
+    params = {"max_drop": Param(0.05, "drop in accuracy (lab - predicted field) that counts",
+                                low=0.0, high=1.0)}
     doc = Doc(
         what=T("Fits a capture model (exposure, contrast, colour cast, Gaussian and motion blur, "
                "sensor noise, down-scaling, JPEG quality) so that the transformed evaluation "
@@ -146,20 +148,22 @@ class FieldAccuracy(Rule):
                "reports the predicted field accuracy with a bootstrap interval next to lab "
                "accuracy, the condition that costs most, and a label-free estimate on the field "
                "photos themselves (Average Thresholded Confidence, Garg et al. 2022).",
-               "撮影モデル（露出・コントラスト・色かぶり・ガウスぼけと手ぶれ・センサーノイズ・縮小・"
-               "JPEG 品質）を、変換後の評価写真が現場写真の撮影条件と一致するように当てはめ、"
+               "撮影モデル（露出・コントラスト・色かぶり・ガウスぼけと手ぶれ・センサーノイズ・縮小"
+               "・JPEG 品質）を、変換後の評価写真が現場写真の撮影条件と一致するように当てはめ、"
                "モデルを実行して、現場で予測される正解率をブートストラップ区間付きでラボの正解率と"
-               "並べて示します。最も影響の大きい条件と、現場写真そのものからラベルなしで求めた推定値"
-               "（ATC, Garg ら 2022）も示します。"),
+               "並べて示します。最も影響の大きい条件と、現場写真そのものからラベルなしで求めた推定"
+               "値（ATC, Garg ら 2022）も示します。"),
         why=T("Stakeholders plan with the lab number. If the field's cameras and light cost ten "
               "points, the project is judged a failure after release although the model did "
               "what it was tested to do.",
               "関係者はラボの数字を前提に計画します。現場のカメラや照明で 10 ポイント下がれば、"
-              "モデルはテストどおりに動いているのに、リリース後にプロジェクトは失敗と見なされます。"),
+              "モデルはテストどおりに動いているのに、"
+              "リリース後にプロジェクトは失敗と見なされます。"),
         fix=T("Tell stakeholders the field figure, not the lab one (`pitfalls sheet`); fix the "
               "condition that costs most (light, focus, compression) or train with it.",
-              "関係者にはラボではなく現場の数字を伝えてください（`pitfalls sheet`）。最も影響の大きい"
-              "条件（照明・ピント・圧縮）を改善するか、その条件で学習してください。"),
+              "関係者にはラボではなく現場の数字を伝えてください（`pitfalls sheet`）。"
+              "最も影響の大きい条件（照明・ピント・圧縮）を改善するか、"
+              "その条件で学習してください。"),
         cases=("Garg et al. (2022), 'Leveraging Unlabeled Data to Predict Out-of-Distribution "
                "Performance', ICLR: ATC predicts accuracy under shift within a few points "
                "(3.87 on CIFAR-10-C).",
@@ -201,11 +205,15 @@ class FieldOutOfDistribution(Rule):
     phase = "production"
     severity = "warning"
     needs = frozenset({Need.FIELD, Need.SPLITS})
-    title = T("Field photos outside the training distribution", "学習データの分布から外れた現場写真")
+    title = T("Field photos outside the "
+              "training distribution", "学習データの分布から外れた現場写真")
     params = {
         "quantile": Param(0.95, "quantile of the evaluation split's own distances to train "
-                                "beyond which a field photo counts as outside", low=0.0, high=1.0, open_low=True, open_high=True),
-        "alpha": Param(0.01, "significance level of the binomial test on the share outside", low=0.0, high=1.0, open_low=True, open_high=True),
+                                "beyond which a field "
+                                "photo counts "
+                                "as outside", low=0.0, high=1.0, open_low=True, open_high=True),
+        "alpha": Param(0.01, "significance level of the binomial test on the share outside",
+                       low=0.0, high=1.0, open_low=True, open_high=True),
     }
     doc = Doc(
         what=T("For every evaluation photo, the distance (1 - cosine similarity of embeddings) "
@@ -214,9 +222,9 @@ class FieldOutOfDistribution(Rule):
                "when more of them are outside than the 5% expected (one-sided binomial test), "
                "with the farthest photos and their nearest training photo.",
                "評価写真それぞれについて最も近い学習写真までの距離（埋め込みの 1 - コサイン類似度）"
-               "を測り、通常の新しい写真のばらつきとします。その `quantile` 分位点より学習データから"
-               "遠い現場写真を「分布外」とし、期待される 5% を有意に超えたとき（片側二項検定）に、"
-               "最も遠い写真とその最近傍の学習写真を示して報告します。"),
+               "を測り、通常の新しい写真のばらつきとします。その `quantile` 分位点より学習データか"
+               "ら遠い現場写真を「分布外」とし、期待される 5% を有意に超えたとき（片側二項検定）"
+               "に、最も遠い写真とその最近傍の学習写真を示して報告します。"),
         why=T("Accuracy measured on photos like the training set says nothing about photos "
               "unlike it: new backgrounds, objects, viewpoints or devices in the field.",
               "学習データに似た写真で測った正解率は、似ていない写真（新しい背景・対象・"

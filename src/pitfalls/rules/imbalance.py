@@ -66,8 +66,8 @@ class ClassImbalance(Rule):
               "見えても、欠陥や疾患など本当に重要な少数クラスを見逃します。"),
         fix=T("Collect more images of the rare classes; otherwise re-weight the loss or resample, "
               "and judge the model by balanced accuracy and per-class recall, not accuracy.",
-              "少数クラスの画像を追加収集してください。難しければ損失の重み付けやリサンプリングを行い、"
-              "正解率ではなくバランス正解率とクラス別再現率で評価してください。"),
+              "少数クラスの画像を追加収集してください。難しければ損失の重み付けやリサンプリングを行"
+              "い、正解率ではなくバランス正解率とクラス別再現率で評価してください。"),
         cases=("Buda, Maki & Mazurowski (2018), 'A systematic study of the class imbalance "
                "problem in convolutional neural networks', Neural Networks 106: accuracy falls as "
                "imbalance grows; oversampling works best.",
@@ -106,8 +106,10 @@ class SplitLabelShift(Rule):
     needs = frozenset({Need.LABELS, Need.SPLITS})
     title = T("Label distribution differs between splits", "分割間でラベル分布が異なる")
     params = {
-        "min_tvd": Param(0.1, "total variation distance between label mixes that counts as large", low=0.0, high=1.0),
-        "alpha": Param(0.001, "significance level of the chi-square test", low=0.0, high=1.0, open_low=True, open_high=True),
+        "min_tvd": Param(0.1, "total variation distance between label mixes that counts as large",
+                         low=0.0, high=1.0),
+        "alpha": Param(0.001, "significance level of the chi-square test",
+                       low=0.0, high=1.0, open_low=True, open_high=True),
     }
     doc = Doc(
         what=T("Compares each evaluation split's label mix with train's: a chi-square test of "
@@ -150,10 +152,13 @@ class SplitLabelShift(Rule):
                      for k, a, b in zip(labels, p_train, p_other, strict=True)]
             yield self.finding(
                 T("Label mix of '{s}' differs from train (TVD {d:.2f}, p={p:.1g}){m}",
-                  "'{s}' のラベル構成が学習と異なります（全変動距離 {d:.2f}, p={p:.1g}）{m}").format(
+                  "'{s}' のラベル構成が学習と異なります"
+                  "（全変動距離 {d:.2f}, p={p:.1g}）{m}").format(
                       s=split, d=tvd, p=pvalue,
-                      m=(f"; missing in {split}: {', '.join(missing_eval)}" if missing_eval else "")
-                      + (f"; missing in train: {', '.join(missing_train)}" if missing_train else "")),
+                      m=(f"; missing in {split}: {', '.join(missing_eval)}"
+                         if missing_eval else "")
+                      + (f"; missing in train: {', '.join(missing_train)}"
+                         if missing_train else "")),
                 metrics={"split": split, "tvd": tvd, "p_value": pvalue,
                          "missing_in_eval": missing_eval, "missing_in_train": missing_train},
                 items=items,
@@ -170,8 +175,10 @@ class HiddenMinorityFailure(Rule):
     title = T("The headline accuracy hides a class the model fails on",
               "全体の正解率が、モデルが苦手なクラスを隠している")
     params = {
-        "min_recall": Param(0.6, "a class whose recall is below this counts as failed", low=0.0, high=1.0),
-        "gap": Param(0.15, "accuracy minus the class's recall that counts as hidden", low=0.0, high=1.0),
+        "min_recall": Param(0.6, "a class whose recall is below this counts as failed",
+                            low=0.0, high=1.0),
+        "gap": Param(0.15, "accuracy minus the class's recall that counts as hidden",
+                     low=0.0, high=1.0),
         "min_n": Param(5, "classes with fewer evaluation images are not judged", low=1),
     }
     doc = Doc(
@@ -184,13 +191,13 @@ class HiddenMinorityFailure(Rule):
         why=T("Accuracy is dominated by the large classes: 95% accuracy on data with 5% "
               "defects is reached by never predicting a defect. The class that fails is often "
               "the one the project exists for.",
-              "正解率は多数派クラスに支配されます。欠陥が 5% のデータでは、欠陥を一度も予測しなくても"
-              "95% の正解率になります。取りこぼしているクラスこそ、プロジェクトの目的であることが"
-              "多いのです。"),
+              "正解率は多数派クラスに支配されます。欠陥が 5% のデータでは、"
+              "欠陥を一度も予測しなくても95% の正解率になります。取りこぼしているクラスこそ、"
+              "プロジェクトの目的であることが多いのです。"),
         fix=T("Report balanced accuracy and per-class recall; collect more images of the failed "
               "class, re-weight or resample in training, and tune the decision threshold.",
-              "バランス正解率とクラス別再現率を報告してください。苦手なクラスの画像を増やす、学習時に"
-              "重み付けやリサンプリングをする、判定しきい値を調整する、などで改善します。"),
+              "バランス正解率とクラス別再現率を報告してください。苦手なクラスの画像を増やす、"
+              "学習時に重み付けやリサンプリングをする、判定しきい値を調整する、などで改善します。"),
         cases=("Oakden-Rayner, Dunnmon, Carneiro & Ré (2020), 'Hidden stratification causes "
                "clinically meaningful failures in machine learning for medical imaging' (ACM "
                "CHIL): models with high overall AUC performed far worse on clinically important "

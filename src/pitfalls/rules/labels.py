@@ -22,7 +22,8 @@ class LikelyLabelErrors(Rule):
     params = {
         "min_issues": Param(1, "fewest likely label errors that produce a finding", low=1),
         "min_probe_accuracy": Param(0.7, "without predictions: the embedding probe's "
-                                         "out-of-fold balanced accuracy needed to judge labels", low=0.0, high=1.0),
+                                         "out-of-fold balanced accuracy "
+                                         "needed to judge labels", low=0.0, high=1.0),
         "max_items": Param(50, "most images listed", low=1),
     }
     doc = Doc(
@@ -35,14 +36,16 @@ class LikelyLabelErrors(Rule):
                "image embeddings (groups kept within a fold), used only when the probe beats "
                "`min_probe_accuracy`.",
                "与えられたラベルが予測確率と強く食い違う画像を、confident learning（cleanlab の "
-               "`find_label_issues` と同じ手法・ノイズ率による除外。cleanlab を読み込まずに同じ結果を出す"
-               "自前の実装）で見つけます。確率はクラスごとの列がある予測から取り、なければ"
-               "画像埋め込みに対するロジスティック回帰プローブの交差検証（グループは同じ分割に保持）"
-               "予測から取ります。プローブは `min_probe_accuracy` を上回るときだけ使います。"),
+               "`find_label_issues` と同じ手法・ノイズ率による除外。"
+               "cleanlab を読み込まずに同じ結果を出す自前の実装）で見つけます。"
+               "確率はクラスごとの列がある予測から取り、なければ画像埋め込みに対するロジスティック"
+               "回帰プローブの交差検証（グループは同じ分割に保持）予測から取ります。"
+               "プローブは `min_probe_accuracy` を上回るときだけ使います。"),
         why=T("Label errors in training teach the model the wrong answer; in the test set they "
               "make the score wrong and can reverse which model looks best.",
-              "学習データのラベル誤りはモデルに間違った答えを教え、テストセットのラベル誤りはスコアを"
-              "狂わせ、どのモデルが優れて見えるかを逆転させることさえあります。"),
+              "学習データのラベル誤りはモデルに間違った答えを教え、"
+              "テストセットのラベル誤りはスコアを狂わせ、"
+              "どのモデルが優れて見えるかを逆転させることさえあります。"),
         fix=T("Review the listed images (most likely errors first), fix or drop the wrong "
               "labels, and re-evaluate; for test sets, have two people relabel them.",
               "一覧の画像を（誤りの可能性が高い順に）見直し、誤ったラベルを修正または除外して再評価"

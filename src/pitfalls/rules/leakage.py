@@ -121,8 +121,9 @@ class NearDuplicateLeak(Rule):
               "一部測っており、新しい写真での性能を過大に示します。"),
         fix=T("Move each group of near-copies to one side of the split (`pitfalls split` does it), "
               "or drop them from evaluation and re-score (EVAL002 shows the score without them).",
-              "ほぼ同一の画像のグループを分割の片側にまとめてください（`pitfalls split` が行います）。"
-              "または評価から除いて評価し直してください（EVAL002 が除いた場合の得点を示します）。"),
+              "ほぼ同一の画像のグループを分割の片側にまとめてください（`pitfalls split` が行います"
+              "）。または評価から除いて評価し直してください（EVAL0"
+              "02 が除いた場合の得点を示します）。"),
         cases=(_BARZ,
                "Recht et al. (2019), 'Do ImageNet Classifiers Generalize to ImageNet?', ICML: "
                "near-duplicates between the new and the original test images were removed before "
@@ -137,7 +138,8 @@ class NearDuplicateLeak(Rule):
                    "min_score": float(pairs["score"].min())}
         yield self.finding(
             T("{n} evaluation images have a near-duplicate in train ({p:.1%} of evaluation)",
-              "評価用画像のうち {n} 枚に、学習データ内のほぼ同一の画像があります（評価用の {p:.1%}）"
+              "評価用画像のうち {n} 枚に、学習データ内のほぼ同一の"
+              "画像があります（評価用の {p:.1%}）"
               ).format(n=metrics["n_eval_images"], p=metrics["share_of_test"]),
             metrics=metrics, items=_pair_items(ctx, pairs))
 
@@ -165,8 +167,8 @@ class GroupLeak(Rule):
     doc = Doc(
         what=T("Reads the `group` column (patient, subject, specimen, capture session, device…) "
                "and reports every group whose images are in more than one split.",
-               "`group` 列（患者・被験者・検体・撮影セッション・機器など）を読み、画像が複数の分割に"
-               "またがるグループをすべて報告します。"),
+               "`group` 列（患者・被験者・検体・撮影セッション・機器など）を読み、"
+               "画像が複数の分割にまたがるグループをすべて報告します。"),
         why=T("Images of one patient or object share traits the model can recognise (anatomy, "
               "markers, the object's scratches): with the group on both sides the test rewards "
               "recognising the group, not the class, and the score will not hold on new groups.",
@@ -218,7 +220,8 @@ class SessionLeak(Rule):
     name = "session-leak"
     severity = "warning"
     needs = frozenset({Need.SPLITS})
-    title = T("A capture session spans several splits", "撮影セッションが複数の分割にまたがっている")
+    title = T("A capture session "
+              "spans several splits", "撮影セッションが複数の分割にまたがっている")
     params = dict(SESSION_PARAMS)
     doc = Doc(
         what=T("Infers capture sessions and reports every session with images in more than one "

@@ -1,5 +1,6 @@
 """System-phase rules over `pitfalls bench` results: latency budget, dominated models, train/serve
-preprocessing skew, quantization accuracy loss. They read `ctx.extras["bench"]` (a `BenchResult`)."""
+preprocessing skew, quantization accuracy loss. They read `ctx.extras["bench"]` (a
+`BenchResult`)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,10 @@ class LatencyBudget(Rule):
     needs = frozenset({Need.BENCH})
     title = T("A model misses the latency budget", "モデルがレイテンシ予算を満たしていない")
     params = {
-        "budget_ms": Param(None, "end-to-end latency budget per request in ms (none: rule off)", low=0.0, open_low=True, kind=float),
-        "percentile": Param(95.0, "latency percentile that must be within the budget", low=0.0, high=100.0),
+        "budget_ms": Param(None, "end-to-end latency budget per request in ms (none: rule off)",
+                           low=0.0, open_low=True, kind=float),
+        "percentile": Param(95.0, "latency percentile that must be within the budget",
+                            low=0.0, high=100.0),
     }
     doc = Doc(
         what=T("For every benchmarked configuration, compares the end-to-end single-request "
@@ -93,7 +96,8 @@ class DominatedModel(Rule):
     title = T("A model is dominated: another is faster and at least as accurate",
               "より速く同等以上の精度のモデルが存在する")
     params = {
-        "accuracy_tolerance": Param(0.0, "accuracy the faster model may lack and still dominate", low=0.0, high=1.0),
+        "accuracy_tolerance": Param(0.0, "accuracy the faster model may lack and still dominate",
+                                    low=0.0, high=1.0),
         "latency_margin": Param(0.05, "relative p95 latency gain below which 'faster' is noise"),
     }
     doc = Doc(
@@ -152,7 +156,8 @@ class PreprocessingSkew(Rule):
               "推論時の前処理が学習時と異なり予測が変わる")
     params = {
         "max_flip_rate": Param(0.01, "share of changed predictions tolerated", low=0.0, high=1.0),
-        "max_accuracy_drop": Param(0.02, "accuracy drop above which the finding is an error", low=0.0, high=1.0),
+        "max_accuracy_drop": Param(0.02, "accuracy drop above which the finding is an error",
+                                   low=0.0, high=1.0),
     }
     doc = Doc(
         what=T("Runs the training preprocessing spec and the serving spec (or the serving "
@@ -162,7 +167,8 @@ class PreprocessingSkew(Rule):
                "mean/std, crop).",
                "同じ評価画像を学習時の前処理と推論時の前処理（または推論関数）で同じモデルに通し、"
                "予測が変わる割合と正解率の変化（対応のあるブートストラップ区間付き）、"
-               "異なる設定（リサイズ補間、RGB/BGR、0–1 と 0–255、平均・標準偏差、クロップ）を報告します。"),
+               "異なる設定（リサイズ補間、RGB/BGR、0–1 と 0–255、"
+               "平均・標準偏差、クロップ）を報告します。"),
         why=T("A serving pipeline written again for production (OpenCV instead of PIL, another "
               "resize, BGR order, forgotten normalisation) quietly feeds the model inputs it never "
               "saw; accuracy drops with no error anywhere.",
@@ -199,7 +205,8 @@ class PreprocessingSkew(Rule):
             yield self.finding(
                 T(f"{s.model}: serving preprocessing changes {s.flip_rate:.1%} of predictions "
                   f"({diffs}){acc}",
-                  f"{s.model}: 推論時の前処理で予測の {s.flip_rate:.1%} が変わります（{diffs}）{acc_ja}"),
+                  f"{s.model}: 推論時の前処理で予測の {s.flip_rate:.1%} が変わります"
+                  f"（{diffs}）{acc_ja}"),
                 metrics=s.to_dict() | {"differences": {k: [a, b] for k, (a, b)
                                                         in s.differences.items()}},
                 items=[{"paths": [p]} for p in s.flipped_paths[:20]],

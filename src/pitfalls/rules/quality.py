@@ -51,18 +51,20 @@ class BrokenFiles(Rule):
                "not an image, or refused as a decompression bomb) as an error, and readable files "
                "whose extension does not match their real format as info. Unreadable files are "
                "skipped by every other rule.",
-               "デコードできないファイル（存在しない、0 バイト、途中で切れている、壊れている、画像でない、"
-               "解凍爆弾として拒否）をエラーとして、拡張子と実際の形式が異なる読み込み可能なファイルを"
-               "情報として報告します。読み込めないファイルは他のルールから除外されます。"),
-        why=T("A single truncated file crashes a training job hours in, or is silently dropped by a "
-              "loader, changing the data without anyone noticing. Mis-typed files break tools that "
-              "trust the extension.",
-              "途中で切れたファイルが 1 つあるだけで数時間後に学習が落ちたり、ローダーが黙って読み飛ばして"
-              "データが気付かぬうちに変わったりします。拡張子を信じるツールは形式違いのファイルで壊れます。"),
+               "デコードできないファイル（存在しない、0 バイト、途中で切れている、壊れている、"
+               "画像でない、解凍爆弾として拒否）をエラーとして、拡張子と実際の形式が異なる読み込み"
+               "可能なファイルを情報として報告します。"
+               "読み込めないファイルは他のルールから除外されます。"),
+        why=T("A single truncated file crashes a training job hours in, or is silently dropped by "
+              "a loader, changing the data without anyone noticing. Mis-typed files break tools "
+              "that trust the extension.",
+              "途中で切れたファイルが 1 つあるだけで数時間後に学習が落ちたり、"
+              "ローダーが黙って読み飛ばしてデータが気付かぬうちに変わったりします。"
+              "拡張子を信じるツールは形式違いのファイルで壊れます。"),
         fix=T("Re-export or re-download the listed files, or remove them from the dataset; rename "
               "mis-typed files to their real format's extension.",
-              "該当ファイルを再出力・再取得するか、データセットから除いてください。形式違いのファイルは"
-              "実際の形式の拡張子に改名してください。"),
+              "該当ファイルを再出力・再取得するか、データセットから除いてください。"
+              "形式違いのファイルは実際の形式の拡張子に改名してください。"),
         cases=("CleanVision and the Open Images / LAION tooling all ship broken-file checks "
                "because scraped datasets routinely contain truncated downloads and HTML error "
                "pages saved as .jpg.",),
@@ -76,7 +78,8 @@ class BrokenFiles(Rule):
                      for row in bad.itertuples()]
             kinds = bad["error_kind"].value_counts()
             yield self.finding(
-                T("{n} file(s) cannot be read ({k})", "{n} 個のファイルを読み込めません（{k}）").format(
+                T("{n} file(s) cannot "
+                  "be read ({k})", "{n} 個のファイルを読み込めません（{k}）").format(
                     n=len(bad), k=", ".join(f"{k}: {v}" for k, v in kinds.items())),
                 metrics={"n_unreadable": int(len(bad)),
                          "by_kind": {str(k): int(v) for k, v in kinds.items()}},
@@ -137,7 +140,8 @@ class PerImageRule(Rule):
         n = int(mask.sum())
         if n == 0:
             return
-        hit = t[mask].assign(rule_score=score[mask]).sort_values("rule_score", ascending=self.ascending)
+        hit = (t[mask].assign(rule_score=score[mask])
+               .sort_values("rule_score", ascending=self.ascending))
         share = n / len(t)
         limit = int(self.p.get("max_items", 200))
         items = [{"paths": [row.path], "score": float(row.rule_score)}
@@ -165,29 +169,32 @@ class DarkImages(PerImageRule):
     title = T("Dark images", "暗すぎる画像")
     summary = T("{n} image(s) are almost entirely dark ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像がほぼ真っ暗です")
-    params = {"max_p95": Param(0.25, "95th percentile of luma (0-1) below which an image is dark", low=0.0, high=1.0),
+    params = {"max_p95": Param(0.25, "95th percentile of luma (0-1) below which an image is dark",
+                               low=0.0, high=1.0),
               **_COMMON}
     doc = Doc(
         what=T("Flags images whose 95th-percentile luma is below `max_p95` (0-1): at least 95 % of "
                "the pixels are dark.",
-               "輝度の 95 パーセンタイルが `max_p95`（0〜1）未満、つまり画素の 95 % 以上が暗い画像を"
-               "報告します。"),
+               "輝度の 95 パーセンタイルが `max_p95`（0〜1）未満、"
+               "つまり画素の 95 % 以上が暗い画像を報告します。"),
         why=T("Under-exposed images carry little usable signal; if they cluster in one class or "
               "one split they become a shortcut or a hidden distribution shift, and a model that "
               "never saw them fails at night or indoors in the field.",
               "露出不足の画像は使える情報が少なく、特定のクラスや分割に偏るとショートカットや隠れた"
-              "分布の違いになります。暗い画像を学習していないモデルは、現場の夜間や屋内で失敗します。"),
+              "分布の違いになります。暗い画像を学習していないモデルは、"
+              "現場の夜間や屋内で失敗します。"),
         fix=T("Check whether the dark images are capture failures (remove or re-shoot) or a real "
               "field condition (keep them, and make sure every class and split has them).",
-              "暗い画像が撮影の失敗（削除・撮り直し）なのか、現場の実際の条件（残して全クラス・全分割に"
-              "含める）なのかを確認してください。"),
+              "暗い画像が撮影の失敗（削除・撮り直し）なのか、現場の実際の条件（残して全クラス・全分"
+              "割に含める）なのかを確認してください。"),
         cases=("CleanVision (Cleanlab, 2023) reports dark images among the most common issues it "
                "finds in public datasets such as Caltech-256 and Food-101.",),
         notes=T("CleanVision thresholds the 99th percentile of its perceived brightness at 0.32; "
                 "the 95th percentile of luma at 0.25 flags the same images in its test set while "
                 "leaving night photos with a few bright lights alone.",
-                "CleanVision は知覚輝度の 99 パーセンタイルを 0.32 で判定します。輝度の 95 パーセンタイルを "
-                "0.25 で判定すると、そのテスト画像では同じ画像を検出しつつ、明かりの写った夜景は除外します。"),
+                "CleanVision は知覚輝度の 99 パーセンタイルを 0.32 で判定します。"
+                "輝度の 95 パーセンタイルを 0.25 で判定すると、"
+                "そのテスト画像では同じ画像を検出しつつ、明かりの写った夜景は除外します。"),
     )
 
     def flag(self, t: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict[str, Any]]:
@@ -208,16 +215,17 @@ class LightImages(PerImageRule):
     doc = Doc(
         what=T("Flags images whose 5th-percentile luma is above `min_p05` (0-1): at least 95 % of "
                "the pixels are near white.",
-               "輝度の 5 パーセンタイルが `min_p05`（0〜1）を超える、つまり画素の 95 % 以上が白に近い画像を"
-               "報告します。"),
+               "輝度の 5 パーセンタイルが `min_p05`（0〜1）を超える、"
+               "つまり画素の 95 % 以上が白に近い画像を報告します。"),
         why=T("Washed-out images have lost their detail to clipping; a class photographed against "
               "a bright backdrop, or under a flash, teaches the model the lighting instead of the "
               "object.",
-              "白飛びした画像は細部が失われています。明るい背景やフラッシュで撮られたクラスがあると、"
-              "モデルは対象ではなく照明を学習します。"),
+              "白飛びした画像は細部が失われています。明るい背景やフラッシュで撮られたクラスがあると"
+              "、モデルは対象ではなく照明を学習します。"),
         fix=T("Remove capture failures; fix exposure at capture time; make sure lighting does not "
               "differ systematically between classes.",
-              "撮影の失敗は除き、撮影時に露出を調整し、照明がクラス間で系統的に異ならないようにしてください。"),
+              "撮影の失敗は除き、撮影時に露出を調整し、"
+              "照明がクラス間で系統的に異ならないようにしてください。"),
         cases=("CleanVision (Cleanlab, 2023) flags 'light' images as a standard issue type in "
                "its audits of public image datasets.",),
         notes=T("CleanVision thresholds the 5th percentile of perceived brightness at 0.95; luma "
@@ -250,16 +258,19 @@ class BlurryImages(PerImageRule):
     code = "QUAL004"
     name = "blurry-images"
     title = T("Blurry images", "ぼやけた画像")
-    summary = T("{n} image(s) are blurry ({share:.1%})", "{n} 枚（{share:.1%}）の画像がぼやけています")
+    summary = T("{n} image(s) are "
+                "blurry ({share:.1%})", "{n} 枚（{share:.1%}）の画像がぼやけています")
     params = {
         "max_sharpness": Param(0.03, "relative sharpness (Laplacian variance / intensity "
                                      "variance) below which an image is blurry"),
-        "max_of_median": Param(0.1, "and below this fraction of the dataset's median", low=0.0, high=1.0),
+        "max_of_median": Param(0.1, "and below this fraction of the dataset's median",
+                               low=0.0, high=1.0),
         "max_blur_score": Param(0.04, "blur score (fine detail x sqrt(relative sharpness)) "
                                       "below which an image is blurry"),
         "max_score_of_median": Param(0.3, "and below this fraction of the dataset's median "
                                           "blur score", low=0.0, high=1.0),
-        "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged", low=0.0, high=1.0),
+        "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged",
+                              low=0.0, high=1.0),
         **_COMMON,
     }
     doc = Doc(
@@ -267,16 +278,18 @@ class BlurryImages(PerImageRule):
                "the variance of its intensities (so low contrast alone does not count as blur), "
                "and flags images below `max_sharpness` that are also far below the dataset's "
                "median. Dark, nearly blank and flat images are left to QUAL002/QUAL005.",
-               "各画像の相対鮮鋭度（ラプラシアンの分散を輝度の分散で割った値。低コントラストだけでは"
-               "ぼけと見なさない）を測り、`max_sharpness` 未満かつデータセットの中央値より大幅に低い画像を"
-               "報告します。暗い画像・ほぼ無地の画像は QUAL002/QUAL005 に任せます。"),
+               "各画像の相対鮮鋭度（ラプラシアンの分散を輝度の分散で割った値。"
+               "低コントラストだけではぼけと見なさない）を測り、`max_sharpness` 未満かつデータセッ"
+               "トの中央値より大幅に低い画像を報告します。"
+               "暗い画像・ほぼ無地の画像は QUAL002/QUAL005 に任せます。"),
         why=T("Motion blur and missed focus remove the fine detail a classifier relies on; if one "
               "class or one camera is blurrier, the model learns blur as a cue.",
-              "手ぶれやピンぼけは分類器が頼る細部を消します。特定のクラスやカメラだけぼやけていると、"
-              "モデルはぼけを手掛かりとして学習します。"),
+              "手ぶれやピンぼけは分類器が頼る細部を消します。特定のクラスやカメラだけぼやけていると"
+              "、モデルはぼけを手掛かりとして学習します。"),
         fix=T("Remove or re-shoot the blurry images, or keep them deliberately (and in every "
               "class) when the field will produce blur too.",
-              "ぼやけた画像を削除・撮り直すか、現場でもぼけが生じるなら意図的に（全クラスに）残してください。"),
+              "ぼやけた画像を削除・撮り直すか、現場でもぼけが生じるなら意図的に（全クラスに）"
+              "残してください。"),
         cases=("Pech-Pacheco et al. (2000), 'Diatom autofocusing in brightfield microscopy': the "
                "variance of the Laplacian as a focus measure, the basis of most blur checks.",
                "CleanVision (Cleanlab, 2023) reports blurry images as a standard issue type."),
@@ -291,14 +304,17 @@ class BlurryImages(PerImageRule):
                 "most about 0.045 (nearly all caught at 0.04); a 9-15 px motion blur scores "
                 "0.02-0.12 and only about half is caught; photos upscaled 2-3x with a blurred "
                 "background can score as low as 0.03 (about 1 in 300 flagged).",
-                "CleanVision は 64 画素の縮小画像のエッジ強度を使います。256 画素の作業用コピーでの相対ラプラシアン"
-                "分散はそのテスト画像で同じ結果になり、データセット全体が柔らかい場合も大量検出しません。"
-                "中程度のぼけは 2 つ目の判定で捉えます。ぼけスコア（最も細かい帯域の細部を一段粗い帯域の細部で"
-                "割った値に、相対鮮鋭度の平方根を掛けたもの）が `max_blur_score` 未満で、かつデータセットの"
-                "中央値より大幅に低い画像です。benchmarks/calibrate_rules.py により 512x384 の JPEG（品質 "
-                "70〜95）で較正しました。普通の写真は 0.06〜0.7（中央値約 0.3）、シグマ 2〜3 画素のガウスぼけは"
-                "最大約 0.045（0.04 でほぼすべて検出）、9〜15 画素の手ぶれは 0.02〜0.12 で約半数のみ検出、"
-                "背景のぼけた 2〜3 倍拡大の写真は 0.03 まで下がることがあります（約 300 枚に 1 枚を検出）。"),
+                "CleanVision は 64 画素の縮小画像のエッジ強度を使います。"
+                "256 画素の作業用コピーでの相対ラプラシアン分散はそのテスト画像で同じ結果になり、"
+                "データセット全体が柔らかい場合も大量検出しません。中程度のぼけは 2 つ目の判定で捉"
+                "えます。ぼけスコア（最も細かい帯域の細部を一段粗い帯域の細部で割った値に、"
+                "相対鮮鋭度の平方根を掛けたもの）が `max_blur_score` 未満で、"
+                "かつデータセットの中央値より大幅に低い画像です。benchmarks/calibrate_rules.py によ"
+                "り 512x384 の JPEG（品質 70〜95）で較正しました。"
+                "普通の写真は 0.06〜0.7（中央値約 0.3）、シグマ 2〜3 画素のガウスぼけは最大約 0.045"
+                "（0.04 でほぼすべて検出）、9〜15 画素の手ぶれは 0.02〜0.12 で約半数のみ検出、"
+                "背景のぼけた 2〜3 倍拡大の写真は 0.03 まで下がることが"
+                "あります（約 300 枚に 1 枚を検出）。"),
     )
 
     def flag(self, t: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict[str, Any]]:
@@ -325,7 +341,8 @@ class LowInformation(PerImageRule):
     summary = T("{n} image(s) are nearly blank ({share:.1%})",
                 "{n} 枚（{share:.1%}）の画像がほぼ無地です")
     params = {"max_entropy": Param(LOW_ENTROPY, "entropy (bits) of the luma histogram below "
-                                                "which an image is nearly blank", low=0.0, high=8.0), **_COMMON}
+                                                "which an image is "
+                                                "nearly blank", low=0.0, high=8.0), **_COMMON}
     doc = Doc(
         what=T("Flags images whose luma histogram has an entropy below `max_entropy` bits: "
                "blank frames, lens caps, solid fills, nearly white or black pages.",
@@ -334,8 +351,8 @@ class LowInformation(PerImageRule):
         why=T("Blank images carry no information about their label: they are noise in training "
               "and free points (or free errors) in evaluation, and often mark a broken capture "
               "pipeline.",
-              "無地の画像にはラベルの情報がなく、学習ではノイズ、評価では無意味な正解・誤りになります。"
-              "撮影パイプラインの故障を示していることもよくあります。"),
+              "無地の画像にはラベルの情報がなく、学習ではノイズ、評価では無意味な正解・誤りになりま"
+              "す。撮影パイプラインの故障を示していることもよくあります。"),
         fix=T("Remove them, or give them an explicit 'no object' class if the field produces them.",
               "削除するか、現場でも発生するなら明示的な「対象なし」クラスにしてください。"),
         cases=("CleanVision (Cleanlab, 2023) found low-information images (e.g. blank frames) "
@@ -372,13 +389,14 @@ class OddSize(PerImageRule):
         what=T("Flags images whose shorter side is below `min_side` pixels, and images whose "
                "linear size sqrt(width x height) is more than `size_factor` times away from the "
                "dataset's median and outside its interquartile fence.",
-               "短辺が `min_side` 画素未満の画像と、線形サイズ sqrt(幅×高さ) がデータセットの中央値から "
-               "`size_factor` 倍以上離れ、かつ四分位範囲の外にある画像を報告します。"),
-        why=T("Tiny images are upscaled into mush by the loader; outliers in size usually come from "
-              "another source (another camera, a web scrape, a thumbnail) and can become a shortcut "
-              "if they cluster in one class.",
-              "極端に小さい画像はローダーで拡大されて潰れます。サイズの外れ値は別の出所（別のカメラ、"
-              "ウェブ収集、サムネイル）から来ていることが多く、特定のクラスに偏るとショートカットになります。"),
+               "短辺が `min_side` 画素未満の画像と、線形サイズ sqrt(幅×高さ) がデータセットの中央値"
+               "から `size_factor` 倍以上離れ、かつ四分位範囲の外にある画像を報告します。"),
+        why=T("Tiny images are upscaled into mush by the loader; outliers in size usually come "
+              "from another source (another camera, a web scrape, a thumbnail) and can become a "
+              "shortcut if they cluster in one class.",
+              "極端に小さい画像はローダーで拡大されて潰れます。サイズの外れ値は別の出所（別のカメラ"
+              "、ウェブ収集、サムネイル）から来ていることが多く、"
+              "特定のクラスに偏るとショートカットになります。"),
         fix=T("Check where the outliers come from; drop thumbnails; resize consistently.",
               "外れ値の出所を確認し、サムネイルは除き、一貫した方法でリサイズしてください。"),
         cases=("CleanVision (Cleanlab, 2023) reports 'odd size' images, e.g. thumbnails mixed "
@@ -425,16 +443,16 @@ class OddAspect(PerImageRule):
                "`rel_factor` 倍以上離れた画像を報告します。"),
         why=T("Loaders squash or crop every image to one shape: extreme shapes (panoramas, "
               "banners, strips) lose the object or distort it, and are often not photos at all.",
-              "ローダーはすべての画像を一つの形に潰すか切り取ります。極端な形（パノラマ、バナー、帯状の画像）"
-              "では対象が失われたり歪んだりし、そもそも写真でないこともよくあります。"),
+              "ローダーはすべての画像を一つの形に潰すか切り取ります。極端な形（パノラマ、バナー、"
+              "帯状の画像）では対象が失われたり歪んだりし、そもそも写真でないこともよくあります。"),
         fix=T("Check the listed files; crop or pad them deliberately, or remove them.",
               "該当ファイルを確認し、意図的に切り取る・余白を付ける、または削除してください。"),
         cases=("CleanVision (Cleanlab, 2023) reports 'odd aspect ratio' images as a standard "
                "issue type in its dataset audits.",),
         notes=T("CleanVision flags a short/long ratio below 0.35 (long/short above 2.9); 3.0 here, "
                 "plus a check relative to the dataset's typical shape.",
-                "CleanVision は短辺/長辺が 0.35 未満（長辺/短辺 2.9 超）で判定します。ここでは 3.0 とし、"
-                "データセットの典型的な形との比較も加えています。"),
+                "CleanVision は短辺/長辺が 0.35 未満（長辺/短辺 2.9 超）で判定します。"
+                "ここでは 3.0 とし、データセットの典型的な形との比較も加えています。"),
     )
 
     def flag(self, t: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict[str, Any]]:
@@ -461,17 +479,19 @@ class ColourModes(Rule):
     doc = Doc(
         what=T("Reports grayscale images (every pixel's channels equal) when most of the dataset "
                "is in colour, and files stored in a colour mode other than the dataset's usual one "
-               "(e.g. L, P, RGBA, CMYK, 16-bit among RGB). Nearly blank images are left to QUAL005.",
-               "データセットの大半がカラーのときのグレースケール画像（全画素でチャンネルが等しい）と、"
-               "通常と異なるカラーモード（RGB の中の L、P、RGBA、CMYK、16 ビットなど）で保存された"
-               "ファイルを報告します。ほぼ無地の画像は QUAL005 に任せます。"),
+               "(e.g. L, P, RGBA, CMYK, 16-bit among RGB). "
+               "Nearly blank images are left to QUAL005.",
+               "データセットの大半がカラーのときのグレースケール画像（全画素でチャンネルが等しい）"
+               "と、通常と異なるカラーモード（RGB の中の L、P、RGBA、CMYK、16 ビットなど）"
+               "で保存されたファイルを報告します。ほぼ無地の画像は QUAL005 に任せます。"),
         why=T("Grayscale images in a colour dataset are often from another source (a scanner, an "
               "infrared camera) and become a shortcut when they cluster in one class; mixed modes "
               "are converted differently by different loaders (alpha dropped onto black, CMYK "
               "inverted, 16-bit clipped), so training and serving can see different pixels.",
-              "カラーのデータセット中のグレースケール画像は別の出所（スキャナー、赤外線カメラ）から来て"
-              "いることが多く、特定のクラスに偏るとショートカットになります。カラーモードが混在すると、"
-              "ローダーごとに変換が異なり（アルファが黒に落ちる、CMYK の反転、16 ビットの切り捨て）、"
+              "カラーのデータセット中のグレースケール画像は別の出所（スキャナー、赤外線カメラ）"
+              "から来ていることが多く、特定のクラスに偏るとショートカットになります。"
+              "カラーモードが混在すると、ローダーごとに変換が異なり（アルファが黒に落ちる、"
+              "CMYK の反転、16 ビットの切り捨て）、"
               "学習時と推論時で見る画素が変わることがあります。"),
         fix=T("Convert every file to one mode (usually 8-bit RGB) when building the dataset, and "
               "check where the grayscale images come from.",
@@ -482,8 +502,8 @@ class ColourModes(Rule):
                "(noted in the Caffe and TensorFlow ImageNet preprocessing scripts).",),
         notes=T("CleanVision calls an image grayscale only when its file mode is L; here an RGB "
                 "file whose channels are all equal counts too.",
-                "CleanVision はファイルのモードが L のときだけグレースケールとします。ここでは全チャンネルが"
-                "等しい RGB ファイルも含めます。"),
+                "CleanVision はファイルのモードが L のときだけグレースケールとします。"
+                "ここでは全チャンネルが等しい RGB ファイルも含めます。"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -497,7 +517,8 @@ class ColourModes(Rule):
             paths = t.loc[gray, "path"].tolist()
             yield self.finding(
                 T("{n} grayscale image(s) in a colour dataset ({share:.1%})",
-                  "カラーのデータセットにグレースケール画像が {n} 枚（{share:.1%}）あります").format(
+                  "カラーのデータセットにグレースケール画像が "
+                  "{n} 枚（{share:.1%}）あります").format(
                       n=len(paths), share=share),
                 metrics={"n_grayscale": len(paths), "share": share},
                 items=[{"paths": [p], "kind": "grayscale"} for p in paths[:limit]],
@@ -510,7 +531,8 @@ class ColourModes(Rule):
             odd = t[modes != main]
             yield self.finding(
                 T("Files use {k} colour modes: {m}; {n} differ from the usual {main}",
-                  "ファイルのカラーモードが {k} 種類あります（{m}）。{n} 個が通常の {main} と異なります"
+                  "ファイルのカラーモードが {k} 種類あります（{m}）。"
+                  "{n} 個が通常の {main} と異なります"
                   ).format(k=len(counts), m=", ".join(f"{k}: {v}" for k, v in counts.items()),
                            n=len(odd), main=main),
                 metrics={"modes": {str(k): int(v) for k, v in counts.items()}, "main_mode": main},
@@ -529,20 +551,21 @@ class ExifOrientation(Rule):
     doc = Doc(
         what=T("Lists images whose EXIF orientation tag asks for a rotation or flip (any value "
                "other than 1). `pitfalls` applies it before measuring anything.",
-               "EXIF の向きタグが回転・反転を指定している（1 以外の）画像を列挙します。`pitfalls` は"
-               "計測の前にこれを適用します。"),
+               "EXIF の向きタグが回転・反転を指定している（1 以外の）画像を列挙します。"
+               "`pitfalls` は計測の前にこれを適用します。"),
         why=T("Phones store portrait photos as landscape pixels plus a tag. Many training "
               "pipelines (OpenCV's imread with some flags, raw PIL.Image.open, TensorFlow's "
               "decode_jpeg) ignore the tag, so the model trains on sideways images while people "
               "label and review them upright.",
               "スマートフォンは縦長の写真を横長の画素とタグで保存します。多くの学習パイプライン"
               "（フラグ次第の OpenCV imread、素の PIL.Image.open、TensorFlow の decode_jpeg）は"
-              "このタグを無視するため、人が正立で確認・ラベル付けした画像をモデルは横向きで学習します。"),
+              "このタグを無視するため、人が正立で確認・ラベル付けし"
+              "た画像をモデルは横向きで学習します。"),
         fix=T("Apply the orientation once when building the dataset (e.g. PIL.ImageOps."
               "exif_transpose, then save without the tag), or make sure the loader applies it in "
               "training and in serving alike.",
-              "データセット作成時に一度だけ向きを適用する（PIL.ImageOps.exif_transpose の後、タグなしで"
-              "保存する）か、学習と推論の両方でローダーが適用するようにしてください。"),
+              "データセット作成時に一度だけ向きを適用する（PIL.ImageOps.exif_transpose の後、"
+              "タグなしで保存する）か、学習と推論の両方でローダーが適用するようにしてください。"),
         cases=("Adam Geitgey (2019), 'The dumb reason your fancy Computer Vision app isn't "
                "working: Exif Orientation' (Medium): models fed sideways phone photos because "
                "the loaders ignored the EXIF tag.",),

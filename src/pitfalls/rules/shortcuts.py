@@ -51,8 +51,10 @@ FLATNESS = ["frame_std", "frame_flat_sides"]
 """How constant the outermost ring is: a painted frame or letterbox, rare in real photos."""
 
 _PROBE_PARAMS = {
-    "alpha": Param(0.01, "significance level of the permutation test", low=0.0, high=1.0, open_low=True, open_high=True),
-    "n_permutations": Param(99, "label permutations of the test (run only for strong scores)", low=1),
+    "alpha": Param(0.01, "significance level of the permutation test",
+                   low=0.0, high=1.0, open_low=True, open_high=True),
+    "n_permutations": Param(99, "label permutations of the test (run only for strong scores)",
+                            low=1),
     "max_rows": Param(2000, "probes run on at most this many images (stratified subsample)", low=2),
     "folds": Param(5, "cross-validation folds", low=2),
     "n_examples": Param(6, "example images listed per class the cue gives away", low=0),
@@ -139,9 +141,11 @@ class PropertyShortcut(ProbeRule):
               "単純な画像の性質からラベルが予測できる")
     params = {
         "min_score": Param(0.8, "one-vs-rest balanced accuracy of the acquisition probe (size, "
-                                "shape, format, compression, colour mode) that raises a warning", low=0.0, high=1.0),
+                                "shape, format, compression, colour "
+                                "mode) that raises a warning", low=0.0, high=1.0),
         "content_min_score": Param(0.95, "score of the content probe (brightness, colour, "
-                                         "sharpness, file size) that raises an info finding", low=0.0, high=1.0),
+                                         "sharpness, file size) that "
+                                         "raises an info finding", low=0.0, high=1.0),
         **_PROBE_PARAMS,
     }
     doc = Doc(
@@ -153,19 +157,21 @@ class PropertyShortcut(ProbeRule):
                "probe is a warning; a content probe, whose signal can be legitimate, is only "
                "reported (as info) when it is nearly perfect. The columns that carry the signal "
                "are each scored alone.",
-               "交差検証したプローブを 2 つ学習します。1 つはファイルの作られ方（幅、高さ、縦横比、画素数、"
-               "JPEG 品質、形式、カラーモード）、もう 1 つは画像全体の統計（明るさ、コントラスト、色、彩度、"
-               "鮮鋭度、ノイズ、エントロピー、画素あたりのビット数）です。クラスごとの一対他バランス正解率"
-               "（偶然なら 0.5）で評価し、並べ替え検定で偶然と比較します。作られ方のプローブが強ければ警告、"
-               "内容のプローブは正当な場合もあるため、ほぼ完全なときだけ情報として報告します。信号を運ぶ列は"
-               "それぞれ単独でも評価します。"),
+               "交差検証したプローブを 2 つ学習します。1 つはファイルの作られ方（幅、高さ、縦横比、"
+               "画素数、JPEG 品質、形式、カラーモード）、もう 1 つは画像全体の統計（明るさ、"
+               "コントラスト、色、彩度、鮮鋭度、ノイズ、エントロピー、画素あたりのビット数）です。"
+               "クラスごとの一対他バランス正解率（偶然なら 0.5）で評価し、"
+               "並べ替え検定で偶然と比較します。作られ方のプローブが強ければ警告、"
+               "内容のプローブは正当な場合もあるため、ほぼ完全なときだけ情報として報告します。"
+               "信号を運ぶ列はそれぞれ単独でも評価します。"),
         why=T("If one class was photographed with another camera, saved at another resolution or "
               "JPEG quality, or converted to grayscale, a network learns that instead of the "
               "object: the test score is high because the test set shares the artefact, and the "
               "model fails as soon as the artefact changes.",
-              "あるクラスだけ別のカメラで撮られた、別の解像度や JPEG 品質で保存された、グレースケールに"
-              "変換された、といった場合、ネットワークは対象ではなくそれを学習します。テストセットも同じ"
-              "特徴を持つためスコアは高く、特徴が変わった途端にモデルは失敗します。"),
+              "あるクラスだけ別のカメラで撮られた、別の解像度や JPEG 品質で保存された、"
+              "グレースケールに変換された、といった場合、ネットワークは対象ではなくそれを学習します"
+              "。テストセットも同じ特徴を持つためスコアは高く、"
+              "特徴が変わった途端にモデルは失敗します。"),
         fix=T("Bring every class to the same capture and export pipeline (same resolution, "
               "format, quality, colour mode), or randomise those properties in augmentation; "
               "collect images of every class with every camera.",
@@ -179,8 +185,8 @@ class PropertyShortcut(ProbeRule):
                "X-rays came from different sources with different image characteristics."),
         notes=T("File size is scored with the content probe (as bits per pixel) because it "
                 "follows texture: a class of grass makes larger JPEGs than a class of sky.",
-                "ファイルサイズはテクスチャに従う（芝生のクラスは空のクラスより JPEG が大きい）ため、"
-                "画素あたりのビット数として内容のプローブで評価します。"),
+                "ファイルサイズはテクスチャに従う（芝生のクラスは空のクラスより JPEG が大きい）"
+                "ため、画素あたりのビット数として内容のプローブで評価します。"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -245,25 +251,27 @@ class BorderShortcut(ProbeRule):
                "outermost ring alone gives the class away (a frame), the signal sits at the "
                "edges: a warning. A border that predicts only as well as the image's overall "
                "colour is reported as info when nearly perfect (the background may be the cue).",
-               "画像の縁だけで交差検証したプローブを学習します（各辺 8 % の帯の平均色とばらつき、原寸での"
-               "最外周の色・ばらつき・平坦な辺の数（塗られた枠やレターボックスはこれを一定にします）、"
-               "四隅のパッチの明るさ・ばらつき・エッジの平均と最大・彩度の平均と最大（透かし、ロゴ、焼き込み日付がこれを変えます））。隅の"
-               "印が他の特徴に薄められないよう、隅ごとのプローブも別に学習します。クラスごとの"
-               "一対他バランス正解率（偶然なら 0.5）で評価し、最もよいプローブをラベルの並べ替え検定に"
-               "かけます（有意水準は五つで分け合います）。"
-               "縁が画像全体の色より明らかによくクラスを予測するか、最外周の平坦さだけでクラスが分かる（枠）"
-               "なら信号は縁にあり、警告します。全体の色と"
-               "同程度にしか予測しない場合は、ほぼ完全なときだけ情報として報告します（背景が手掛かりの可能性）。"),
+               "画像の縁だけで交差検証したプローブを学習します（各辺 8 % の帯の平均色とばらつき、"
+               "原寸での最外周の色・ばらつき・平坦な辺の数（塗られた枠やレターボックスはこれを一定"
+               "にします）、四隅のパッチの明るさ・ばらつき・エッジの平均と最大・彩度の平均と最大（"
+               "透かし、ロゴ、焼き込み日付がこれを変えます））。隅の印が他の特徴に薄められないよう"
+               "、隅ごとのプローブも別に学習します。クラスごとの一対他バランス正解率（偶然なら 0.5"
+               "）で評価し、最もよいプローブをラベルの並べ替え検定にかけます（有意水準は五つで分け"
+               "合います）。縁が画像全体の色より明らかによくクラスを予測するか、"
+               "最外周の平坦さだけでクラスが分かる（枠）なら信号は縁にあり、警告します。全体の色と"
+               "同程度にしか予測しない場合は、ほぼ完全なときだけ情報とし"
+               "て報告します（背景が手掛かりの可能性）。"),
         why=T("A frame, a watermark strip, a scanner edge or a studio backdrop present in one "
               "class's photos is the easiest thing for a network to learn: it scores well on a "
               "test set built the same way and fails on every real photo.",
-              "あるクラスの写真だけにある枠、透かしの帯、スキャナーの縁、撮影スタジオの背景は、ネットワークが"
-              "最も学習しやすいものです。同じ作り方のテストセットでは高得点でも、実際の写真ではすべて失敗します。"),
+              "あるクラスの写真だけにある枠、透かしの帯、スキャナーの縁、撮影スタジオの背景は、"
+              "ネットワークが最も学習しやすいものです。同じ作り方のテストセットでは高得点でも、"
+              "実際の写真ではすべて失敗します。"),
         fix=T("Crop the borders away (or pad every image alike), photograph every class against "
               "the same backgrounds, and look at the example images; evaluate on images from "
               "another source.",
-              "縁を切り取る（またはすべての画像に同じ余白を付ける）、全クラスを同じ背景で撮影する、例示画像を"
-              "確認する、別の出所の画像で評価する、のいずれかを行ってください。"),
+              "縁を切り取る（またはすべての画像に同じ余白を付ける）、全クラスを同じ背景で撮影する、"
+              "例示画像を確認する、別の出所の画像で評価する、のいずれかを行ってください。"),
         cases=("Ribeiro, Singh & Guestrin (2016), ''Why should I trust you?'': a husky-vs-wolf "
                "classifier that had learned the snow in the background (KDD 2016).",
                "Winkler et al. (2019), JAMA Dermatology: a dermoscopy CNN's melanoma scores rose "
@@ -279,13 +287,15 @@ class BorderShortcut(ProbeRule):
                 "(0.86-0.90), both by the per-corner probes; no SHORT002 warning on 6 clean "
                 "512x384 and 1 clean 1024x768 datasets. A mark away from the corners and the "
                 "edges is not looked for: look at the example images.",
-                "benchmarks/calibrate_rules.py により 512x384 の JPEG（品質 85〜95、ベルト・屋外・実写真の"
-                "切り抜きを背景とする 4 クラス、5 シード）で較正しました。クリーンな分割では警告なし。1 クラスに"
-                "付けた 3・6・30 画素の単色枠（スコア 1.00）、写真自身の平均色の 6 画素枠（最外周の平坦さにより"
-                "0.85〜0.95）、レターボックスとピラーボックスの帯（1.00）、画像の 2 % の半透明な隅のロゴ"
-                "（0.97〜1.00）と 1 % 未満の焼き込み日付（0.86〜0.90、いずれも隅ごとのプローブ）を検出"
-                "します。クリーンな 512x384 の 6 データセットと 1024x768 の 1 データセットでは SHORT002 の"
-                "警告なし。隅と縁から離れた印は対象外です。例示画像を確認してください。"),
+                "benchmarks/calibrate_rules.py により 512x384 の JPEG（品質 85〜95、"
+                "ベルト・屋外・実写真の切り抜きを背景とする 4 クラス、5 シード）で較正しました。"
+                "クリーンな分割では警告なし。1 クラスに付けた 3・6・30 画素の単色枠（スコア 1.00）"
+                "、写真自身の平均色の 6 画素枠（最外周の平坦さにより0.85〜0.95）、"
+                "レターボックスとピラーボックスの帯（1.00）、画像の 2 % の半透明な隅のロゴ（0.97〜1"
+                ".00）と 1 % 未満の焼き込み日付（0.86〜0.90、いずれも隅ごとのプローブ）"
+                "を検出します。クリーンな 512x384 の 6 データセットと 1024x768 の 1 データセットで"
+                "は SHORT002 の警告なし。隅と縁から離れた印は対象外です。"
+                "例示画像を確認してください。"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -415,22 +425,23 @@ class MetadataShortcut(ProbeRule):
                "column and exact copies of the label are skipped. Probes are cross-validated, "
                "scored per class (one-vs-rest balanced accuracy, chance 0.5) and tested against "
                "label permutations (Bonferroni-corrected over the columns).",
-               "各メタデータ列を単独で、またすべてをまとめて、ラベルをどれだけ予測できるか調べます。"
-               "対象はマニフェストの追加列（出所、施設、機器など）と、ファイル自身の情報（カメラのメーカーと"
-               "機種、撮影日、ファイル形式、解像度）です。識別子のような列（行ごとにほぼ一意）、group 列、"
-               "ラベルの単なる写しは除きます。交差検証し、クラスごとの一対他バランス正解率（偶然なら 0.5）で"
-               "評価し、ラベルの並べ替え検定（列数でボンフェローニ補正）を行います。"),
+               "各メタデータ列を単独で、またすべてをまとめて、ラベルをどれだけ予測できるか調べます"
+               "。対象はマニフェストの追加列（出所、施設、機器など）と、"
+               "ファイル自身の情報（カメラのメーカーと機種、撮影日、ファイル形式、解像度）です。"
+               "識別子のような列（行ごとにほぼ一意）、group 列、ラベルの単なる写しは除きます。"
+               "交差検証し、クラスごとの一対他バランス正解率（偶然なら 0.5）で評価し、"
+               "ラベルの並べ替え検定（列数でボンフェローニ補正）を行います。"),
         why=T("When each class comes from its own camera, hospital, day or website, the pixels "
               "carry that origin (noise, colour processing, compression) and a model learns the "
               "origin instead of the class; the test set, drawn from the same sources, cannot "
               "tell.",
-              "クラスごとにカメラ、病院、撮影日、ウェブサイトが異なると、画素にその出所（ノイズ、色処理、"
-              "圧縮）が残り、モデルはクラスではなく出所を学習します。同じ出所から取ったテストセットでは"
-              "見分けられません。"),
+              "クラスごとにカメラ、病院、撮影日、ウェブサイトが異なると、画素にその出所（ノイズ、"
+              "色処理、圧縮）が残り、モデルはクラスではなく出所を学習します。"
+              "同じ出所から取ったテストセットでは見分けられません。"),
         fix=T("Collect every class from every source (camera, site, day); if that is impossible, "
               "evaluate on a source held out entirely, and say so in the results.",
-              "全クラスを全ての出所（カメラ、施設、撮影日）から集めてください。不可能なら、一つの出所を"
-              "丸ごと評価用に取り分けて評価し、そのことを結果に明記してください。"),
+              "全クラスを全ての出所（カメラ、施設、撮影日）から集めてください。不可能なら、"
+              "一つの出所を丸ごと評価用に取り分けて評価し、そのことを結果に明記してください。"),
         cases=("Zech et al. (2018), PLOS Medicine: pneumonia prevalence differed between "
                "hospitals and a CNN detected the hospital with near-perfect accuracy.",
                "DeGrave, Janizek & Lee (2021), Nature Machine Intelligence: COVID-19 X-ray "
