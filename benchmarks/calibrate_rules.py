@@ -59,7 +59,7 @@ def blur_copy(root: Path, share: float = 0.05, seed: int = 0) -> list[str]:
     return out
 
 
-def summarise(report: pitfalls.findings.Report) -> dict[str, str]:
+def summarise(report: pitfalls.Report) -> dict[str, str]:
     cells = {}
     for f in report.findings:
         if f.rule.startswith(("SHORT", "LEAK", "QUAL")):

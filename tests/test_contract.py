@@ -157,3 +157,17 @@ def test_scan_with_a_bad_parameter_exits_2_naming_it(tmp_path: Path,
     text = " ".join(result.output.split())
     assert "[rules.IMB001] max_ratio = '4': must be a number >= 1 (got str)" in text
     assert not (tmp_path / "out").exists()
+
+
+def test_split_with_a_bad_threshold_exits_2_naming_it(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _photos(tmp_path / "data")
+    (tmp_path / "pitfalls.toml").write_text("[rules.LEAK002]\nnear_candidate = 2.0\n",
+                                            encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["split", "data", "--out", "m.csv"])
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, result.output
+    assert "[rules.LEAK002] near_candidate = 2.0: must be a number in [0, 1] (out of range)" in \
+        " ".join(result.output.split())
+    assert not (tmp_path / "m.csv").exists()

@@ -160,11 +160,13 @@ def split(
 
     from pitfalls.config import find_config
     from pitfalls.pipeline import build_context
+    from pitfalls.runner import check_rule_config
     from pitfalls.split import check_sizes, make_split, proportions, write_manifest
 
     try:
         check_sizes(test_size, val_size)
         cfg = find_config()
+        check_rule_config(cfg)  # LEAK002/LEAK004 thresholds decide which images stay together
         with _progress() as bar:
             task = bar.add_task("features", total=None)
             ctx = build_context(data, cfg, cache=False if no_cache else (cache or True),
@@ -218,6 +220,8 @@ def bench(
     from pitfalls.bench.output import save
     from pitfalls.bench.quantize import METHODS
     from pitfalls.bench.spec import load_spec
+    from pitfalls.config import find_config
+    from pitfalls.runner import check_rule_config
 
     opts = BenchOptions(
         batch_sizes=_csv_list(batch_sizes, int, "--batch-sizes") or [1],
@@ -235,6 +239,7 @@ def bench(
     if lang not in ("en", "ja") or fail_on not in ("error", "warning", "info", "never"):
         raise _fail("--lang must be en or ja; --fail-on error, warning, info or never")
     try:
+        check_rule_config(find_config())  # the PERF rules' tables, before minutes of timing
         spec = load_spec(preprocess) if preprocess else None
         serving = load_spec(serving_preprocess) if serving_preprocess else None
         with err.status("benchmarking") as status:

@@ -70,7 +70,8 @@ class Context:
         return [s for s in self.splits if s != TRAIN]
 
     def available(self) -> set[str]:
-        """The kinds of input present: features, labels, splits, groups, and extras' keys."""
+        """The kinds of input present (`pitfalls.contract.Need` values): features, labels,
+        splits, groups, and the keys of `extras` that hold something."""
         have = {"features"}
         if self.table["label"].notna().any():
             have.add("labels")
@@ -78,8 +79,6 @@ class Context:
             have.add("splits")
         if self.table["group"].notna().any():
             have.add("groups")
-        if self.dataset.meta_columns:
-            have.add("metadata")
         have.update(k for k, v in self.extras.items() if v is not None)
         return have
 
