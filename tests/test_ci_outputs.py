@@ -146,7 +146,8 @@ def test_action_scan_step_fails_the_job_on_a_leak(scanned, tmp_path: Path) -> No
     outputs = tmp_path / "github_output"
     env = {**os.environ, "PITFALLS_DATA": "data", "PITFALLS_OUT": "action-out",
            "PITFALLS_FAIL_ON": "error", "PITFALLS_ARGS": f"--cache {repo / '.cache'} --ignore QUAL",
-           "GITHUB_OUTPUT": str(outputs), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+           "GITHUB_OUTPUT": str(outputs),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stderr

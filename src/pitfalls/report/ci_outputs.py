@@ -98,7 +98,8 @@ def junit_xml(report: dict[str, Any], fail_on: str = "error") -> str:
 
 
 def _finding_text(f: dict[str, Any]) -> str:
-    lines = [f"{f.get('rule')} [{f.get('severity')}] {f.get('title', '')}", str(f.get("summary", ""))]
+    lines = [f"{f.get('rule')} [{f.get('severity')}] {f.get('title', '')}",
+             str(f.get("summary", ""))]
     paths = finding_paths(f)
     lines += [f"  {p}" for p in paths[:MAX_LOCATIONS]]
     if len(paths) > MAX_LOCATIONS:
