@@ -19,6 +19,7 @@ from pitfalls.rules.base import Rule
 
 log = logging.getLogger("pitfalls")
 
+
 def check_rule_config(config: Config) -> None:
     """A `ConfigError` (exit 2) unless every `[rules.CODE]` table names a rule and each of its
     values is a parameter of that rule with an allowed value. Called after the early start (the
@@ -52,9 +53,9 @@ def _selected(ctx: Context) -> tuple[list[Rule], list[dict[str, str]]]:
     for code, cls in registry().items():
         if not ctx.config.selects(code):
             continue
-        missing = sorted(set(cls.needs) - have)
+        missing = set(cls.needs) - have
         if missing:
-            skipped.append({"rule": code, "reason": skip_reason(set(missing))})
+            skipped.append({"rule": code, "reason": skip_reason(missing)})
             continue
         rules.append(cls(**ctx.config.params_for(code)))
     return rules, skipped

@@ -263,12 +263,11 @@ class BlurryImages(PerImageRule):
     params = {
         "max_sharpness": Param(0.03, "relative sharpness (Laplacian variance / intensity "
                                      "variance) below which an image is blurry"),
-        "max_of_median": Param(0.1, "and below this fraction of the dataset's median",
-                               low=0.0, high=1.0),
+        "max_of_median": Param(0.1, "and below this fraction of the dataset's median"),
         "max_blur_score": Param(0.04, "blur score (fine detail x sqrt(relative sharpness)) "
                                       "below which an image is blurry"),
         "max_score_of_median": Param(0.3, "and below this fraction of the dataset's median "
-                                          "blur score", low=0.0, high=1.0),
+                                          "blur score"),
         "min_contrast": Param(0.03, "images flatter than this (luma std, 0-1) are not judged",
                               low=0.0, high=1.0),
         **_COMMON,
