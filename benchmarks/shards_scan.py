@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         for kind in [k for k in KINDS if k in wanted]:
             a = next(r for r in rows if r["n"] == lo and r["input"] == kind)
             b = next(r for r in rows if r["n"] == hi and r["input"] == kind)
-            print(f"{kind:<10}: {hi // lo}x the images -> {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x "
+            ratio = b["peak_rss_mb"] / a["peak_rss_mb"]
+            print(f"{kind:<10}: {hi // lo}x the images -> {ratio:.2f}x "
                   f"the peak memory (+{b['peak_rss_mb'] - a['peak_rss_mb']:.0f} MiB)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -81,7 +81,8 @@ def _rel(folder: Path, p: Path) -> str:
     return p.relative_to(folder).as_posix()
 
 
-def test_parquet_shards_in_the_datasets_layout(folder: Path, baseline: dict, tmp_path: Path) -> None:
+def test_parquet_shards_in_the_datasets_layout(folder: Path, baseline: dict,
+                                              tmp_path: Path) -> None:
     """Shards as the `datasets` library writes them: `image` a struct of bytes and path, an
     integer `label` whose class names are in the schema's metadata, split from the shard name."""
     shards = tmp_path / "hub" / "data"

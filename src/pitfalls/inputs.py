@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pitfalls.cachedir import default_cache_root
 from pitfalls.errors import InputError
 from pitfalls.listing import Listing, list_folder
-
-SPLIT_ALIASES = {
-    "train": "train", "training": "train", "trn": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val",
-    "test": "test", "testing": "test", "tst": "test", "holdout": "test",
-}
-"""Recognised split names and the canonical name each maps to."""
+from pitfalls.splits import SPLIT_ALIASES, normalise_split
 
 RESERVED = ("path", "label", "split", "group")
 MANIFEST_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".json"}
@@ -45,16 +40,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.table)
-
-
-def normalise_split(value: object) -> str | None:
-    """Map a split name to its canonical form (`train`, `val`, `test`); other names are kept."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    return SPLIT_ALIASES.get(text.lower(), text)
 
 
 def load_folder(root: Path, listing: Listing | None = None) -> Dataset:
@@ -137,7 +122,6 @@ def load_sequence(items: object) -> Dataset:
     """A Python dataset: a torchvision `ImageFolder`, a `datasets.Dataset`, or any sequence of
     `(image or path, label)` pairs. Files are read where they are; images held in memory are
     written once into a Parquet shard in the cache folder (named by their content's hash)."""
-    from pitfalls.features.keys import default_cache_root
     from pitfalls.shards import load_parquet_shards, sequence_table, write_sequence_shard
 
     files = sequence_table(items)

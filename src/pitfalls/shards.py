@@ -27,6 +27,7 @@ from pitfalls.sources import (
     read_tar_range,
     tar_index,
 )
+from pitfalls.splits import SPLIT_ALIASES, normalise_split
 
 LABEL_KEYS = ("label", "labels", "class", "cls", "category")
 """Keys of a WebDataset sample's `.json` that hold its label."""
@@ -35,8 +36,6 @@ LABEL_KEYS = ("label", "labels", "class", "cls", "category")
 def _split_of(shard: Path, root: Path) -> str | None:
     """The split a shard's name or folder says: `train-00000-of-00004.parquet`, `test.tar`,
     `data/validation/0001.parquet`."""
-    from pitfalls.inputs import SPLIT_ALIASES, normalise_split
-
     head = shard.name.split(".")[0].split("-")[0].split("_")[0].lower()
     if head in SPLIT_ALIASES:
         return normalise_split(head)

@@ -4,22 +4,15 @@ the command line uses these before it loads pandas)."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
+from pitfalls.cachedir import default_cache_root
 from pitfalls.sources import identity
 
 KEY = "_key"
 """The cache's key column: `file_key` of the image file."""
 
-
-def default_cache_root() -> Path:
-    """`$PITFALLS_CACHE_DIR`, else `$XDG_CACHE_HOME/pitfalls`, else `~/.cache/pitfalls`."""
-    env = os.environ.get("PITFALLS_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "pitfalls"
+__all__ = ["KEY", "cache_location", "default_cache_root", "file_key"]
 
 
 def cache_location(root: Path, version: int, embedder: str,
