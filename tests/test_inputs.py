@@ -68,5 +68,6 @@ def test_symlinked_folders_are_followed_and_a_link_loop_ends(tmp_path: Path) -> 
     (tmp_path / "data" / "cat" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
     (tmp_path / "data" / "cat" / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")  # broken
     ds = load_dataset(tmp_path / "data")
-    assert sorted(ds.table["path"]) == ["cat/a.jpg", "dog/b.jpg"]
+    # The broken link stays in the table (QUAL001 names it), never silently dropped.
+    assert sorted(ds.table["path"]) == ["cat/a.jpg", "cat/gone.jpg", "dog/b.jpg"]
     assert dict(zip(ds.table["path"], ds.table["label"], strict=True))["dog/b.jpg"] == "dog"

@@ -44,6 +44,8 @@ def dataset_summary(ctx: Context) -> dict[str, Any]:
         "splits": {str(k): int(v) for k, v in t["split"].value_counts().sort_index().items()},
         "labels": {str(k): int(v) for k, v in t["label"].value_counts().sort_index().items()},
         "notes": list(ctx.dataset.notes),
+        "unlisted_folders": list(ctx.dataset.unlisted),
+        "listed_twice": list(ctx.dataset.listed_twice),
     }
 
 
@@ -78,6 +80,7 @@ def scan(
     model: str | Path | None = None,
     preprocess: str | Path | dict[str, Any] | None = None,
     field: str | Path | None = None,
+    allow_outside_root: bool | None = None,
     _early: EarlyStart | None = None,
     **extras: Any,
 ) -> Report:
@@ -87,6 +90,7 @@ def scan(
     Dask cluster. `predictions` (a table) or `model` (ONNX, with its `preprocess` spec), not both,
     add the evaluation rules. `field` (a folder of unlabelled photos from where the model will be
     used) adds FIELD001 and FIELD003, and with `model` the predicted field accuracy (FIELD002).
+    `allow_outside_root=True` lets a manifest name files outside its folder (refused by default).
     Keyword options override the nearest `pitfalls.toml` / `[tool.pitfalls]`. With `out`, the
     report is also saved there (`report.json`, `report.html`). `_early` is for the command
     line: feature extraction it started before loading this module.
@@ -96,6 +100,7 @@ def scan(
         return ([c.strip() for c in v.split(",")] if isinstance(v, str) else v)
     cfg = base.merged(select=as_list(select), ignore=as_list(ignore), lang=lang, fail_on=fail_on,
                       workers=workers, embedder=str(embedder) if embedder else None,
+                      allow_outside_root=allow_outside_root,
                       rules={**base.rules, **(rules or {})} if rules else None)
     check_rule_config(cfg)  # after the command line's early start: loads the catalogue
     ctx = build_context(data, cfg, root=root, cache=cache, progress=progress, extras=extras,

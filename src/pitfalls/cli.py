@@ -24,8 +24,14 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")  # '[rules.X]' is text, not markup
+    """Print `message` (escaped: `[rules.X]` is text, not rich markup) and exit with code 2."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(2)
+
+
+def _bold(value: object) -> str:
+    """`value` in bold, its own brackets kept as text."""
+    return f"[bold]{escape(str(value))}[/]"
 
 
 def _progress() -> Progress:
@@ -70,11 +76,11 @@ def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | N
     ci_files = _write_ci_outputs(report.to_dict(), junit=junit, sarif=sarif, fail_on=gate,
                                  lang=lang or report.lang)
     print_summary(report, console)
-    console.print(f"report: [bold]{(out / 'report.html').resolve()}[/]  "
-                  f"(json: {(out / 'report.json').resolve()})")
+    console.print(f"report: {_bold((out / 'report.html').resolve())}  "
+                  f"(json: {escape(str((out / 'report.json').resolve()))})")
     for kind, files in (("sheet", sheets), ("ci", ci_files)):
         for written in files:
-            console.print(f"{kind}: [bold]{written.resolve()}[/]")
+            console.print(f"{kind}: {_bold(written.resolve())}")
     return report.exit_code(gate)
 
 
@@ -112,6 +118,7 @@ def scan(
     sheet: Annotated[bool, typer.Option("--sheet", help="Also write the expectation sheet (sheet.html, sheet.pdf).")] = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML: one test case per rule (CI test reports).")] = None,
     sarif: Annotated[Path | None, typer.Option("--sarif", help="Also write SARIF 2.1.0 (code-scanning tools).")] = None,
+    allow_outside_root: Annotated[bool, typer.Option("--allow-outside-root", help="Let a manifest name files outside its own folder (absolute or ../ paths).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every rule the inputs allow; write report.html and report.json into --out."""
@@ -119,11 +126,13 @@ def scan(
     try:
         code = run_scan(data, out, select=select, ignore=ignore, fail_on=fail_on, lang=lang,
                         predictions=predictions, model=model, preprocess=preprocess,
-                        field=field, sheet=sheet, junit=junit, sarif=sarif, workers=workers, scheduler=scheduler, embedder=embedder,
-                        cache=False if no_cache else (cache if cache else True))
+                        field=field, sheet=sheet, workers=workers, scheduler=scheduler, embedder=embedder,
+                        cache=False if no_cache else (cache if cache else True),
+                        allow_outside_root=allow_outside_root or None)
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
-    except FileNotFoundError as exc:
+    except OSError as exc:  # e.g. the report folder cannot be written
+        logging.getLogger(__name__).debug("scan failed", exc_info=True)
         raise _fail(str(exc)) from None
     raise typer.Exit(code)
 
@@ -174,7 +183,7 @@ def split(
                                                                     completed=d, total=t))
         table = make_split(ctx, test_size=test_size, val_size=val_size, seed=seed)
         written = write_manifest(table, ctx.root, out)
-    except (PitfallsError, FileNotFoundError) as exc:
+    except (PitfallsError, OSError) as exc:
         raise _fail(str(exc)) from None
     shares = proportions(table)
     view = Table(title="class share per split")
@@ -183,9 +192,9 @@ def split(
         n = int((table["split"] == col).sum()) if col != "all" else len(table)
         view.add_column(f"{col} (n={n})", justify="right")
     for label, row in shares.iterrows():
-        view.add_row(str(label), *[f"{v:.1%}" for v in row.fillna(0)])
+        view.add_row(escape(str(label)), *[f"{v:.1%}" for v in row.fillna(0)])
     console.print(view)
-    console.print(f"manifest: [bold]{written.resolve()}[/]")
+    console.print(f"manifest: {_bold(written.resolve())}")
 
 
 def _csv_list(value: str | None, kind: type = str, name: str = "") -> list:
@@ -245,7 +254,7 @@ def bench(
         with err.status("benchmarking") as status:
             result = run_bench(models, data, spec=spec, serving=serving, options=opts,
                                progress=lambda msg: status.update(msg))
-    except (PitfallsError, FileNotFoundError) as exc:
+    except (PitfallsError, OSError) as exc:
         raise _fail(str(exc)) from None
     save(result, out, lang)
     from rich.table import Column, Table
@@ -254,19 +263,20 @@ def bench(
                   "img/s", "MB")
     table.columns.insert(0, Column("model", no_wrap=True))
     for r in result.rows:
-        table.add_row(r["model"], r["quantization"], r["provider"], str(r["threads"]),
+        table.add_row(escape(str(r["model"])), r["quantization"], r["provider"], str(r["threads"]),
                       str(r["batch_size"]), f"{r['accuracy']:.3f}" if r.get("accuracy") is not None else "-",
                       f"{r['latency_ms']['p50']:.3f}", f"{r['latency_ms'][f'p{percentile:g}']:.3f}",
                       f"{r['throughput_ips']:.0f}", f"{r['size_mb']:.2f}")
     console.print(table)
     for f in result.findings:
-        console.print(f"[bold]{f.rule}[/] {f.severity}: {f.summary.get_text(lang)}")
+        console.print(f"[bold]{f.rule}[/] {f.severity}: {escape(f.summary.get_text(lang))}")
     for r in result.rows:
         if r["spread_too_wide"]:
-            console.print(f"[yellow]warning:[/] {r['model']} {r['quantization']} batch "
+            console.print(f"[yellow]warning:[/] {escape(str(r['model']))} {r['quantization']} batch "
                           f"{r['batch_size']}: run-to-run spread {r['spread']['iqr_over_median']:.0%} "
                           "IQR/median (> 10%): too noisy to trust; close other work or raise --min-time")
-    console.print(f"bench: [bold]{(out / 'bench.json').resolve()}[/]  report: {(out / 'report.html').resolve()}")
+    console.print(f"bench: {_bold((out / 'bench.json').resolve())}  "
+                  f"report: {escape(str((out / 'report.html').resolve()))}")
     worst = max((f.severity for f in result.findings),
                 key=("info", "warning", "error").index, default=None)
     rank = ("info", "warning", "error")
@@ -312,7 +322,7 @@ def sheet(
     except (PitfallsError, OSError) as exc:
         raise _fail(str(exc)) from None
     for path in written:
-        console.print(f"sheet: [bold]{path.resolve()}[/]")
+        console.print(f"sheet: {_bold(path.resolve())}")
     if pdf and len(written) == 1:
         console.print("no PDF: " + ("Chromium failed to print it" if chromium() else
                                     "install Chromium to print one, or print sheet.html from a browser"))
@@ -332,15 +342,16 @@ def demo(
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
     data = root / "data"
-    console.print(f"demo dataset: [bold]{data.resolve()}[/] (answer key: {data / 'PLANTED.md'})")
-    console.print(f"field photos: [bold]{(root / 'field').resolve()}[/]; model: {DEMO_MODEL.name}")
+    console.print(f"demo dataset: {_bold(data.resolve())} "
+                  f"(answer key: {escape(str(data / 'PLANTED.md'))})")
+    console.print(f"field photos: {_bold((root / 'field').resolve())}; model: {DEMO_MODEL.name}")
     # The model (not data/predictions.csv) is scanned: it gives the evaluation rules their
     # predictions on the test split *and* lets FIELD002 replay the field's conditions.
     code = run_scan(data / "manifest.csv", directory / "report", lang=lang, fail_on="never",
                     cache=directory / ".cache", model=DEMO_MODEL,
                     preprocess=DEMO_MODEL.with_suffix(".toml"), field=root / "field", sheet=True)
-    console.print(f"predictions as a table instead: pitfalls scan {data / 'manifest.csv'} "
-                  f"--predictions {data / 'predictions.csv'}")
+    console.print(escape(f"predictions as a table instead: pitfalls scan {data / 'manifest.csv'} "
+                         f"--predictions {data / 'predictions.csv'}"))
     raise typer.Exit(code)
 
 

@@ -41,6 +41,7 @@ class Config:
     max_pixels: int = 80_000_000
     embedder: str | None = None
     cache_dir: str | None = None
+    allow_outside_root: bool = False
     questions: dict[str, str] = field(default_factory=dict)
     source: str | None = None
 

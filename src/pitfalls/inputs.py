@@ -6,6 +6,7 @@ manifest columns as metadata. Every later stage reads this table, never the fold
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 
 from pitfalls.cachedir import default_cache_root
 from pitfalls.errors import InputError
+from pitfalls.files import PIPE_TIMEOUT, read_file, text_of
 from pitfalls.listing import Listing, list_folder
 from pitfalls.splits import SPLIT_ALIASES, normalise_split
 
@@ -29,6 +31,12 @@ class Dataset:
     table: pd.DataFrame
     source: str
     notes: list[str] = field(default_factory=list)
+    unlisted: list[dict[str, str]] = field(default_factory=list)
+    """Folders that could not be listed (`path`, `reason`): their images are not in the table."""
+    listed_twice: list[dict[str, object]] = field(default_factory=list)
+    """Manifest rows that named a file already listed under another spelling (`paths`, `kept`)."""
+    fs_names: dict[str, str] = field(default_factory=dict)
+    """Table path -> name on disk, for file names that are not valid UTF-8 (shown escaped)."""
 
     @property
     def meta_columns(self) -> list[str]:
@@ -36,7 +44,7 @@ class Dataset:
         return [c for c in self.table.columns if c not in RESERVED]
 
     def abs_path(self, rel: str) -> Path:
-        return self.root / rel
+        return self.root / self.fs_names.get(rel, rel)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -46,31 +54,52 @@ def load_folder(root: Path, listing: Listing | None = None) -> Dataset:
     """Read `root/<split>/<class>/…` or `root/<class>/…` (hidden files and folders ignored);
     `listing`, when given, is `list_folder(root)` done already. A folder of Parquet or
     WebDataset shards (and no loose images) is read as those shards."""
-    listing = listing or list_folder(root)
+    if listing is None:
+        try:
+            listing = list_folder(root)
+        except OSError as exc:
+            raise InputError(f"cannot list the folder {root}: {exc.strerror or exc}") from None
     files, skipped = listing.files, listing.skipped
+    unlisted = [{"path": p, "reason": r} for p, r in listing.unlisted]
     if not files:
         shards = load_shard_folder(root)
         if shards is not None:
             return shards
-        raise InputError(f"no files found under {root} (hidden files and folders are ignored)")
+        why = (f"; {len(unlisted)} folder(s) could not be listed: " + ", ".join(
+            f"{u['path']} ({u['reason']})" for u in unlisted[:5])) if unlisted else ""
+        raise InputError(f"no files found under {root} (hidden files and folders are ignored)"
+                         + why)
     table = pd.DataFrame(layout_rows(files), columns=list(RESERVED))
+    fs_names = {"/".join(map(text_of, parts)): "/".join(parts) for parts in files
+                if not all(map(str.isascii, parts)) and any(text_of(p) != p for p in parts)}
     notes = [f"{skipped} non-image file(s) (documents, text) ignored"] if skipped else []
-    return Dataset(root=root, table=table, source="folder", notes=notes)
+    if fs_names:
+        notes.append(f"{len(fs_names)} file or folder name(s) are not valid UTF-8 and are shown "
+                     "with \\x escapes (e.g. " + ", ".join(list(fs_names)[:3]) + "); rename them "
+                     "so that other tools can read them")
+    if unlisted:
+        notes.append(f"{len(unlisted)} folder(s) could not be listed and their images are NOT in "
+                     "this scan: " + ", ".join(f"{u['path']} ({u['reason']})"
+                                               for u in unlisted[:5]))
+    return Dataset(root=root, table=table, source="folder", notes=notes, unlisted=unlisted,
+                   fs_names=fs_names)
 
 
 def layout_rows(files: list[tuple[str, ...]]) -> list[dict[str, str | None]]:
-    """Rows of files laid out as `<split>/<class>/…` or `<class>/…` (relative path parts)."""
+    """Rows of files laid out as `<split>/<class>/…` or `<class>/…` (relative path parts); a
+    name that is not valid UTF-8 is shown with `\\xNN` escapes."""
     top_dirs = {parts[0] for parts in files if len(parts) > 1}
     by_split = bool(top_dirs) and any(d.lower() in SPLIT_ALIASES for d in top_dirs)
     rows = []
     for parts in files:
         split = label = None
-        rest = parts
-        if by_split and len(parts) > 1 and parts[0].lower() in SPLIT_ALIASES:
-            split, rest = normalise_split(parts[0]), parts[1:]
+        shown = tuple(text_of(p) for p in parts)
+        rest = shown
+        if by_split and len(shown) > 1 and shown[0].lower() in SPLIT_ALIASES:
+            split, rest = normalise_split(shown[0]), shown[1:]
         if len(rest) > 1:
             label = rest[0]
-        rows.append({"path": "/".join(parts), "label": label, "split": split, "group": None})
+        rows.append({"path": "/".join(shown), "label": label, "split": split, "group": None})
     return rows
 
 
@@ -134,26 +163,168 @@ def load_sequence(items: object) -> Dataset:
                    source="sequence")
 
 
+ENCODINGS = ("utf-8-sig", "cp932", "latin-1")
+"""Text encodings a CSV is tried in, in order: UTF-8 (with or without Excel's BOM), Japanese
+Windows (Shift-JIS), then Latin-1 (which reads any bytes: the last resort)."""
+
+SEPARATORS = (",", ";", "\t", "|")
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV/TSV, Parquet or JSON Lines file into a DataFrame, with clear errors."""
+    return read_table_noting(path)[0]
+
+
+def read_table_noting(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """`read_table`, with notes on what had to be guessed (a CSV's encoding or separator).
+
+    Only regular files are read (a pipe is read if it sends data within `PIPE_TIMEOUT`
+    seconds), so a manifest that is a FIFO or a device never hangs the scan.
+    """
     suffix = path.suffix.lower()
     try:
+        data = read_file(path, pipe_timeout=PIPE_TIMEOUT)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read {path.name}: {reason}") from None
+    notes: list[str] = []
+    try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False)
-        if suffix == ".json":
-            return pd.read_json(path, dtype=False)
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str,
-                           keep_default_na=True)
+            return pd.read_parquet(io.BytesIO(data)), notes
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            text = data.decode("utf-8-sig")
+            return pd.read_json(io.StringIO(text), lines=suffix != ".json", dtype=False), notes
+        text, encoding = _decode_text(data)
+        sep, skip = _separator(text, "\t" if suffix == ".tsv" else ",")
+        if encoding != "utf-8-sig":
+            notes.append(f"{path.name} is not UTF-8: read as {ENCODING_NAMES[encoding]}; save it "
+                         "as UTF-8 to be sure of every character")
+        if sep != ("\t" if suffix == ".tsv" else ","):
+            notes.append(f"{path.name} is separated by {sep!r}, not commas: read as such")
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True,
+                           skiprows=skip), notes
     except Exception as exc:
         raise InputError(f"cannot read {path.name} as a {suffix or 'CSV'} table: {exc}") from None
 
 
-def load_manifest(path: Path) -> Dataset:
-    """Read a manifest with a `path` column (relative to the manifest) and optional columns."""
-    table = normalise_table(read_table(path), path.name)
-    return Dataset(root=path.parent, table=table, source="manifest")
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp932": "cp932 (Shift-JIS)", "latin-1": "Latin-1"}
+
+
+def _decode_text(data: bytes) -> tuple[str, str]:
+    """The text of a CSV and the first of `ENCODINGS` that reads it without error."""
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def _separator(text: str, default: str) -> tuple[str, int]:
+    """The separator of a CSV and how many lines precede its header: Excel's `sep=;` line if
+    there is one, else the first of the default and `SEPARATORS` that splits the header into
+    a `path` column, else the one the header holds most of (the default on a tie)."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    if first.lower().startswith("sep=") and len(first) == 5:
+        return first[4], 1
+    for sep in (default, *SEPARATORS):
+        if any(c.strip().strip('"').strip().lower() == "path" for c in first.split(sep)):
+            return sep, 0
+    counts = {sep: first.count(sep) for sep in (default, *SEPARATORS)}
+    best = max(counts, key=lambda k: counts[k])
+    return (best if counts[best] > counts[default] else default), 0
+
+
+def load_manifest(path: Path, allow_outside_root: bool = False) -> Dataset:
+    """Read a manifest with a `path` column (relative to the manifest) and optional columns.
+
+    Paths that lead outside the manifest's folder (absolute, or through `..`) are refused unless
+    `allow_outside_root`: a shared report embeds a thumbnail of every file it names. A file
+    named twice under different spellings (`a.jpg`, `./a.jpg`) is kept once and noted.
+    """
+    raw, notes = read_table_noting(path)
+    table = normalise_table(raw, path.name)
+    if table.empty:
+        raise InputError(f"manifest {path.name} lists no images (a header and no rows); "
+                         "add one row per image")
+    root = path.parent
+    if not allow_outside_root:
+        _refuse_outside(table["path"], root, path.name)
+    table, twice = _listed_twice(table, root, path.name)
+    if twice:
+        notes.append(f"{len(twice)} file(s) listed twice under different spellings, kept once: "
+                     + ", ".join(" = ".join(map(repr, t["paths"])) for t in twice[:3]))
+    return Dataset(root=root, table=table, source="manifest", notes=notes, listed_twice=twice)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _refuse_outside(paths: pd.Series, root: Path, name: str) -> None:
+    """Raise an `InputError` naming the rows whose path leads outside `root` (lexically, and
+    again after following symbolic links, so a folder reached through a link is still inside)."""
+    base = str(root)
+    outside = []
+    for i, rel in enumerate(paths):
+        full = os.path.normpath(os.path.join(base, rel))
+        if not _inside(full, base) and not _inside(os.path.realpath(full), os.path.realpath(base)):
+            outside.append((i + 2, rel))
+    if outside:
+        shown = ", ".join(f"line {n}: {text_of(rel)!r}" for n, rel in outside[:5])
+        raise InputError(
+            f"manifest {name} names {len(outside)} file(s) outside its folder {root} ({shown}); "
+            "paths must be relative to the manifest and stay below it. If that is intended, "
+            "pass --allow-outside-root (or allow_outside_root=True, or allow-outside-root = true "
+            "in the configuration)")
+
+
+def _listed_twice(table: pd.DataFrame, root: Path, name: str,
+                  ) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """Keep one row per file where the manifest spells the same path twice (`a.jpg`, `./a.jpg`,
+    `x/../a.jpg`, or case only on a case-insensitive disk) with the same label, split and group;
+    the same spelling twice, or two spellings with different labels, is an `InputError`.
+    Different files with the same content (links, copies) stay: they are duplicates, which the
+    duplicate and leakage rules are there to report."""
+    spelled = [os.path.normpath(p) if p else p for p in table["path"]]
+    same = pd.Series(spelled).str.lower()
+    twice: list[dict[str, object]] = []
+    drop: list[int] = []
+    candidates = same[same.duplicated(keep=False)]  # the rare rows worth a closer look
+    for rows in candidates.groupby(candidates).groups.values():
+        groups = _same_files([int(r) for r in rows], spelled, root)
+        for members in groups:
+            if len(members) < 2:
+                continue
+            info = table.loc[members, ["label", "split", "group"]].astype(str)
+            if len(info.drop_duplicates()) > 1:
+                shown = ", ".join(f"line {m + 2}: {table['path'][m]!r}" for m in members[:4])
+                raise InputError(
+                    f"manifest {name} lists the same file on {len(members)} rows with different "
+                    f"label, split or group ({shown}); each image must appear on one row")
+            twice.append({"paths": [table["path"][m] for m in members],
+                          "kept": table["path"][members[0]]})
+            drop.extend(members[1:])
+    if drop:
+        table = table.drop(index=drop).reset_index(drop=True)
+    return table, twice
+
+
+def _same_files(rows: list[int], spelled: list[str], root: Path) -> list[list[int]]:
+    """`rows` (whose paths agree but for letter case) grouped by the directory entry they name:
+    the same normalised spelling, or a spelling that differs in case on a disk that ignores it
+    (the same inode)."""
+    groups: dict[object, list[int]] = {}
+    for r in rows:
+        ident: object = spelled[r]
+        if any(spelled[o] != spelled[r] for o in rows):
+            try:
+                st = os.stat(root / spelled[r])
+                ident = (st.st_dev, st.st_ino, os.path.basename(spelled[r]).lower())
+            except (OSError, ValueError):
+                ident = spelled[r]
+        groups.setdefault(ident, []).append(r)
+    return list(groups.values())
 
 
 def normalise_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -190,10 +361,11 @@ def normalise_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def load_dataset(source: str | Path | pd.DataFrame | object, root: str | Path | None = None,
-                 listing: Listing | None = None) -> Dataset:
+                 listing: Listing | None = None, allow_outside_root: bool = False) -> Dataset:
     """Load a folder, a manifest file, a shard or archive, a DataFrame (with `root` for its
     relative paths) or a Python sequence of `(image or path, label)` pairs.
-    `listing` is the folder's `list_folder` when it was listed already."""
+    `listing` is the folder's `list_folder` when it was listed already; `allow_outside_root`
+    lets a manifest name files outside its own folder."""
     if isinstance(source, pd.DataFrame):
         base = Path(root) if root is not None else Path.cwd()
         return Dataset(root=base.resolve(), table=normalise_table(source, "DataFrame"),
@@ -219,4 +391,4 @@ def load_dataset(source: str | Path | pd.DataFrame | object, root: str | Path | 
             f"{path.name} is neither a folder, a manifest (.csv, .tsv, .parquet, .jsonl, .json) "
             "nor a shard or archive (.parquet with images, .tar, .zip)"
         )
-    return load_manifest(path.resolve())
+    return load_manifest(path.resolve(), allow_outside_root=allow_outside_root)

@@ -65,7 +65,8 @@ def _build_context(data: str | Path | pd.DataFrame | Dataset, config: Config, *,
                    on_running: Callable[[], None] | None = None,
                    early: EarlyStart | None = None) -> Context:
     dataset = data if isinstance(data, Dataset) else load_dataset(
-        data, root=root, listing=early.listing if early is not None else None)
+        data, root=root, listing=early.listing if early is not None else None,
+        allow_outside_root=config.allow_outside_root)
     embedder = make_embedder(config.embedder)
     if cache is False:
         store = FeatureCache(None)

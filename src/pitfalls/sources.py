@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pitfalls.files import read_file, text_of
+
 CONTAINER_SUFFIXES = (".parquet", ".pq", ".tar", ".zip")
 EMBEDDED = re.compile(r"^(?P<shard>.+?\.(?:parquet|pq|tar|zip))#(?P<member>.+)$", re.IGNORECASE)
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "ppm", "pgm")
@@ -68,10 +70,11 @@ def name_in_container(path: str) -> str:
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of the image at `path`; raises `FileNotFoundError` / `OSError` as
-    `Path.read_bytes` does (a missing member is a `FileNotFoundError`)."""
+    `Path.read_bytes` does (a missing member is a `FileNotFoundError`; a path that is not a
+    regular file, `files.NotAFileError`)."""
     where = embedded(path)
     if where is None:
-        return Path(path).read_bytes()
+        return read_file(path)  # a regular file only: a FIFO or a device would block
     if not where.shard.is_file():
         raise FileNotFoundError(2, "no such shard", str(where.shard))
     try:
@@ -97,7 +100,7 @@ def identity(path: str | os.PathLike[str]) -> str | None:
         st = os.stat(target)
     except (OSError, ValueError):  # ValueError: an embedded NUL byte
         return None
-    name = os.path.abspath(target) + ("" if where is None else f"#{where.member}")
+    name = text_of(os.path.abspath(target)) + ("" if where is None else f"#{where.member}")
     return f"{name}|{st.st_size}|{st.st_mtime_ns}"
 
 
@@ -166,7 +169,7 @@ def _parquet_cell(shard: Path, member: str) -> bytes:
         # The `datasets` layout may hold only a path to a file beside the shard.
         ref = value.get("path") if isinstance(value, dict) else None
         if ref:
-            return (shard.parent / ref).read_bytes()
+            return read_file(shard.parent / ref)
         raise ValueError(f"row {row} has no image bytes")
     return bytes(data)
 

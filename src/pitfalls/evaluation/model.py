@@ -269,7 +269,7 @@ def run_model(
             try:
                 images.append(decode_bytes(read_bytes(root / paths[i])).rgb)
                 chunk.append(i)
-            except (DecodeError, OSError):
+            except (DecodeError, OSError, ValueError):
                 continue
         if not images:
             continue

@@ -11,7 +11,7 @@ import numpy as np
 
 from pitfalls.features.compute import compute_file_features
 from pitfalls.features.embedding import WeightFreeEmbedder, make_embedder
-from pitfalls.features.keys import KEY
+from pitfalls.features.keys import KEY, missing_key
 from pitfalls.features.worker_tuning import tune_worker
 
 CHUNK = 128
@@ -46,7 +46,7 @@ def run_chunk(job: ChunkJob) -> dict[str, list[Any]]:
         for i, v in zip(idx, vecs, strict=True):
             rows[i]["embedding"] = np.asarray(v, dtype=np.float32)
     for row, key, path in zip(rows, job.keys, job.paths, strict=True):
-        row[KEY] = key if key is not None else f"{path}|missing"
+        row[KEY] = key if key is not None else missing_key(path)
     names = dict.fromkeys(name for row in rows for name in row)
     return {name: [row.get(name, np.nan) for row in rows] for name in names}
 

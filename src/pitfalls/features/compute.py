@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pitfalls.features.properties import (
     image_properties,
     working_image,
 )
+from pitfalls.files import NotAFileError
 from pitfalls.sources import read_bytes
 
 FEATURE_VERSION = 13
@@ -49,10 +51,18 @@ def compute_file_features(
     try:
         data = read_bytes(path)
     except FileNotFoundError:
-        row.update(error_kind="missing", error="file not found")
+        broken = os.path.islink(path)
+        row.update(error_kind="missing",
+                   error="broken symbolic link" if broken else "file not found")
+        return row
+    except NotAFileError as exc:
+        row.update(error_kind="not_a_file", error=f"not a regular file: it is {exc.what}")
         return row
     except OSError as exc:
         row.update(error_kind="unreadable", error=f"cannot read file: {exc.strerror or exc}")
+        return row
+    except ValueError as exc:  # a NUL byte or an unencodable character: no file has that name
+        row.update(error_kind="bad_path", error=f"not a usable file name: {exc}")
         return row
     row["file_size"] = len(data)
     row["byte_hash"] = bytes_hash(data)

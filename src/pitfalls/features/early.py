@@ -52,7 +52,10 @@ def start_early(data: str | Path, config: Config, cache: bool | str | Path = Tru
                                   config.cache_base(cache))
         if "://" in location or any(Path(location).glob("part-*.parquet")):
             return None  # a remote cache, or rows to reuse: the ordinary path reads them
-    listing = list_folder(root)
+    try:
+        listing = list_folder(root)
+    except OSError:  # the top folder cannot be listed: the ordinary path says so
+        return None
     if not listing.files:
         return None
     paths = listing.paths()

@@ -14,7 +14,7 @@ from pitfalls.executors import Executor, make_executor
 from pitfalls.features.cache import FeatureCache
 from pitfalls.features.chunk import CHUNK, ChunkJob, chunk_bounds, chunk_jobs, run_chunk
 from pitfalls.features.compute import FEATURE_VERSION
-from pitfalls.features.keys import KEY, file_key
+from pitfalls.features.keys import KEY, file_key, missing_key
 from pitfalls.inputs import Dataset
 
 if TYPE_CHECKING:
@@ -102,11 +102,13 @@ def extract_features(
                 progress(done, total)
     if jobs:
         cache.compact()
+    dataset.notes.extend(n for n in cache.problems if n not in dataset.notes)
     allrows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[KEY])
     allrows = allrows.drop_duplicates(KEY, keep="last").set_index(KEY)
-    lookup = [k if k is not None else f"{p}|missing" for k, p in zip(keys, paths, strict=True)]
+    lookup = [k if k is not None else missing_key(p) for k, p in zip(keys, paths, strict=True)]
     feats = allrows.reindex(lookup).reset_index(drop=True)
-    feats["ok"] = feats["ok"].fillna(False).astype(bool)
+    feats["ok"] = (feats["ok"].fillna(False).astype(bool) if "ok" in feats
+                   else pd.Series(False, index=feats.index))  # no rows at all: no columns
     return feats
 
 

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from pitfalls.cachedir import default_cache_root
+from pitfalls.files import text_of
 from pitfalls.sources import identity
 
 KEY = "_key"
@@ -31,3 +32,8 @@ def file_key(path: Path) -> str | None:
     level): the same file reached through a symlink only misses the cache, it is never confused.
     """
     return identity(path)
+
+
+def missing_key(path: str) -> str:
+    """The key of a file that could not be found (`file_key` gave None)."""
+    return f"{text_of(path)}|missing"

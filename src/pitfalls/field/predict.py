@@ -88,7 +88,7 @@ def atc(lab_probs: np.ndarray, lab_correct: np.ndarray, field_probs: np.ndarray)
 def _decode(path: Path) -> tuple[np.ndarray, float | None] | None:
     try:
         dec = decode_bytes(read_bytes(path))
-    except (DecodeError, OSError):
+    except (DecodeError, OSError, ValueError):
         return None
     return dec.rgb, dec.jpeg_quality
 

@@ -27,6 +27,8 @@ def print_summary(report: Report, console: Console | None = None, lang: str | No
         + m["count_line"].format(n=d.get("n_images", 0), u=d.get("n_unreadable", 0))
         + f"; {m['splits']}: {escape(splits) or m['no_splits']}"
     )
+    for note in d.get("notes") or []:
+        console.print(f"  {escape(str(note))}", style="dim")
     table = Table(show_lines=False)
     for col in (m["rule"], m["severity"], m["phase"], m["findings"]):
         table.add_column(col)

@@ -104,8 +104,8 @@ class Thumbnailer:
             return Thumb(path, None, error="missing")
         file = self.root / path
         try:
-            data = read_bytes(file)
-        except OSError:
+            data = read_bytes(file)  # never a pipe or a device: it would block the report
+        except (OSError, ValueError):  # ValueError: a NUL byte in the name
             return Thumb(path, None, error="missing")
         rgb = _jpeg_draft(data, self.side, self.max_pixels)
         try:

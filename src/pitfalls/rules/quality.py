@@ -36,6 +36,10 @@ ERROR_TEXT = {
     "corrupt": T("corrupt image", "壊れた画像"),
     "too_large": T("refused: too many pixels (possible decompression bomb)",
                    "拒否: ピクセル数が多すぎます（解凍爆弾の可能性）"),
+    "not_a_file": T("not a regular file (a folder, named pipe, socket or device)",
+                    "通常のファイルではありません（フォルダ・名前付きパイプ・ソケット・デバイス）"),
+    "bad_path": T("not a usable file name (e.g. a NUL byte)",
+                  "使えないファイル名です（NUL 文字を含むなど）"),
 }
 
 
@@ -47,13 +51,18 @@ class BrokenFiles(Rule):
     title = T("Unreadable, truncated or mis-typed image files",
               "読み込めない・途中で切れた・形式が拡張子と違う画像ファイル")
     doc = Doc(
-        what=T("Reports every file that cannot be decoded (missing, zero-byte, truncated, corrupt, "
-               "not an image, or refused as a decompression bomb) as an error, and readable files "
-               "whose extension does not match their real format as info. Unreadable files are "
-               "skipped by every other rule.",
+        what=T("Reports every file that cannot be decoded (missing, zero-byte, truncated, "
+               "corrupt, not an image, or refused as a decompression bomb), every entry with an "
+               "image's name that is not a regular file (a named pipe, a device, a broken link) "
+               "and every folder that could not be listed as an error; readable files whose "
+               "extension does not match their real format, and files a manifest lists twice "
+               "under different spellings, as info. Unreadable files are skipped by every other "
+               "rule.",
                "デコードできないファイル（存在しない、0 バイト、途中で切れている、壊れている、"
-               "画像でない、解凍爆弾として拒否）をエラーとして、拡張子と実際の形式が異なる読み込み"
-               "可能なファイルを情報として報告します。"
+               "画像でない、解凍爆弾として拒否）、画像の名前を持つが通常のファイルでないもの"
+               "（名前付きパイプ、デバイス、リンク切れ）、一覧できなかったフォルダをエラーとして、"
+               "拡張子と実際の形式が異なる読み込み可能なファイルと、マニフェストに別の書き方で"
+               " 2 回記載されたファイルを情報として報告します。"
                "読み込めないファイルは他のルールから除外されます。"),
         why=T("A single truncated file crashes a training job hours in, or is silently dropped by "
               "a loader, changing the data without anyone noticing. Mis-typed files break tools "
@@ -71,6 +80,29 @@ class BrokenFiles(Rule):
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
+        unlisted = ctx.dataset.unlisted
+        if unlisted:
+            yield self.finding(
+                T("{n} folder(s) could not be listed: the images in them are not in this scan",
+                  "{n} 個のフォルダの中身を一覧できません。"
+                  "その中の画像はこのスキャンに含まれていません"
+                  ).format(n=len(unlisted)),
+                metrics={"n_unlisted_folders": len(unlisted)},
+                items=[{"paths": [u["path"]], "kind": "unlisted_folder", "reason": u["reason"]}
+                       for u in unlisted],
+            )
+        twice = ctx.dataset.listed_twice
+        if twice:
+            yield self.finding(
+                T("{n} file(s) are listed twice in the manifest under different spellings "
+                  "(scanned once)",
+                  "{n} 個のファイルがマニフェストに別の書き方で 2 回記載されています"
+                  "（1 回だけ検査）"
+                  ).format(n=len(twice)),
+                metrics={"n_listed_twice": len(twice)},
+                items=[{"paths": list(t["paths"]), "kind": "listed_twice"} for t in twice],
+                severity="info",
+            )
         t = ctx.table
         bad = t[~ctx.ok]
         if len(bad):
