@@ -248,9 +248,9 @@ def load_manifest(path: Path, allow_outside_root: bool = False) -> Dataset:
         raise InputError(f"manifest {path.name} lists no images (a header and no rows); "
                          "add one row per image")
     root = path.parent
-    if not allow_outside_root:
-        _refuse_outside(table["path"], root, path.name)
-    table, twice = _listed_twice(table, root, path.name)
+    entries = (_refuse_outside(table["path"], root, path.name) if not allow_outside_root
+               else [_entry(str(root), rel) for rel in table["path"]])
+    table, twice = _listed_twice(table, entries, path.name)
     if twice:
         notes.append(f"{len(twice)} file(s) listed twice under different spellings, kept once: "
                      + ", ".join(" = ".join(map(repr, t["paths"])) for t in twice[:3]))
@@ -261,14 +261,28 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _refuse_outside(paths: pd.Series, root: Path, name: str) -> None:
-    """Raise an `InputError` naming the rows whose path leads outside `root` (lexically, and
-    again after following symbolic links, so a folder reached through a link is still inside)."""
+def _entry(root: str, rel: str) -> str:
+    """The absolute path of the directory entry that `rel` names under `root`, as far as its
+    spelling goes: `.` and doubled slashes dropped; a path through `..` resolved as the system
+    does (symbolic links first), since `link/../x` is not `x` when `link` leads elsewhere."""
+    full = os.path.join(root, rel)
+    if ".." not in rel.split("/"):
+        return os.path.normpath(full)
+    head, tail = os.path.split(os.path.normpath(full) if rel.endswith("..") else full)
+    return os.path.realpath(full) if tail in ("", ".", "..") else os.path.join(
+        os.path.realpath(head), tail)
+
+
+def _refuse_outside(paths: pd.Series, root: Path, name: str) -> list[str]:
+    """The entries `paths` name (see `_entry`), after raising an `InputError` naming the rows
+    that lead outside `root` (an absolute path reached through a link to `root` is inside)."""
     base = str(root)
-    outside = []
+    entries, outside = [], []
     for i, rel in enumerate(paths):
-        full = os.path.normpath(os.path.join(base, rel))
-        if not _inside(full, base) and not _inside(os.path.realpath(full), os.path.realpath(base)):
+        entry = _entry(base, rel)
+        entries.append(entry)
+        if not _inside(entry, base) and not _inside(
+                os.path.realpath(os.path.dirname(entry)), os.path.realpath(base)):
             outside.append((i + 2, rel))
     if outside:
         shown = ", ".join(f"line {n}: {text_of(rel)!r}" for n, rel in outside[:5])
@@ -277,23 +291,22 @@ def _refuse_outside(paths: pd.Series, root: Path, name: str) -> None:
             "paths must be relative to the manifest and stay below it. If that is intended, "
             "pass --allow-outside-root (or allow_outside_root=True, or allow-outside-root = true "
             "in the configuration)")
+    return entries
 
 
-def _listed_twice(table: pd.DataFrame, root: Path, name: str,
+def _listed_twice(table: pd.DataFrame, entries: list[str], name: str,
                   ) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    """Keep one row per file where the manifest spells the same path twice (`a.jpg`, `./a.jpg`,
-    `x/../a.jpg`, or case only on a case-insensitive disk) with the same label, split and group;
-    the same spelling twice, or two spellings with different labels, is an `InputError`.
-    Different files with the same content (links, copies) stay: they are duplicates, which the
-    duplicate and leakage rules are there to report."""
-    spelled = [os.path.normpath(p) if p else p for p in table["path"]]
-    same = pd.Series(spelled).str.lower()
+    """Keep one row per file where the manifest spells the same entry twice (`a.jpg`, `./a.jpg`,
+    or case only on a disk that ignores case; `entries` from `_entry`) with the same label,
+    split and group; two spellings with different labels are an `InputError`. Different files
+    with the same content (links, copies) stay: they are duplicates, which the duplicate and
+    leakage rules are there to report."""
+    same = pd.Series(entries).str.lower()
     twice: list[dict[str, object]] = []
     drop: list[int] = []
     candidates = same[same.duplicated(keep=False)]  # the rare rows worth a closer look
     for rows in candidates.groupby(candidates).groups.values():
-        groups = _same_files([int(r) for r in rows], spelled, root)
-        for members in groups:
+        for members in _same_files([int(r) for r in rows], entries):
             if len(members) < 2:
                 continue
             info = table.loc[members, ["label", "split", "group"]].astype(str)
@@ -310,19 +323,18 @@ def _listed_twice(table: pd.DataFrame, root: Path, name: str,
     return table, twice
 
 
-def _same_files(rows: list[int], spelled: list[str], root: Path) -> list[list[int]]:
-    """`rows` (whose paths agree but for letter case) grouped by the directory entry they name:
-    the same normalised spelling, or a spelling that differs in case on a disk that ignores it
-    (the same inode)."""
+def _same_files(rows: list[int], entries: list[str]) -> list[list[int]]:
+    """`rows` (whose entries agree but for letter case) grouped by the directory entry they
+    name: the same entry, or one that differs in case on a disk that ignores it (same inode)."""
     groups: dict[object, list[int]] = {}
     for r in rows:
-        ident: object = spelled[r]
-        if any(spelled[o] != spelled[r] for o in rows):
+        ident: object = entries[r]
+        if any(entries[o] != entries[r] for o in rows):
             try:
-                st = os.stat(root / spelled[r])
-                ident = (st.st_dev, st.st_ino, os.path.basename(spelled[r]).lower())
+                st = os.stat(entries[r])
+                ident = (st.st_dev, st.st_ino, os.path.basename(entries[r]).lower())
             except (OSError, ValueError):
-                ident = spelled[r]
+                ident = entries[r]
         groups.setdefault(ident, []).append(r)
     return list(groups.values())
 
