@@ -273,3 +273,17 @@ def test_interpreter_sees_the_same_errors_via_subprocess_env() -> None:
                           "print(pitfalls.files.__file__)"], capture_output=True, text=True,
                          check=True)
     assert Path(out.stdout.strip()).resolve().is_relative_to(Path(__file__).resolve().parents[1])
+
+
+def test_rows_longer_than_the_header_keep_their_columns(tmp_path: Path) -> None:
+    """pandas took the first column of such a file for the index: every label shifted by one."""
+    image(tmp_path / "a.png")
+    image(tmp_path / "b.png", seed=1)
+    (tmp_path / "m.csv").write_text("path,label\na.png,cat,\nb.png,dog,\n")  # trailing commas
+    report = pitfalls.scan(tmp_path / "m.csv", cache=False, select=["QUAL001"])
+    assert report.dataset["labels"] == {"cat": 1, "dog": 1}
+    assert report.dataset["n_unreadable"] == 0
+    (tmp_path / "m.csv").write_text("path,label\na.png,cat,extra\nb.png,dog\n")
+    report = pitfalls.scan(tmp_path / "m.csv", cache=False, select=["QUAL001"])
+    assert report.dataset["labels"] == {"cat": 1, "dog": 1}
+    assert any("extra fields were ignored" in n for n in report.dataset["notes"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,8 +202,14 @@ def read_table_noting(path: Path) -> tuple[pd.DataFrame, list[str]]:
                          "as UTF-8 to be sure of every character")
         if sep != ("\t" if suffix == ".tsv" else ","):
             notes.append(f"{path.name} is separated by {sep!r}, not commas: read as such")
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True,
-                           skiprows=skip), notes
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True,
+                                skiprows=skip, index_col=False)  # never a path as the index
+        if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+            notes.append(f"{path.name}: some rows have more fields than the header has columns; "
+                         "the extra fields were ignored")
+        return table, notes
     except Exception as exc:
         raise InputError(f"cannot read {path.name} as a {suffix or 'CSV'} table: {exc}") from None
 
@@ -341,9 +348,14 @@ def _same_files(rows: list[int], entries: list[str]) -> list[list[int]]:
 
 def normalise_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Validate a manifest-like table and bring it to the canonical columns."""
-    table = table.copy()
+    table = table.reset_index(drop=True)  # positions, for line numbers in messages
     table.columns = [str(c).strip() for c in table.columns]
     lower = {c.lower(): c for c in table.columns}
+    for col in RESERVED:
+        same = [c for c in table.columns if c.lower() == col]
+        if len(same) > 1:
+            raise InputError(f"manifest {name} has {len(same)} columns named {col!r} "
+                             f"({', '.join(map(repr, same))}); keep one")
     if "path" not in lower:
         found = ", ".join(map(repr, table.columns)) or "none"
         raise InputError(
