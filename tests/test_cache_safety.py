@@ -111,3 +111,25 @@ def test_a_cache_folder_that_cannot_be_created_is_said_loudly(tmp_path: Path) ->
     cache = FeatureCache(tmp_path / "blocker" / "cache")
     assert not cache.enabled and "cannot be created" in cache.problems[0]
     assert not cache.append(pd.DataFrame({"_key": ["a"]}))
+
+
+def test_an_image_unreadable_for_a_while_is_read_once_it_can_be(tmp_path: Path) -> None:
+    """A permission error said nothing about the image: it must not stay cached as unreadable
+    (fixing the permission does not change the file's key)."""
+    data = tmp_path / "data"
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        (data / "cat").mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).save(data / "cat" / f"{i}.png")
+    locked = data / "cat" / "0.png"
+    locked.chmod(0)
+    args = ("scan", data, "--out", tmp_path / "out", "--cache", tmp_path / "cache", "--workers",
+            "1", "--select", "QUAL001")
+    try:
+        run_cli(*args, codes=(1,), unprivileged=True)
+    finally:
+        locked.chmod(0o644)
+    [item] = [i for f in report_of(tmp_path / "out")["findings"] for i in f["items"]]
+    assert item["kind"] == "unreadable" and "Permission denied" in item["reason"]
+    run_cli(*args, codes=(0,), unprivileged=True)
+    assert report_of(tmp_path / "out")["dataset"]["n_unreadable"] == 0

@@ -7,6 +7,7 @@ and odd modes (CMYK, 16-bit, RGBA, palette, grayscale, float) by converting to 8
 from __future__ import annotations
 
 import io
+import logging
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from datetime import datetime
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 80_000_000
 """Images above this many pixels are refused as possible decompression bombs."""
@@ -60,7 +63,8 @@ class Decoded:
 def _exif_fields(img: Image.Image) -> dict[str, object]:
     try:
         exif = img.getexif()
-    except Exception:  # malformed EXIF is common in the wild; it is metadata, not the image
+    except Exception as exc:  # malformed EXIF is common in the wild; it is metadata, not the image
+        log.debug("malformed EXIF ignored: %s", exc)
         return {}
     out: dict[str, object] = {}
     make, model = exif.get(_TAG_MAKE), exif.get(_TAG_MODEL)
@@ -74,7 +78,8 @@ def _exif_fields(img: Image.Image) -> dict[str, object]:
     when = None
     try:
         when = exif.get_ifd(_EXIF_IFD).get(_TAG_DATETIME_ORIGINAL)
-    except Exception:
+    except Exception as exc:
+        log.debug("malformed EXIF sub-directory ignored: %s", exc)
         when = None
     when = when or exif.get(_TAG_DATETIME)
     if when:
@@ -82,7 +87,7 @@ def _exif_fields(img: Image.Image) -> dict[str, object]:
             stamp = datetime.strptime(str(when).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
             out["datetime"] = stamp.isoformat()
         except ValueError:
-            pass
+            log.debug("EXIF date %r is not a date: ignored", when)
     return out
 
 

@@ -122,7 +122,7 @@ def _is_text(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
             head = fh.read(512)
-    except OSError:
+    except OSError:  # kept as a candidate: the decoder names it as unreadable, with the reason
         return False
     if not head or b"\0" in head or head[:2] in {b"P%d" % i for i in range(1, 8)}:
         return False

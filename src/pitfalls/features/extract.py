@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 
+NOT_CACHED = ("missing", "unreadable", "not_a_file", "bad_path", "too_large")
+"""Failures that say nothing lasting about a file's content (a permission fixed, a folder
+mounted, a pixel limit raised, none of which changes the file's key): tried again every scan."""
+
 HASH_COLUMNS = ("phash", "dhash")
 """Signed 64-bit perceptual hashes: kept as nullable integers (a float would round them)."""
 
@@ -95,7 +99,8 @@ def extract_features(
             if on_running is not None:
                 on_running()
                 on_running = None
-            saver.add(frame[frame["error_kind"].ne("missing")] if "error_kind" in frame else frame)
+            saver.add(frame[~frame["error_kind"].isin(NOT_CACHED)] if "error_kind" in frame
+                      else frame)
             frames.append(frame)
             done += len(frame)
             if progress:
