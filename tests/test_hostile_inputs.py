@@ -287,3 +287,31 @@ def test_rows_longer_than_the_header_keep_their_columns(tmp_path: Path) -> None:
     report = pitfalls.scan(tmp_path / "m.csv", cache=False, select=["QUAL001"])
     assert report.dataset["labels"] == {"cat": 1, "dog": 1}
     assert any("extra fields were ignored" in n for n in report.dataset["notes"])
+
+
+def test_a_worker_killed_mid_scan_is_a_clear_error_and_the_rerun_resumes(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for i in range(600):
+        (data / "cat").mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((48, 64, 3)) * 255).astype(np.uint8)).save(
+            data / "cat" / f"{i:03d}.jpg", quality=90)
+    args = [sys.executable, "-m", "pitfalls", "scan", str(data), "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--workers", "2", "--select", "QUAL001"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None and proc.poll() is None and time.monotonic() < deadline:
+        children = psutil.Process(proc.pid).children()
+        if children:
+            victim = children[0]
+            victim.kill()  # SIGKILL, as the kernel's out-of-memory killer does
+        time.sleep(0.005)
+    out, err = proc.communicate(timeout=120)
+    assert victim is not None, "the scan ended before a worker could be killed"
+    assert proc.returncode == 2, (out, err)
+    assert "Traceback" not in out + err and "worker process died" in err
+    run_cli("scan", data, "--out", tmp_path / "out", "--cache", tmp_path / "cache",
+            "--workers", "2", "--select", "QUAL001", codes=(0,))
+    assert report_of(tmp_path / "out")["dataset"]["n_images"] == 600

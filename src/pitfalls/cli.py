@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import sys
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -131,6 +132,9 @@ def scan(
                         allow_outside_root=allow_outside_root or None)
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
+    except BrokenExecutor:  # a worker died before extraction proper (WorkerError after)
+        raise _fail("a feature worker process died (killed by the system, often for lack of "
+                    "memory); run the scan again, or use fewer --workers") from None
     except OSError as exc:  # e.g. the report folder cannot be written
         logging.getLogger(__name__).debug("scan failed", exc_info=True)
         raise _fail(str(exc)) from None

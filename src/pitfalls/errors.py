@@ -11,3 +11,7 @@ class InputError(PitfallsError, ValueError):
 
 class ConfigError(PitfallsError, ValueError):
     """The configuration (`[tool.pitfalls]` or `pitfalls.toml`) is invalid."""
+
+
+class WorkerError(PitfallsError, RuntimeError):
+    """A worker process died (killed, out of memory) while it computed features."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import BrokenExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.decode import DEFAULT_MAX_PIXELS
+from pitfalls.errors import WorkerError
 from pitfalls.executors import Executor, make_executor
 from pitfalls.features.cache import FeatureCache
 from pitfalls.features.chunk import CHUNK, ChunkJob, chunk_bounds, chunk_jobs, run_chunk
@@ -46,6 +49,21 @@ def rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
             for v in frame["embedding"]
         ]
     return frame
+
+
+@contextmanager
+def _worker_deaths(done: int, total: int, cached: bool) -> Iterator[None]:
+    """Turn a worker process's death (the system killed it, often for want of memory) into a
+    `WorkerError` that says what was kept, instead of a traceback."""
+    try:
+        yield
+    except BrokenExecutor:
+        kept = ("the images done so far are cached: run the scan again to resume"
+                if cached else "nothing was cached (--no-cache)")
+        raise WorkerError(
+            "a feature worker process died while reading images (killed by the system, often "
+            f"for lack of memory; {total - done} image(s) were to do); {kept}, or use fewer "
+            "--workers") from None
 
 
 def extract_features(
@@ -93,7 +111,7 @@ def extract_features(
                           max_pixels, embedder)
         results = executor.map_unordered(run_chunk, jobs)
     frames = [cached] if len(cached) else []
-    with cache.buffered() as saver:
+    with cache.buffered() as saver, _worker_deaths(done, total, cache.enabled):
         for columns in results:
             frame = rows_frame(columns)
             if on_running is not None:
