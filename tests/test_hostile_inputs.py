@@ -315,3 +315,22 @@ def test_a_worker_killed_mid_scan_is_a_clear_error_and_the_rerun_resumes(tmp_pat
     run_cli("scan", data, "--out", tmp_path / "out", "--cache", tmp_path / "cache",
             "--workers", "2", "--select", "QUAL001", codes=(0,))
     assert report_of(tmp_path / "out")["dataset"]["n_images"] == 600
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("pitfalls.toml", b"lang = \"\xff\xfe\"\n", "cannot read"),
+    ("pitfalls.toml", b"allow-outside-root = \"yes\"\n", "must be true or false"),
+])
+def test_bad_configuration_files(tmp_path: Path, name: str, text: bytes, message: str) -> None:
+    image(tmp_path / "data" / "cat" / "a.png")
+    (tmp_path / name).write_bytes(text)
+    proc = scan(tmp_path / "data", tmp_path / "out", codes=(2,), cwd=tmp_path)
+    assert message in proc.stderr
+
+
+def test_preprocessing_spec_that_is_not_utf8(tmp_path: Path) -> None:
+    from pitfalls.evaluation.model import load_spec
+
+    (tmp_path / "spec.toml").write_bytes(b"size = \xff\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_spec(tmp_path / "spec.toml")

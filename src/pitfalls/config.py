@@ -78,6 +78,9 @@ class Config:
             raise ConfigError(f"fail-on must be one of {', '.join(FAIL_ON)}, not {self.fail_on!r}")
         if self.lang not in ("en", "ja"):
             raise ConfigError(f"lang must be 'en' or 'ja', not {self.lang!r}")
+        if not isinstance(self.allow_outside_root, bool):
+            raise ConfigError("allow-outside-root must be true or false, not "
+                              f"{self.allow_outside_root!r}")
         if not isinstance(self.rules, dict):
             raise ConfigError(f"rules must be a table of [rules.CODE] tables, not {self.rules!r}")
         for code, values in self.rules.items():
@@ -122,5 +125,5 @@ def find_config(start: Path | None = None) -> Config:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None

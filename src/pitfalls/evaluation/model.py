@@ -187,7 +187,7 @@ def load_spec(source: str | Path | dict[str, Any] | PreprocessSpec | None) -> Pr
         raise InputError(f"preprocessing spec not found: {path}")
     try:
         return parse_spec(tomllib.loads(path.read_text(encoding="utf-8")))
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"preprocessing spec {path.name} is not valid TOML: {exc}") from None
 
 
