@@ -72,7 +72,10 @@ def read_file(path: str | Path, *, pipe_timeout: float | None = None) -> bytes:
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    chunks, left = [], max(size, 0) + 1  # one byte more: a file that grew is still read whole
+    first = os.read(fd, size + 1)  # one byte more than it holds: all of it, and the end
+    if len(first) == size or not first:
+        return first
+    chunks, left = [first], 1  # a short read, or the file grew since fstat: read to the end
     while True:
         chunk = os.read(fd, max(left, 1 << 16))
         if not chunk:

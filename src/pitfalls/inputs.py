@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pitfalls.cachedir import default_cache_root
@@ -255,9 +256,10 @@ def load_manifest(path: Path, allow_outside_root: bool = False) -> Dataset:
         raise InputError(f"manifest {path.name} lists no images (a header and no rows); "
                          "add one row per image")
     root = path.parent
-    entries = (_refuse_outside(table["path"], root, path.name) if not allow_outside_root
-               else [_entry(str(root), rel) for rel in table["path"]])
-    table, twice = _listed_twice(table, entries, path.name)
+    forms, outside = _normal_forms(table["path"], root)
+    if outside and not allow_outside_root:
+        _refuse(outside, root, path.name)
+    table, twice = _listed_twice(table, forms, root, path.name)
     if twice:
         notes.append(f"{len(twice)} file(s) listed twice under different spellings, kept once: "
                      + ", ".join(" = ".join(map(repr, t["paths"])) for t in twice[:3]))
@@ -280,40 +282,52 @@ def _entry(root: str, rel: str) -> str:
         os.path.realpath(head), tail)
 
 
-def _refuse_outside(paths: pd.Series, root: Path, name: str) -> list[str]:
-    """The entries `paths` name (see `_entry`), after raising an `InputError` naming the rows
-    that lead outside `root` (an absolute path reached through a link to `root` is inside)."""
+ODD_SPELLING = r"(?:^|/)\.{1,2}(?:/|$)|//|/$|^/|^[A-Za-z]:/"
+"""A path with `.` or `..` components, doubled or trailing slashes, or absolute: its entry is
+worked out one by one (`_entry`); every other path is its own normal form, inside the root."""
+
+
+def _normal_forms(paths: pd.Series, root: Path) -> tuple[pd.Series, list[tuple[int, str]]]:
+    """Each path's normal form (relative to `root` when it stays below it, else absolute; see
+    `_entry`) and the (line, path) of those that lead outside `root` (an absolute path reached
+    through a link to `root` is inside)."""
     base = str(root)
-    entries, outside = [], []
-    for i, rel in enumerate(paths):
+    forms = paths.copy()
+    outside = []
+    for i in np.flatnonzero(paths.str.contains(ODD_SPELLING, regex=True).to_numpy()):
+        rel = paths.iat[i]
         entry = _entry(base, rel)
-        entries.append(entry)
-        if not _inside(entry, base) and not _inside(
-                os.path.realpath(os.path.dirname(entry)), os.path.realpath(base)):
-            outside.append((i + 2, rel))
-    if outside:
-        shown = ", ".join(f"line {n}: {text_of(rel)!r}" for n, rel in outside[:5])
-        raise InputError(
-            f"manifest {name} names {len(outside)} file(s) outside its folder {root} ({shown}); "
-            "paths must be relative to the manifest and stay below it. If that is intended, "
-            "pass --allow-outside-root (or allow_outside_root=True, or allow-outside-root = true "
-            "in the configuration)")
-    return entries
+        if _inside(entry, base):
+            forms.iat[i] = os.path.relpath(entry, base)
+        else:
+            forms.iat[i] = entry
+            if not _inside(os.path.realpath(os.path.dirname(entry)), os.path.realpath(base)):
+                outside.append((int(i) + 2, rel))
+    return forms, outside
 
 
-def _listed_twice(table: pd.DataFrame, entries: list[str], name: str,
+def _refuse(outside: list[tuple[int, str]], root: Path, name: str) -> None:
+    shown = ", ".join(f"line {n}: {text_of(rel)!r}" for n, rel in outside[:5])
+    raise InputError(
+        f"manifest {name} names {len(outside)} file(s) outside its folder {root} ({shown}); "
+        "paths must be relative to the manifest and stay below it. If that is intended, "
+        "pass --allow-outside-root (or allow_outside_root=True, or allow-outside-root = true "
+        "in the configuration)")
+
+
+def _listed_twice(table: pd.DataFrame, forms: pd.Series, root: Path, name: str,
                   ) -> tuple[pd.DataFrame, list[dict[str, object]]]:
     """Keep one row per file where the manifest spells the same entry twice (`a.jpg`, `./a.jpg`,
-    or case only on a disk that ignores case; `entries` from `_entry`) with the same label,
+    or case only on a disk that ignores case; `forms` from `_normal_forms`) with the same label,
     split and group; two spellings with different labels are an `InputError`. Different files
     with the same content (links, copies) stay: they are duplicates, which the duplicate and
     leakage rules are there to report."""
-    same = pd.Series(entries).str.lower()
+    same = forms.str.lower()
     twice: list[dict[str, object]] = []
     drop: list[int] = []
     candidates = same[same.duplicated(keep=False)]  # the rare rows worth a closer look
     for rows in candidates.groupby(candidates).groups.values():
-        for members in _same_files([int(r) for r in rows], entries):
+        for members in _same_files([int(r) for r in rows], forms, root):
             if len(members) < 2:
                 continue
             info = table.loc[members, ["label", "split", "group"]].astype(str)
@@ -330,18 +344,18 @@ def _listed_twice(table: pd.DataFrame, entries: list[str], name: str,
     return table, twice
 
 
-def _same_files(rows: list[int], entries: list[str]) -> list[list[int]]:
-    """`rows` (whose entries agree but for letter case) grouped by the directory entry they
-    name: the same entry, or one that differs in case on a disk that ignores it (same inode)."""
+def _same_files(rows: list[int], forms: pd.Series, root: Path) -> list[list[int]]:
+    """`rows` (whose normal forms agree but for letter case) grouped by the directory entry they
+    name: the same form, or one that differs in case on a disk that ignores it (same inode)."""
     groups: dict[object, list[int]] = {}
     for r in rows:
-        ident: object = entries[r]
-        if any(entries[o] != entries[r] for o in rows):
+        ident: object = forms.iat[r]
+        if any(forms.iat[o] != forms.iat[r] for o in rows):
             try:
-                st = os.stat(entries[r])
-                ident = (st.st_dev, st.st_ino, os.path.basename(entries[r]).lower())
+                st = os.stat(os.path.join(root, forms.iat[r]))
+                ident = (st.st_dev, st.st_ino, os.path.basename(forms.iat[r]).lower())
             except (OSError, ValueError):
-                ident = entries[r]
+                pass
         groups.setdefault(ident, []).append(r)
     return list(groups.values())
 
