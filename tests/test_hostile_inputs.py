@@ -334,3 +334,17 @@ def test_preprocessing_spec_that_is_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "spec.toml").write_bytes(b"size = \xff\n")
     with pytest.raises(InputError, match="not valid TOML"):
         load_spec(tmp_path / "spec.toml")
+
+
+def test_what_the_field_folder_notes_reaches_the_report(tmp_path: Path) -> None:
+    for s, split in enumerate(("train", "test")):
+        for j, label in enumerate(("a", "b")):
+            for i in range(4):
+                image(tmp_path / "data" / split / label / f"{i}.png", seed=s * 100 + j * 10 + i)
+    for i in range(4):
+        image(tmp_path / "field" / f"{i}.png", seed=100 + i)
+    os.rename(tmp_path / "field" / "3.png", os.fsencode(tmp_path / "field") + b"/\xe9t\xe9.png")
+    report = pitfalls.scan(tmp_path / "data", cache=False, field=tmp_path / "field",
+                           select=["FIELD001"])
+    assert any(n.startswith("field photos (--field):") and "not valid UTF-8" in n
+               for n in report.dataset["notes"])

@@ -4,7 +4,7 @@ compared with."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ class FieldSet:
     root: Path
     table: pd.DataFrame
     embeddings: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    """What loading the field folder noted (folders it could not list, odd names, the cache)."""
 
     @property
     def ok(self) -> np.ndarray:
@@ -49,7 +51,8 @@ def load_field(source: str | Path, config: Any, *, cache: bool | str | Path = Tr
             (lambda s, d, t: progress("field", d, t)) if progress else None))
     except InputError as exc:
         raise InputError(f"field photos (--field): {exc}") from None
-    fs = FieldSet(root=fctx.root, table=fctx.table, embeddings=fctx.embeddings())
+    fs = FieldSet(root=fctx.root, table=fctx.table, embeddings=fctx.embeddings(),
+                  notes=list(fctx.dataset.notes))
     if not fs.ok.any():
         kinds = fs.table["error_kind"].fillna("unreadable").value_counts()
         raise InputError(f"field photos (--field): none of the {len(fs.table)} file(s) under "

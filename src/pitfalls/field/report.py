@@ -21,6 +21,7 @@ def attach_field(ctx: Context, field: str | Path, model: str | Path | None = Non
     `ctx.extras["field_prediction"]` (pitfalls.field.predict)."""
     fs = load_field(field, ctx.config, cache=cache, progress=progress)
     ctx.extras["field"] = fs
+    ctx.dataset.notes.extend(f"field photos (--field): {note}" for note in fs.notes)
     bad = unreadable(fs, ctx.root)
     if bad:
         ctx.dataset.notes.append(
