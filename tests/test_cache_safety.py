@@ -83,15 +83,22 @@ def test_a_part_that_cannot_be_read_now_is_kept(tmp_path: Path) -> None:
     assert lines[0] == "390"  # the 10 rows of the locked part are not read this time ...
     assert any("cannot be read now" in line and locked.name in line for line in lines)
     assert locked.exists()  # ... but they are not thrown away either
-    assert sorted(FeatureCache(tmp_path / "cache").load()["value"]) == [float(i) for i in range(400)]
+    values = sorted(FeatureCache(tmp_path / "cache").load()["value"])
+    assert values == [float(i) for i in range(400)]
+
+
+def _images(data: Path, n: int, seed: int) -> Path:
+    """`n` small noise images in `data/cat/`."""
+    rng = np.random.default_rng(seed)
+    (data / "cat").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).save(
+            data / "cat" / f"{i}.png")
+    return data
 
 
 def test_a_corrupt_part_is_moved_aside_and_named_in_the_report(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        (data / "cat").mkdir(parents=True, exist_ok=True)
-        Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).save(data / "cat" / f"{i}.png")
+    data = _images(tmp_path / "data", 4, seed=0)
     cache_dir = tmp_path / "cache"
     run_cli("scan", data, "--out", tmp_path / "out", "--cache", cache_dir, "--workers", "1",
             "--select", "QUAL001", codes=(0,))
@@ -116,11 +123,7 @@ def test_a_cache_folder_that_cannot_be_created_is_said_loudly(tmp_path: Path) ->
 def test_an_image_unreadable_for_a_while_is_read_once_it_can_be(tmp_path: Path) -> None:
     """A permission error said nothing about the image: it must not stay cached as unreadable
     (fixing the permission does not change the file's key)."""
-    data = tmp_path / "data"
-    rng = np.random.default_rng(1)
-    for i in range(3):
-        (data / "cat").mkdir(parents=True, exist_ok=True)
-        Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)).save(data / "cat" / f"{i}.png")
+    data = _images(tmp_path / "data", 3, seed=1)
     locked = data / "cat" / "0.png"
     locked.chmod(0)
     args = ("scan", data, "--out", tmp_path / "out", "--cache", tmp_path / "cache", "--workers",

@@ -38,7 +38,8 @@ def scan(data: Path, out: Path, *args: str, codes: tuple[int, ...] = (0, 1), **k
 def test_file_name_that_is_not_utf8_is_scanned_and_shown_escaped(tmp_path: Path) -> None:
     image(tmp_path / "data" / "cat" / "a.png")
     image(tmp_path / "data" / "cat" / "b.png", seed=1)
-    os.rename(tmp_path / "data" / "cat" / "b.png", os.fsencode(tmp_path / "data" / "cat") + b"/\xff\xfe.png")
+    folder = tmp_path / "data" / "cat"
+    os.rename(folder / "b.png", os.fsencode(folder) + b"/\xff\xfe.png")
     scan(tmp_path / "data", tmp_path / "out", codes=(0,))
     report = report_of(tmp_path / "out")
     assert report["dataset"]["n_images"] == 2 and report["dataset"]["n_unreadable"] == 0
@@ -67,7 +68,8 @@ def test_manifest_rows_naming_a_fifo_or_a_folder_do_not_hang(tmp_path: Path) -> 
     scan(tmp_path / "m.csv", tmp_path / "out", "--workers", "2", codes=(1,), timeout=90)
     items = {i["paths"][0]: i for i in items_of(report_of(tmp_path / "out"), "QUAL001")}
     assert items["pipe.png"]["kind"] == "not_a_file" and "pipe" in items["pipe.png"]["reason"]
-    assert items["folder.jpg"]["kind"] == "not_a_file" and "directory" in items["folder.jpg"]["reason"]
+    assert items["folder.jpg"]["kind"] == "not_a_file"
+    assert "directory" in items["folder.jpg"]["reason"]
 
 
 def test_a_silent_pipe_is_given_up_and_a_device_is_refused(tmp_path: Path) -> None:
@@ -112,7 +114,8 @@ def test_folder_that_cannot_be_listed_is_counted_and_named(tmp_path: Path) -> No
         (data / "test").chmod(0o755)
     report = report_of(tmp_path / "out")
     assert report["dataset"]["n_images"] == 2
-    assert report["dataset"]["unlisted_folders"] == [{"path": "test", "reason": "Permission denied"}]
+    assert report["dataset"]["unlisted_folders"] == [{"path": "test",
+                                                      "reason": "Permission denied"}]
     [item] = items_of(report, "QUAL001")
     assert item == {"paths": ["test"], "kind": "unlisted_folder", "reason": "Permission denied"}
     assert any("NOT in this scan" in n for n in report["dataset"]["notes"])
