@@ -199,6 +199,12 @@ def split(
         view.add_row(escape(str(label)), *[f"{v:.1%}" for v in row.fillna(0)])
     console.print(view)
     console.print(f"manifest: {_bold(written.resolve())}")
+    data_root = ctx.root.resolve()
+    if not written.resolve().parent.is_relative_to(data_root) and \
+            not data_root.is_relative_to(written.resolve().parent):
+        console.print(escape(f"note: its paths lead outside its folder ({written.parent}): scan it "
+                             "with --allow-outside-root, or write it in or above the data "
+                             "folder"), style="yellow")
 
 
 def _csv_list(value: str | None, kind: type = str, name: str = "") -> list:
