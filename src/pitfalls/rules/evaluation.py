@@ -36,10 +36,10 @@ class TestSetTooSmall(Rule):
                                          "recall interval", low=0.0, high=1.0, open_low=True),
     }
     doc = Doc(
-        what=T("Measures the half-width of each class's 95% bootstrap interval of recall and "
+        what=T("Measures the half-width of each class's 95% interval of recall and "
                "reports classes above `target_half_width`, with how many more test images of "
                "that class would bring it to the target (half-width shrinks as 1/√n).",
-               "クラスごとに再現率の 95% ブートストラップ区間の半幅を求め、`target_half_width` を"
+               "クラスごとに再現率の 95% 信頼区間の半幅を求め、`target_half_width` を"
                "超えるクラスを報告します。目標に届くにはそのクラスのテスト画像があと何枚必要かも"
                "示します（半幅は 1/√n で縮みます）。"),
         why=T("With 30 test images of a class, a measured 90% recall is compatible with anything "
@@ -69,8 +69,7 @@ class TestSetTooSmall(Rule):
             lo, hi = c["recall_ci"]
             if c["n"] == 0 or not (math.isfinite(lo) and math.isfinite(hi)):
                 continue
-            # a perfect or empty count gives a zero-width bootstrap interval: the Wilson
-            # interval's half-width is a floor that stays honest for small classes
+            # the Wilson half-width as a floor: the target is about the sample size needed
             half = max((hi - lo) / 2, wilson_half_width(c["recall"], c["n"]))
             if half <= target:
                 continue
@@ -113,12 +112,13 @@ class LeakInflatedScore(Rule):
         what=T("Re-scores the evaluation split on its images with no LEAK001–LEAK004 link to "
                "train (no exact copy, near-duplicate, shared group or capture session) and "
                "compares it with the score on every image: both with 95% intervals, their "
-               "difference with a paired bootstrap interval and a one-sided p-value (whole "
-               "groups resampled).",
+               "difference with a 95% interval (Newcombe's method) and a one-sided paired-"
+               "bootstrap p-value (whole groups resampled; intervals on the effective sample "
+               "size of the groups).",
                "評価用分割を、学習データとリーク関係（完全一致・類似画像・同じグループ・同じ撮影"
-               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。"
-               "両方に 95% 区間、差には対応のあるブートストラップ区間と片側 p 値を付けます（グルー"
-               "プ単位で再標本化）。"),
+               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。両方に 95% 区間、"
+               "差には 95% 区間（Newcombe の方法）と対応のあるブートストラップによる片側 p 値を付けます"
+               "（グループ単位で再標本化し、区間はグループを考慮した有効サンプルサイズで計算）。"),
         why=T("A test image that is a copy or a sibling shot of a training image is answered "
               "from memory. The published accuracy then measures recall of the training set, "
               "not performance on new photos, and drops when the model meets the field.",
