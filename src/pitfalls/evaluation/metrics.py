@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 N_RESAMPLES = 1000
 N_BINS = 15
@@ -84,6 +83,8 @@ def jeffreys_interval(hits: np.ndarray | float, trials: np.ndarray | float,
     """(..., 2) Jeffreys intervals of `hits` successes in `trials` (both may be fractional: an
     effective sample size). At 0 or all successes the open end is Clopper–Pearson's exact one
     ((α/2)^(1/n)), where Jeffreys' own is too short; NaN where `trials` is 0."""
+    from scipy import stats  # lazily: the rules are imported on a thread while features run
+
     x = np.asarray(hits, dtype=float)
     n = np.asarray(trials, dtype=float)
     a = (1 - level) / 2

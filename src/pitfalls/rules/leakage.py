@@ -49,7 +49,8 @@ def _cross_pairs(ctx: Context, kinds: tuple[str, ...], settings: LinkSettings) -
 def _by_score_and_path(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Pairs best first, then by the paths of the evaluation and the training image."""
     paths = ctx.table["path"].astype(str).to_numpy()
-    keyed = pairs.assign(_o=paths[pairs["other"].to_numpy()], _t=paths[pairs["train"].to_numpy()])
+    keyed = pairs.assign(_o=paths[pairs["other"].to_numpy(dtype=np.int64)],
+                         _t=paths[pairs["train"].to_numpy(dtype=np.int64)])
     return keyed.sort_values(["score", "_o", "_t"], ascending=[False, True, True]).drop(
         columns=["_o", "_t"]).reset_index(drop=True)
 
