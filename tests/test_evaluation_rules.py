@@ -209,3 +209,44 @@ def test_same_partition_under_two_names_is_one_slice(tmp_path) -> None:
     slices = report.sections["evaluation"]["slices"]
     camera_rows = [s for s in slices if s.get("column") == "camera" and s.get("value") == "Phone Y"]
     assert len(camera_rows) == 1
+
+
+def test_one_camera_from_two_sources_that_disagree_elsewhere_is_one_slice(tmp_path) -> None:
+    """The demo's case: the manifest's 'camera' column is empty on a few rows whose EXIF names a
+    camera, so the two partitions differ, but 'Phone Y' holds the same images in both: one
+    slice, listed once; where the sources differ the EXIF slice says where it comes from."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    import pitfalls
+
+    rng = np.random.default_rng(6)
+    rows, preds = [], []
+    for i in range(160):
+        split = "test" if i % 2 else "train"
+        label = "a" if i % 3 else "b"
+        camera = ("Phone X", "Phone Y", "Phone Z")[(i // 2) % 3]
+        exif = Image.Exif()
+        exif[0x0110] = camera
+        arr = (rng.random((12, 16, 3)) * 255).astype(np.uint8)
+        name = f"{split}_{i:03d}.jpg"
+        Image.fromarray(arr).resize((64, 48)).save(tmp_path / name, exif=exif)
+        # the manifest lost the camera of some Phone X and Phone Z shots
+        listed = "" if camera != "Phone Y" and i % 8 in (1, 7) else camera
+        rows.append({"path": name, "label": label, "split": split, "camera": listed})
+        if split == "test":
+            wrong = camera == "Phone Y" and i % 5 != 0
+            preds.append({"path": name, "pred": ("b" if label == "a" else "a") if wrong else label})
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    pd.DataFrame(preds).to_csv(tmp_path / "preds.csv", index=False)
+    report = pitfalls.scan(tmp_path / "manifest.csv", predictions=tmp_path / "preds.csv",
+                           workers=1, cache=False, select=["EVAL004"])
+    slices = report.sections["evaluation"]["slices"]
+    phone_y = [s for s in slices if s["value"] == "Phone Y"]
+    assert len(phone_y) == 1 and phone_y[0]["column"] == "camera"
+    shown = [(s["column"], s["value"]) for s in slices]
+    assert len(shown) == len(set(shown))
+    assert {c for c, v in shown if v in ("Phone X", "Phone Z")} <= {"camera", "camera (EXIF)"}
+    [finding] = report.by_rule("EVAL004")
+    assert sum(it["value"] == "Phone Y" for it in finding.items) == 1

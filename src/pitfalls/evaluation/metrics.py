@@ -100,14 +100,16 @@ def jeffreys_interval(hits: np.ndarray | float, trials: np.ndarray | float,
     return np.where(ok[..., None], out, np.nan)
 
 
-def design_effect(hits: np.ndarray, trials: np.ndarray) -> np.ndarray:
+def design_effect(hits: np.ndarray, trials: np.ndarray,
+                  fallback: np.ndarray | float | None = None) -> np.ndarray:
     """Design effect of the ratio Σhits / Σtrials whose units (an image, or a group of related
     images) lie on the last axis: the variance of the ratio estimated from the units' residuals
     over the binomial variance, between 1 and Σm²/Σm (every group all right or all wrong).
 
     1 when every unit holds at most one trial. When every trial succeeds (or fails) the spread
-    within groups cannot be measured, and the bound Σm²/Σm is taken: the groups, not the
-    images, are then the independent evidence.
+    within groups cannot be measured here: `fallback` is taken (the design effect of the whole
+    evaluation set, for a class or a subset of it), else the bound Σm²/Σm: the groups, not
+    the images, are then the independent evidence.
     """
     y = np.asarray(hits, dtype=float)
     m = np.asarray(trials, dtype=float)
@@ -121,17 +123,20 @@ def design_effect(hits: np.ndarray, trials: np.ndarray) -> np.ndarray:
         most = (m ** 2).sum(axis=-1) / n
     most = np.where(np.isfinite(most), np.maximum(most, 1.0), 1.0)
     degenerate = ~np.isfinite(deff) | (p <= 0) | (p >= 1)
-    deff = np.where(degenerate, most, np.clip(deff, 1.0, most))
+    if fallback is not None:
+        fallback = np.asarray(fallback, dtype=float)
+        fallback = np.where(np.isfinite(fallback), np.clip(fallback, 1.0, most), most)
+    deff = np.where(degenerate, most if fallback is None else fallback, np.clip(deff, 1.0, most))
     return np.where(m.max(axis=-1, initial=0) <= 1, 1.0, deff)
 
 
-def proportion_interval(hits: np.ndarray, trials: np.ndarray, level: float = LEVEL
-                        ) -> np.ndarray:
+def proportion_interval(hits: np.ndarray, trials: np.ndarray, level: float = LEVEL,
+                        fallback: np.ndarray | float | None = None) -> np.ndarray:
     """(..., 2) interval of Σhits / Σtrials over units on the last axis: Jeffreys on the
-    effective sample size Σtrials / design effect."""
+    effective sample size Σtrials / design effect (`fallback`: see `design_effect`)."""
     hits = np.asarray(hits, dtype=float)
     trials = np.asarray(trials, dtype=float)
-    deff = design_effect(hits, trials)
+    deff = design_effect(hits, trials, fallback)
     return jeffreys_interval(hits.sum(axis=-1) / deff, trials.sum(axis=-1) / deff, level)
 
 
@@ -159,13 +164,14 @@ def subset_intervals(correct: np.ndarray, rows: np.ndarray, kept: np.ndarray,
                                          for v in (correct, rows, kept, kept_correct))
     out_hits, out_rows = correct - kept_correct, rows - kept
     n, n_kept, n_out = rows.sum(axis=-1), kept.sum(axis=-1), out_rows.sum(axis=-1)
-    ci_kept = proportion_interval(kept_correct, kept, level)
+    deff = design_effect(correct, rows)  # a part all right: the whole set's design effect
+    ci_kept = proportion_interval(kept_correct, kept, level, deff)
     with np.errstate(invalid="ignore", divide="ignore"):
         p_out = out_hits.sum(axis=-1) / n_out
         p_kept = kept_correct.sum(axis=-1) / n_kept
         share = n_out / n
     diff = share[..., None] * difference_interval(
-        p_out, proportion_interval(out_hits, out_rows, level), p_kept, ci_kept)
+        p_out, proportion_interval(out_hits, out_rows, level, deff), p_kept, ci_kept)
     diff = np.where((n_out == 0)[..., None] & (n_kept > 0)[..., None], 0.0, diff)
     return {"all": proportion_interval(correct, rows, level), "kept": ci_kept,
             "difference": diff}
@@ -317,6 +323,7 @@ def score(
     pt, bs = split(point), split(boot)
     tp, support, predicted = agg[:, :k].T, agg[:, k:2 * k].T, agg[:, 2 * k:3 * k].T
     total = support.sum(axis=0)
+    deff = design_effect(tp.sum(axis=0), total)  # a class all right: the whole set's
     acc_ci = proportion_interval(tp.sum(axis=0), total, level)
     metrics = {"accuracy": {"value": float(pt["accuracy"][0]), "ci": _ends(acc_ci)}}
     n_support = point[0, k:2 * k]
@@ -325,7 +332,7 @@ def score(
     # widened to at least a proportion interval on n* = k² / Σ 1/n_c (the size at which a
     # single proportion has the variance of a mean of k rates), over the design effect.
     n_star = (present.sum() ** 2 / np.sum(1 / n_support[present]) if present.any() else 0.0)
-    n_star /= float(design_effect(tp.sum(axis=0), total)) if len(total) else 1.0
+    n_star /= float(deff) if len(total) else 1.0
     for name in ("balanced_accuracy", "macro_f1"):
         value = float(pt[name][0])
         floor = jeffreys_interval(value * n_star, n_star, level) if np.isfinite(value) \
@@ -333,10 +340,10 @@ def score(
         metrics[name] = {"value": value, "ci": _union(interval(bs[name], level), floor)}
     for i, name in enumerate(names):
         metrics[name] = {"value": float(pt[name][0]),
-                         "ci": _ends(proportion_interval(agg[:, 3 * k + i], total, level))}
-    cis = {"recall": proportion_interval(tp, support, level),
-           "precision": proportion_interval(tp, predicted, level),
-           "f1": proportion_interval(tp, (support + predicted) / 2, level)}
+                         "ci": _ends(proportion_interval(agg[:, 3 * k + i], total, level, deff))}
+    cis = {"recall": proportion_interval(tp, support, level, deff),
+           "precision": proportion_interval(tp, predicted, level, deff),
+           "f1": proportion_interval(tp, (support + predicted) / 2, level, deff)}
     per_class = []
     for c, label in enumerate(classes):
         row: dict[str, Any] = {"label": label, "n": int(n_support[c])}
