@@ -368,17 +368,16 @@ def subset_comparison(
     keep: np.ndarray,
     units: np.ndarray | None = None,
     *,
-    n_resamples: int = 2000,
-    seed: int = 0,
     level: float = LEVEL,
 ) -> dict[str, Any]:
     """Accuracy on all rows vs on the rows where `keep` is true.
 
-    Returns both scores with their intervals, their difference (all − kept) with its interval,
-    and the one-sided paired-bootstrap p-value of "the difference is ≤ 0" (i.e. the excluded
-    rows do not inflate the score): the share of resamples whose difference is at most zero.
-    The difference is share_excluded × (accuracy of the excluded − accuracy of the kept), two
-    disjoint proportions: its interval is their MOVER interval, scaled by that share.
+    Returns both scores with their intervals, their difference (all − kept) with its interval
+    (`subset_intervals`), and the one-sided p-value of "the difference is ≤ 0" (the excluded
+    rows do not inflate the score) from the same interval: the smallest α at which the lower
+    limit of the 1 − 2α interval stays above zero. A percentile bootstrap's p-value was
+    anti-conservative here: an excluded part whose answers are all right has no spread in its
+    resamples (16 leaked images all right against 78% on the rest gave p = 0.0005).
     """
     correct = np.asarray(correct, dtype=float)
     keep = np.asarray(keep, dtype=bool)
@@ -386,16 +385,14 @@ def subset_comparison(
     stats = np.column_stack([np.ones(n), correct, keep * 1.0, correct * keep])
     uid, g = unit_ids(units, n)
     agg = aggregate(stats, uid, g)
-    boot = bootstrap_sums(agg, n_resamples, np.random.default_rng(seed))
     point = agg.sum(axis=0)
-    all_b, kept_b = _div(boot[:, 1], boot[:, 0]), _div(boot[:, 3], boot[:, 2])
-    diff_b = all_b - kept_b
-    finite = diff_b[np.isfinite(diff_b)]
-    p_value = float((1 + np.sum(finite <= 0)) / (1 + finite.size)) if finite.size else 1.0
     score_all = float(point[1] / point[0]) if point[0] else float("nan")
     score_kept = float(point[3] / point[2]) if point[2] else float("nan")
-    cis = {k: _ends(v) for k, v in subset_intervals(agg[:, 1], agg[:, 0], agg[:, 2],
-                                                      agg[:, 3], level).items()}
+
+    def intervals(at: float) -> dict[str, np.ndarray]:
+        return subset_intervals(agg[:, 1], agg[:, 0], agg[:, 2], agg[:, 3], at)
+
+    cis = {k: _ends(v) for k, v in intervals(level).items()}
     return {
         "metric": "accuracy",
         "score_all": score_all,
@@ -406,10 +403,23 @@ def subset_comparison(
         "n_leak_free": int(keep.sum()),
         "difference": score_all - score_kept,
         "ci_difference": cis["difference"],
-        "p_value": p_value,
+        "p_value": _one_sided_p(lambda a: float(intervals(1 - 2 * a)["difference"][0])),
         "score_leaked": float(point[1] - point[3]) / float(point[0] - point[2])
         if point[0] > point[2] else None,
         "n_leaked": int(n - keep.sum()),
         "n_units": int(g),
-        "n_resamples": int(n_resamples),
     }
+
+
+def _one_sided_p(lower: Any, steps: int = 40) -> float:
+    """The smallest α in (0, 0.5) at which `lower(α)`, the lower limit of a 1 − 2α interval
+    (rising with α), is above zero; 1 when it never is (by bisection)."""
+    if not np.isfinite(lower(0.5 - 1e-9)) or lower(0.5 - 1e-9) <= 0:
+        return 1.0
+    lo, hi = 0.0, 0.5 - 1e-9
+    if lower(1e-12) > 0:
+        return 1e-12
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if lower(mid) > 0 else (mid, hi)
+    return float(hi)

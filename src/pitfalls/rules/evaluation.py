@@ -103,7 +103,7 @@ class LeakInflatedScore(Rule):
     needs = EVAL_NEEDS | {Need.SPLITS}
     title = T("The score is inflated by leakage", "リークでスコアが水増しされている")
     params = {
-        "alpha": Param(0.01, "significance level of the one-sided bootstrap test",
+        "alpha": Param(0.01, "significance level of the one-sided test",
                        low=0.0, high=1.0, open_low=True, open_high=True),
         "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting",
                                 low=0.0, high=1.0),
@@ -112,13 +112,12 @@ class LeakInflatedScore(Rule):
         what=T("Re-scores the evaluation split on its images with no LEAK001–LEAK004 link to "
                "train (no exact copy, near-duplicate, shared group or capture session) and "
                "compares it with the score on every image: both with 95% intervals, their "
-               "difference with a 95% interval (Newcombe's method) and a one-sided paired-"
-               "bootstrap p-value (whole groups resampled; intervals on the effective sample "
-               "size of the groups).",
+               "difference with a 95% interval (Newcombe's method) and the one-sided p-value "
+               "of that interval (on the effective sample size when images come in groups).",
                "評価用分割を、学習データとリーク関係（完全一致・類似画像・同じグループ・同じ撮影"
                "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。両方に 95% 区間、"
-               "差には 95% 区間（Newcombe の方法）と対応のあるブートストラップによる片側 p 値を付けます"
-               "（グループ単位で再標本化し、区間はグループを考慮した有効サンプルサイズで計算）。"),
+               "差には 95% 区間（Newcombe の方法）とその区間に基づく片側 p 値を付けます"
+               "（関連する画像のグループがある場合は有効サンプルサイズで計算）。"),
         why=T("A test image that is a copy or a sibling shot of a training image is answered "
               "from memory. The published accuracy then measures recall of the training set, "
               "not performance on new photos, and drops when the model meets the field.",
