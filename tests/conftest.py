@@ -37,7 +37,8 @@ def assert_cli_ok(result: Result, code: int | tuple[int, ...], message: str | No
                              + "\noutput:\n" + result.output)
     if isinstance(exc, SystemExit):
         assert (exc.code or 0) in codes, (exc.code, result.output)
-    assert result.exit_code in codes, f"exit code {result.exit_code}, expected {codes}:\n{result.output}"
+    assert result.exit_code in codes, (
+        f"exit code {result.exit_code}, expected {codes}:\n{result.output}")
     assert "Traceback" not in result.output, result.output
     if message is not None:
         flat = " ".join(result.output.split())

@@ -176,7 +176,8 @@ def test_console_entry_point_keeps_exit_codes_and_output(leaky: Path, tmp_path: 
     assert listing.returncode == 0 and "SHORT002" in listing.stdout
 
 
-def test_assert_cli_ok_catches_a_crash_that_the_output_hides(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_assert_cli_ok_catches_a_crash_that_the_output_hides(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Under CliRunner a crash exits 1 with no traceback in the output: the old assertion
     `"Traceback" not in result.output` passed on it; assert_cli_ok does not."""
     import pitfalls.docs

@@ -66,20 +66,22 @@ def test_a_rule_that_raises_fails_the_run_whatever_fail_on(data: Path, tmp_path:
     assert "Traceback" not in run.stderr  # only with --verbose
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["schema_version"] == 1
-    assert report["errors"] == [{"rule": "IMB001",
-                                 "error": "AttributeError: 'NoneType' object has no attribute 'shape'"}]
+    error = "AttributeError: 'NoneType' object has no attribute 'shape'"
+    assert report["errors"] == [{"rule": "IMB001", "error": error}]
     assert "IMB001" not in report["passed"]
     assert "IMB001" not in {s["rule"] for s in report["skipped"]}
     # the other rules still ran and were recorded
     assert {"IMB002", "DUP001"} <= set(report["passed"]) | {f["rule"] for f in report["findings"]}
     html = (out / "report.html").read_text(encoding="utf-8")
-    block = html[html.index('id="internal-error"'):html.index("</section>", html.index('id="internal-error"'))]
+    start = html.index('id="internal-error"')
+    block = html[start:html.index("</section>", start)]
     assert "Internal error" in block and "IMB001" in block and "AttributeError" in block
     assert "internal error in IMB001" in " ".join(run.stdout.split())
     assert "IMB001" in run.stderr and "AttributeError" in run.stderr  # the log line
 
 
-def test_verbose_shows_the_traceback_and_japanese_names_the_error(data: Path, tmp_path: Path) -> None:
+def test_verbose_shows_the_traceback_and_japanese_names_the_error(data: Path,
+                                                                  tmp_path: Path) -> None:
     run = _run(data, tmp_path / "report", "--verbose", "--lang", "ja")
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback (most recent call last)" in run.stderr

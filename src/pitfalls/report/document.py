@@ -48,7 +48,8 @@ class Report:
         root = d.get("dataset", {}).get("root")
         return cls(dataset=d["dataset"], findings=[Finding.from_dict(f) for f in d["findings"]],
                    passed=d.get("passed", []), skipped=d.get("skipped", []),
-                   errors=d.get("errors", []), sections=d.get("sections", {}), lang=d.get("lang", "en"),
+                   errors=d.get("errors", []), sections=d.get("sections", {}),
+                   lang=d.get("lang", "en"),
                    root=Path(root) if root else None)
 
     # -- questions ---------------------------------------------------------------------------

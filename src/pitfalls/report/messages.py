@@ -46,7 +46,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "internal_error_lead": ("These rules raised an exception and did not finish: their "
                                 "findings are unknown and the run fails (exit code 2). Rerun "
                                 "with --verbose for the traceback, and report it."),
-        "internal_error_line": "internal error in {rules}: the run fails (rerun with --verbose for the traceback)",
+        "internal_error_line": ("internal error in {rules}: the run fails (rerun with --verbose "
+                                "for the traceback)"),
         "error": "Error",
         "rule": "Rule",
         "reason": "Reason",
@@ -107,7 +108,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                                 "検出結果が不明なため、この実行は失敗扱いです（終了コード 2）。"
                                 "--verbose を付けて再実行するとトレースバックが表示されます。"
                                 "問題として報告してください。"),
-        "internal_error_line": "{rules} で内部エラーが発生したため、実行は失敗扱いです（--verbose で再実行するとトレースバックが表示されます）",
+        "internal_error_line": ("{rules} で内部エラーが発生したため、実行は失敗扱いです"
+                                "（--verbose で再実行するとトレースバックが表示されます）"),
         "error": "エラー内容",
         "rule": "ルール",
         "reason": "理由",

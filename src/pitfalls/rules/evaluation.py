@@ -115,8 +115,9 @@ class LeakInflatedScore(Rule):
                "difference with a 95% interval (Newcombe's method) and the one-sided p-value "
                "of that interval (on the effective sample size when images come in groups).",
                "評価用分割を、学習データとリーク関係（完全一致・類似画像・同じグループ・同じ撮影"
-               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。両方に 95% 区間、"
-               "差には 95% 区間（Newcombe の方法）とその区間に基づく片側 p 値を付けます"
+               "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。"
+               "両方に 95% 区間、差には 95% 区間（Newcombe の方法）とその区間に基づく片側 p 値を"
+               "付けます"
                "（関連する画像のグループがある場合は有効サンプルサイズで計算）。"),
         why=T("A test image that is a copy or a sibling shot of a training image is answered "
               "from memory. The published accuracy then measures recall of the training set, "
