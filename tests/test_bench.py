@@ -125,3 +125,19 @@ def test_bad_input_exits_2(case: str, project: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["bench", str(model), "--data", str(data), "--out",
                                    str(tmp_path / "o"), *FAST, *extra])
     assert_cli_ok(res, 2, "error")
+
+
+def test_bench_accuracy_interval_is_not_certainty_when_all_right() -> None:
+    """20 right of 20: the percentile bootstrap said [1, 1]; the interval reaches below 0.86."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from pitfalls.bench.runner import accuracy_with_ci
+
+    labels = ["ok", "bad"] * 10
+    acc = accuracy_with_ci(labels, labels)
+    assert acc["accuracy"] == 1.0 and acc["accuracy_ci"][0] <= 0.86
+    assert acc["balanced_accuracy_ci"][0] <= 0.86 and acc["n_eval"] == 20
+    preds = ["ok"] * 14 + ["bad"] * 6
+    mixed = accuracy_with_ci(labels, preds)
+    assert mixed["balanced_accuracy"] == balanced_accuracy_score(labels, preds)
+    assert mixed["accuracy_ci"][0] < mixed["accuracy"] < mixed["accuracy_ci"][1]
