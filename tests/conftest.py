@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 os.environ.setdefault("PITFALLS_STRICT", "1")  # a rule's exception fails the test, not a skip
 
@@ -16,3 +18,28 @@ PEER_CASES = Path(__file__).resolve().parents[1].parent / "shared" / "peer-cases
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Each test gets its own feature cache, so cached results never leak between tests."""
     monkeypatch.setenv("PITFALLS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+def assert_cli_ok(result: Result, code: int | tuple[int, ...], message: str | None = None) -> None:
+    """A typer `CliRunner` result ended as the command meant it to: exit `code` (or one of
+    them), no exception but the `SystemExit` that carries that code, `message` in the output
+    (whitespace-insensitive: rich wraps long lines), and no traceback.
+
+    Under `CliRunner` a crash is not in the output but in `result.exception` (with exit code 1,
+    which is also the code of a scan with findings): asserting on the output alone passes on a
+    crash.
+    """
+    codes = (code,) if isinstance(code, int) else tuple(code)
+    exc = result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        raise AssertionError("the command raised instead of exiting:\n"
+                             + "".join(traceback.format_exception(*result.exc_info))
+                             + "\noutput:\n" + result.output)
+    if isinstance(exc, SystemExit):
+        assert (exc.code or 0) in codes, (exc.code, result.output)
+    assert result.exit_code in codes, (
+        f"exit code {result.exit_code}, expected {codes}:\n{result.output}")
+    assert "Traceback" not in result.output, result.output
+    if message is not None:
+        flat = " ".join(result.output.split())
+        assert " ".join(message.split()) in flat, f"{message!r} not in:\n{result.output}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bench_helpers import colour_dataset, colour_model, write_spec
+from conftest import assert_cli_ok
 from typer.testing import CliRunner
 
 from pitfalls.bench import BenchOptions, run_bench
@@ -35,7 +36,7 @@ def test_bench_json_follows_the_contract(project: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["bench", str(project / "colour.onnx"), "--data",
                                    str(project / "data"), "--batch-sizes", "1,4", "--out",
                                    str(out), *FAST])
-    assert res.exit_code == 0, res.output
+    assert_cli_ok(res, 0)
     b = json.loads((out / "bench.json").read_text())
     assert b["schema_version"] == 1
     assert {"onnxruntime", "processor", "python", "cpu_count"} <= set(b["machine"])
@@ -123,5 +124,20 @@ def test_bad_input_exits_2(case: str, project: Path, tmp_path: Path) -> None:
         data = tmp_path / "missing"
     res = CliRunner().invoke(app, ["bench", str(model), "--data", str(data), "--out",
                                    str(tmp_path / "o"), *FAST, *extra])
-    assert res.exit_code == 2, res.output
-    assert "error" in res.output
+    assert_cli_ok(res, 2, "error")
+
+
+def test_bench_accuracy_interval_is_not_certainty_when_all_right() -> None:
+    """20 right of 20: the percentile bootstrap said [1, 1]; the interval reaches below 0.86."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from pitfalls.bench.runner import accuracy_with_ci
+
+    labels = ["ok", "bad"] * 10
+    acc = accuracy_with_ci(labels, labels)
+    assert acc["accuracy"] == 1.0 and acc["accuracy_ci"][0] <= 0.86
+    assert acc["balanced_accuracy_ci"][0] <= 0.86 and acc["n_eval"] == 20
+    preds = ["ok"] * 14 + ["bad"] * 6
+    mixed = accuracy_with_ci(labels, preds)
+    assert mixed["balanced_accuracy"] == balanced_accuracy_score(labels, preds)
+    assert mixed["accuracy_ci"][0] < mixed["accuracy"] < mixed["accuracy_ci"][1]

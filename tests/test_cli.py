@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_cli_ok
 from typer.testing import CliRunner
 
 from pitfalls.cli import app
@@ -49,7 +50,7 @@ def leaky(tmp_path_factory: pytest.TempPathFactory, clean: Path) -> Path:
 
 def scan(*args: str | Path) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["scan", *map(str, args)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert_cli_ok(result, (0, 1, 2))
     return result.exit_code, result.output
 
 
@@ -90,7 +91,6 @@ def test_usage_and_input_errors_exit_2(clean: Path, tmp_path: Path, args: list[s
     code, output = scan(*[a.format(data=clean) for a in args], "--out", tmp_path / "r")
     assert code == 2, output
     assert "error" in output.lower()
-    assert "Traceback" not in output
 
 
 def test_select_and_ignore(leaky: Path, tmp_path: Path) -> None:
@@ -141,19 +141,18 @@ def test_invalid_config_exits_2(clean: Path, tmp_path: Path,
 def test_rules_catalogue_and_one_rule() -> None:
     runner = CliRunner()
     listing = runner.invoke(app, ["rules"])
-    assert listing.exit_code == 0
-    assert "LEAK002" in listing.output and "IMB001" in listing.output
+    assert_cli_ok(listing, 0, "LEAK002")
+    assert "IMB001" in listing.output
     one = runner.invoke(app, ["rules", "LEAK002"])
-    assert one.exit_code == 0
-    assert "LEAK002" in one.output and "Why it matters" in one.output
+    assert_cli_ok(one, 0, "Why it matters")
+    assert "LEAK002" in one.output
     ja = runner.invoke(app, ["rules", "leak002", "--lang", "ja"])
-    assert ja.exit_code == 0 and "なぜ問題か" in ja.output
+    assert_cli_ok(ja, 0, "なぜ問題か")
 
 
 def test_unknown_rule_exits_2() -> None:
     result = CliRunner().invoke(app, ["rules", "NOPE999"])
-    assert result.exit_code == 2
-    assert "NOPE999" in result.output
+    assert_cli_ok(result, 2, "NOPE999")
 
 
 def test_console_entry_point_keeps_exit_codes_and_output(leaky: Path, tmp_path: Path) -> None:
@@ -175,3 +174,26 @@ def test_console_entry_point_keeps_exit_codes_and_output(leaky: Path, tmp_path: 
     assert run("scan", str(tmp_path / "nowhere")).returncode == 2
     listing = run("rules")
     assert listing.returncode == 0 and "SHORT002" in listing.stdout
+
+
+def test_assert_cli_ok_catches_a_crash_that_the_output_hides(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under CliRunner a crash exits 1 with no traceback in the output: the old assertion
+    `"Traceback" not in result.output` passed on it; assert_cli_ok does not."""
+    import pitfalls.docs
+
+    def broken(code: str, lang: str) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pitfalls.docs, "rule_markdown", broken)
+    result = CliRunner().invoke(app, ["rules", "LEAK002"])
+    assert "Traceback" not in result.output and result.exit_code == 1  # what fooled the tests
+    with pytest.raises(AssertionError, match="raised instead of exiting"):
+        assert_cli_ok(result, 1)
+    monkeypatch.undo()
+    ok = CliRunner().invoke(app, ["rules", "NOPE999"])
+    assert_cli_ok(ok, 2, "NOPE999")
+    with pytest.raises(AssertionError):
+        assert_cli_ok(ok, 0)
+    with pytest.raises(AssertionError):
+        assert_cli_ok(ok, 2, "a message that is not there")

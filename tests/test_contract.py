@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_cli_ok
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -152,10 +153,7 @@ def test_scan_with_a_bad_parameter_exits_2_naming_it(tmp_path: Path,
     (tmp_path / "pitfalls.toml").write_text('[rules.IMB001]\nmax_ratio = "4"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["scan", "data", "--out", "out", "--workers", "1"])
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
-    assert "[rules.IMB001] max_ratio = '4': must be a number >= 1 (got str)" in text
+    assert_cli_ok(result, 2, "[rules.IMB001] max_ratio = '4': must be a number >= 1 (got str)")
     assert not (tmp_path / "out").exists()
 
 
@@ -166,8 +164,6 @@ def test_split_with_a_bad_threshold_exits_2_naming_it(tmp_path: Path,
                                             encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["split", "data", "--out", "m.csv"])
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == 2, result.output
-    assert "[rules.LEAK002] near_candidate = 2.0: must be a number in [0, 1] (out of range)" in \
-        " ".join(result.output.split())
+    assert_cli_ok(result, 2,
+                  "[rules.LEAK002] near_candidate = 2.0: must be a number in [0, 1] (out of range)")
     assert not (tmp_path / "m.csv").exists()

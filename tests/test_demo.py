@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_cli_ok
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -27,7 +28,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]
     """`pitfalls demo DIR` run once through the CLI: (DIR, report.json, terminal output)."""
     where = tmp_path_factory.mktemp("demo") / "project"
     result = CliRunner().invoke(app, ["demo", str(where)])
-    assert result.exit_code == 0, result.output
+    assert_cli_ok(result, 0)
     report = json.loads((where / "report" / "report.json").read_text(encoding="utf-8"))
     return where, report, result.output
 
@@ -91,7 +92,7 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         build_demo(tmp_path)
     result = CliRunner().invoke(app, ["demo", str(tmp_path)])
-    assert result.exit_code == 2
+    assert_cli_ok(result, 2, "error")
     assert (tmp_path / "data" / "thesis.txt").read_text() == "mine"
 
 

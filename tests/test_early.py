@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from conftest import assert_cli_ok
 from PIL import Image
 from scenes import scene
 
@@ -67,7 +68,7 @@ def test_cli_scan_of_a_folder_uses_the_early_start(tmp_path: Path) -> None:
     args = ["scan", str(data), "--out", str(tmp_path / "r"), "--cache", str(tmp_path / "c"),
             "--workers", "2", "--fail-on", "never"]
     first = CliRunner().invoke(app, args)
-    assert first.exit_code == 0, first.output
+    assert_cli_ok(first, 0)
     second = CliRunner().invoke(app, args)  # warm: read from the cache
-    assert second.exit_code == 0, second.output
+    assert_cli_ok(second, 0)
     assert (tmp_path / "r" / "report.json").is_file()

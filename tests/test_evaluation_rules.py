@@ -179,33 +179,60 @@ def test_rules_skip_without_predictions_and_bad_inputs_fail_clearly(tmp_path: Pa
         pitfalls.scan(tmp_path / "manifest.csv", predictions=bad, model="m.onnx", cache=False)
 
 
-def test_same_partition_under_two_names_is_one_slice(tmp_path) -> None:
-    """A manifest 'camera' column equal to the EXIF camera must not be tested twice."""
+def _camera_scan(tmp_path, n: int, seed: int, camera_of, listed_of):
+    """Photos whose EXIF names camera_of(i), a manifest whose 'camera' column says
+    listed_of(i, camera), and predictions that fail on 'Phone Y': the scanned EVAL004 report."""
     import numpy as np
     import pandas as pd
     from PIL import Image
 
     import pitfalls
 
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     rows, preds = [], []
-    for i in range(120):
+    for i in range(n):
         split = "test" if i % 2 else "train"
         label = "a" if i % 3 else "b"
-        camera = "Phone X" if i % 4 < 2 else "Phone Y"
+        camera = camera_of(i)
         exif = Image.Exif()
         exif[0x0110] = camera
         arr = (rng.random((12, 16, 3)) * 255).astype(np.uint8)
         name = f"{split}_{i:03d}.jpg"
         Image.fromarray(arr).resize((64, 48)).save(tmp_path / name, exif=exif)
-        rows.append({"path": name, "label": label, "split": split, "camera": camera})
+        rows.append({"path": name, "label": label, "split": split,
+                     "camera": listed_of(i, camera)})
         if split == "test":
             wrong = camera == "Phone Y" and i % 5 != 0
             preds.append({"path": name, "pred": ("b" if label == "a" else "a") if wrong else label})
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     pd.DataFrame(preds).to_csv(tmp_path / "preds.csv", index=False)
-    report = pitfalls.scan(tmp_path / "manifest.csv", predictions=tmp_path / "preds.csv",
-                           workers=1, cache=False, select=["EVAL004"])
+    return pitfalls.scan(tmp_path / "manifest.csv", predictions=tmp_path / "preds.csv",
+                         workers=1, cache=False, select=["EVAL004"])
+
+
+def test_same_partition_under_two_names_is_one_slice(tmp_path) -> None:
+    """A manifest 'camera' column equal to the EXIF camera must not be tested twice."""
+    report = _camera_scan(tmp_path, 120, 5, lambda i: "Phone X" if i % 4 < 2 else "Phone Y",
+                          lambda i, camera: camera)
     slices = report.sections["evaluation"]["slices"]
     camera_rows = [s for s in slices if s.get("column") == "camera" and s.get("value") == "Phone Y"]
     assert len(camera_rows) == 1
+
+
+def test_one_camera_from_two_sources_that_disagree_elsewhere_is_one_slice(tmp_path) -> None:
+    """The demo's case: the manifest's 'camera' column is empty on a few rows whose EXIF names a
+    camera, so the two partitions differ, but 'Phone Y' holds the same images in both: one
+    slice, listed once; where the sources differ the EXIF slice says where it comes from."""
+    # the manifest lost the camera of some Phone X and Phone Z shots
+    cameras = ("Phone X", "Phone Y", "Phone Z")
+    report = _camera_scan(tmp_path, 160, 6, lambda i: cameras[(i // 2) % 3],
+                          lambda i, camera: "" if camera != "Phone Y" and i % 8 in (1, 7)
+                          else camera)
+    slices = report.sections["evaluation"]["slices"]
+    phone_y = [s for s in slices if s["value"] == "Phone Y"]
+    assert len(phone_y) == 1 and phone_y[0]["column"] == "camera"
+    shown = [(s["column"], s["value"]) for s in slices]
+    assert len(shown) == len(set(shown))
+    assert {c for c, v in shown if v in ("Phone X", "Phone Z")} <= {"camera", "camera (EXIF)"}
+    [finding] = report.by_rule("EVAL004")
+    assert sum(it["value"] == "Phone Y" for it in finding.items) == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_cli_ok
 from typer.testing import CliRunner
 
 import pitfalls
@@ -80,6 +81,7 @@ def scanned(project: Path) -> tuple[Path, str, int]:
         "scan", str(project / "data"), "--out", str(out), "--model", str(DEMO_MODEL),
         "--preprocess", str(DEMO_MODEL.with_suffix(".toml")), "--field", str(project / "field"),
         "--sheet", "--lang", "ja", "--cache", str(project / "cache"), "--workers", "1"])
+    assert_cli_ok(result, (0, 1))
     return out, result.output, result.exit_code
 
 
@@ -101,7 +103,7 @@ def test_sheet_command_from_a_report(scanned: tuple[Path, str, int], tmp_path: P
     runner = CliRunner()
     en = runner.invoke(app, ["sheet", str(out / "report.json"), "--lang", "en", "--no-pdf",
                              "--out", str(tmp_path / "en")])
-    assert en.exit_code == 0, en.output
+    assert_cli_ok(en, 0)
     html = (tmp_path / "en" / "sheet.html").read_text(encoding="utf-8")
     assert "in 10 correct" in html and "In the field (predicted)" in html
     assert not (tmp_path / "en" / "sheet.pdf").exists()
@@ -110,7 +112,7 @@ def test_sheet_command_from_a_report(scanned: tuple[Path, str, int], tmp_path: P
         {"model": "m", "latency_ms": {"p95": 7.3}, "throughput_ips": 140.0}]}), encoding="utf-8")
     ja = runner.invoke(app, ["sheet", str(out), "--lang", "ja", "--bench", str(bench),
                              "--no-pdf", "--out", str(tmp_path / "ja")])
-    assert ja.exit_code == 0, ja.output
+    assert_cli_ok(ja, 0)
     html = (tmp_path / "ja" / "sheet.html").read_text(encoding="utf-8")
     assert "10 回に約" in html and "7.3 ミリ秒以内で答え" in html and "Line PC" in html
     assert "ツールでは答えられない質問" in html
@@ -120,7 +122,7 @@ def test_sheet_command_prints_a_pdf_when_chromium_is_installed(
         scanned: tuple[Path, str, int], tmp_path: Path) -> None:
     out, _, _ = scanned
     result = CliRunner().invoke(app, ["sheet", str(out), "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
+    assert_cli_ok(result, 0)
     if chromium() is None:
         assert "no PDF" in result.output and not (tmp_path / "sheet.pdf").exists()
     else:
@@ -140,8 +142,7 @@ def test_sheet_command_bad_input_exits_2(tmp_path: Path, content: str | None, ar
     if content is not None:
         report.write_text(content, encoding="utf-8")
     result = CliRunner().invoke(app, ["sheet", str(report), "--no-pdf", *args])
-    assert result.exit_code == 2
-    assert message in result.output.replace("\n", " ")
+    assert_cli_ok(result, 2, message)
     assert not (tmp_path / "sheet.html").exists()
 
 
@@ -158,7 +159,7 @@ def test_broken_field_files_are_reported(project: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["scan", str(project / "data"), "--field", str(field),
                                       "--select", "FIELD", "--out", str(out),
                                       "--cache", str(tmp_path / "cache"), "--workers", "1"])
-    assert result.exit_code in (0, 1), result.output
+    assert_cli_ok(result, (0, 1))
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     section = report["sections"]["field"]
     bad = {Path(b["path"]).name: b["error_kind"] for b in section["unreadable"]}
@@ -181,7 +182,7 @@ def test_empty_or_missing_field_folder_exits_2(project: Path, tmp_path: Path, ma
     result = CliRunner().invoke(app, ["scan", str(project / "data"), "--field", str(field),
                                       "--out", str(tmp_path / "out"),
                                       "--cache", str(tmp_path / "cache"), "--workers", "1"])
-    assert result.exit_code == 2, result.output
+    assert_cli_ok(result, 2)
     text = result.output.replace("\n", " ")
     assert "field photos (--field)" in text and message in text
     assert not (tmp_path / "out" / "report.json").exists()

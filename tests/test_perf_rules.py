@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from bench_helpers import colour_dataset, colour_model, write_spec
+from conftest import assert_cli_ok
 from typer.testing import CliRunner
 
 from pitfalls.bench import BenchOptions, run_bench
@@ -76,7 +77,7 @@ def test_perf_rules_are_documented_in_both_languages() -> None:
     assert any("MLPerf" in c for c in reg["PERF004"].doc.cases)
     assert any("Hidden Technical Debt" in c for c in reg["PERF003"].doc.cases)
     res = CliRunner().invoke(app, ["rules", "PERF003"])
-    assert res.exit_code == 0 and "PERF003" in res.output
+    assert_cli_ok(res, 0, "PERF003")
 
 
 def test_scan_skips_perf_rules_without_bench_results(project: Path) -> None:
@@ -94,6 +95,6 @@ def test_bench_writes_report_with_recommendation_and_pareto(project: Path, tmp_p
                                    "--data", str(project / "data"), "--budget-ms", "1000",
                                    "--min-time", "0", "--min-queries", "20", "--out", str(out),
                                    "--lang", "ja", "--fail-on", "never"])
-    assert res.exit_code == 0, res.output
+    assert_cli_ok(res, 0)
     page = (out / "report.html").read_text()
     assert "推奨" in page and "fast" in page and "<circle" in page and "パレート" in page

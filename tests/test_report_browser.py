@@ -64,3 +64,38 @@ def test_dom_has_every_finding(saved: tuple[Path, pitfalls.Report], tmp_path: Pa
     assert dom.count('<article class="finding') == len(report.findings)
     assert '<svg class="chart"' in dom
     assert 'id="passed"' in dom and 'id="skipped"' in dom
+
+
+MEASURE = """<script>
+const out = [];
+document.querySelectorAll("svg").forEach((svg, k) => {
+  const width = svg.viewBox.baseVal.width;
+  svg.querySelectorAll("text").forEach(t => {
+    const b = t.getBBox();
+    if (b.x < -0.5 || b.x + b.width > width + 0.5) out.push(k + ":" + t.textContent);
+  });
+});
+document.body.setAttribute("data-overflow", out.length ? out.join("|") : "none");
+</script>"""
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_robustness_legend_fits_inside_its_chart(tmp_path: Path, lang: str) -> None:
+    """The legend of the robustness sweep was cut at the chart's right edge: every label of
+    every condition, with the demo's severities, ends inside the SVG in the report's font."""
+    from pitfalls.field.capture import SWEEP
+    from pitfalls.field.report import sweep_svg
+    from pitfalls.report.html import FONTS
+
+    sweep = [{"label": dict(label), "severity": list(values),
+              "accuracy": list(np.linspace(0.85, 0.4 + 0.05 * k, len(values)))}
+             for k, (label, _param, values) in enumerate(SWEEP.values())]
+    sweep.append({"label": {"en": "white balance (warm cast) and JPEG quality, long",
+                            "ja": "ホワイトバランス（暖色かぶり）と JPEG 品質の組み合わせ"},
+                  "severity": [1.0, 0.7], "accuracy": [0.85, 0.5]})
+    page = tmp_path / "sweep.html"
+    page.write_text(f'<!DOCTYPE html><html lang="{lang}"><body style=\'font-family:{FONTS[lang]};'
+                    f'font-size:14px\'>{sweep_svg(sweep, lang)}{MEASURE}</body></html>',
+                    encoding="utf-8")
+    dom = chrome(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert 'data-overflow="none"' in dom, dom[dom.find("data-overflow"):][:500]

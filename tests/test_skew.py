@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from bench_helpers import colour_dataset, colour_model, save, write_spec
+from conftest import assert_cli_ok
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from typer.testing import CliRunner
@@ -123,7 +124,7 @@ def test_cli_serving_preprocess(colour: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["bench", str(colour / "colour.onnx"), "--data",
                                    str(colour / "data"), "--serving-preprocess", str(serve),
                                    "--min-time", "0", "--min-queries", "5", "--out", str(out)])
-    assert res.exit_code == 1, res.output
+    assert_cli_ok(res, 1)
     b = json.loads((out / "bench.json").read_text())
     assert [f["rule"] for f in b["findings"]] == ["PERF003"]
     assert b["skew"][0]["flip_rate"] == 1.0

@@ -51,7 +51,8 @@ def _outcome(ctx, skip_joined: bool, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(similarity, "_verify",
                         functools.partial(_VERIFY, skip_joined=skip_joined, batch=16))
     ok = np.flatnonzero(ctx.ok.to_numpy())
-    near, burst = _near_links(ctx.table, _Similarity(ctx, ok), LinkSettings())
+    near, burst = _near_links(ctx.table, _Similarity(ctx.table, ctx.embeddings(), ok, None),
+                              LinkSettings())
     split = ctx.table["split"].to_numpy()
     n = len(ctx.table)
     joined = DisjointSet(range(n))

@@ -116,7 +116,7 @@ def scan(
         from pitfalls.field.report import attach_field
 
         attach_field(ctx, field, model, preprocess, cache=cache, progress=progress)
-    findings, passed, skipped = run_rules(ctx)
+    findings, passed, skipped, errors = run_rules(ctx)
     sections: dict[str, Any] = {"class_by_split": class_by_split(ctx)}
     evaluation = evaluation_section(ctx)
     if evaluation is not None:
@@ -126,7 +126,7 @@ def scan(
 
         sections["field"] = field_section(ctx)
     report = Report(dataset=dataset_summary(ctx), findings=findings, passed=passed,
-                    skipped=skipped, sections=sections,
+                    skipped=skipped, errors=errors, sections=sections,
                     lang=cfg.lang, root=ctx.root)
     if out is not None:
         report.save(out)

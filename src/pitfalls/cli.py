@@ -1,5 +1,5 @@
 """The `pitfalls` command line (typer + rich). Exit codes: 0 clean, 1 findings at or above
-`--fail-on`, 2 usage or input error."""
+`--fail-on`, 2 usage or input error, or a rule that raised (whatever `--fail-on`)."""
 
 from __future__ import annotations
 

@@ -33,8 +33,16 @@ def check_rule_config(config: Config) -> None:
         known[code].check_params(values)
 
 
-def run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, str]]]:
-    """Findings, codes that passed, and rules skipped (with why) for the context's config.
+Outcome = tuple[list[Finding], list[str], list[dict[str, str]], list[dict[str, str]]]
+
+
+def run_rules(ctx: Context) -> Outcome:
+    """Findings, codes that passed, rules skipped (with why) and rules that raised (with the
+    error) for the context's config.
+
+    A rule that raises does not lose the others' results, but it is no pass and no skip: it is
+    an error of the run (`Report.errors`, exit code 2), logged with its traceback at debug
+    level (`--verbose`). Under `PITFALLS_STRICT` the exception propagates instead.
 
     BLAS runs single-threaded here: the rules' matrices are small (thousands of rows, ~100
     columns), where a second BLAS thread gains little, and on a busy machine its spin-waiting
@@ -80,9 +88,10 @@ def _prefetch(ctx: Context, rules: list[Rule]) -> threading.Thread | None:
     return thread
 
 
-def _run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, str]]]:
+def _run_rules(ctx: Context) -> Outcome:
     findings: list[Finding] = []
     passed: list[str] = []
+    errors: list[dict[str, str]] = []
     rules, skipped = _selected(ctx)
     ahead = _prefetch(ctx, rules)
     for rule in rules:
@@ -91,9 +100,11 @@ def _run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, s
         except Exception as exc:  # one broken rule must not lose the others' results
             if os.environ.get("PITFALLS_STRICT"):
                 raise
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("rule %s raised %s (its results are missing; --verbose shows the "
+                      "traceback)", rule.code, error)
             log.debug("rule %s failed:\n%s", rule.code, traceback.format_exc())
-            skipped.append({"rule": rule.code,
-                            "reason": f"internal error: {type(exc).__name__}: {exc}"})
+            errors.append({"rule": rule.code, "error": error})
             continue
         if found:
             findings.extend(found)
@@ -101,4 +112,4 @@ def _run_rules(ctx: Context) -> tuple[list[Finding], list[str], list[dict[str, s
             passed.append(rule.code)
     if ahead is not None:
         ahead.join()
-    return findings, passed, skipped
+    return findings, passed, skipped, errors

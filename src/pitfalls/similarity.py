@@ -14,6 +14,10 @@ Contract used by rules and by `pitfalls split`:
 Thresholds live in `LinkSettings`; the rules expose them as params (`NEAR_PARAMS`,
 `SESSION_PARAMS`), and `LinkSettings.for_context` reads the user's LEAK002 / LEAK004 settings.
 Exact groups are linked as stars (each member to the first), so a group of k copies costs k-1 links.
+
+Links are a function of the set of images, not of the order of the rows: they are computed on the
+rows sorted by path (every greedy step, the stars' centres, the neighbour caps and ties of equal
+scores then see one order), and mapped back to the table's positions.
 """
 
 from __future__ import annotations
@@ -134,13 +138,31 @@ def links(ctx: Context, settings: LinkSettings | None = None) -> pd.DataFrame:
     return ctx.derived(key, lambda: _links(ctx, s))
 
 
+LINK_COLUMNS = ("path", "split", "label", "group", "byte_hash", "pixel_hash", "exif_make",
+                "exif_model", "exif_datetime", "fingerprint", "aspect")
+"""The columns of the table that links read."""
+
+
+def canonical_order(t: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by path (stable): the order every link computation runs in."""
+    return np.argsort(t["path"].astype(str).to_numpy(), kind="stable")
+
+
+def by_path(ctx: Context, rows: np.ndarray | list[int]) -> np.ndarray:
+    """`rows` sorted by their path: how findings list images, whatever the order of the table."""
+    rows = np.asarray(rows, dtype=np.int64)
+    paths = ctx.table["path"].astype(str).to_numpy()[rows]
+    return rows[np.argsort(paths, kind="stable")]
+
+
 def _links(ctx: Context, s: LinkSettings) -> pd.DataFrame:
-    t = ctx.table
+    order = canonical_order(ctx.table)
+    t = ctx.table[[c for c in LINK_COLUMNS if c in ctx.table]].iloc[order].reset_index(drop=True)
     rows: list[tuple[int, int, str, float, str]] = []
-    ok = np.flatnonzero(ctx.ok.to_numpy())
+    ok = np.flatnonzero(ctx.ok.to_numpy()[order])
     rows += _exact_links(t, ok)
     rows += _group_links(t)
-    sim = _Similarity(ctx, ok)
+    sim = _Similarity(t, ctx.embeddings()[order], ok, ctx.config.embedder)
     near, burst = _near_links(t, sim, s)
     rows += near
     rows += _exif_links(t, ok, s)
@@ -149,6 +171,8 @@ def _links(ctx: Context, s: LinkSettings) -> pd.DataFrame:
     df = _frame(rows)
     if df.empty:
         return df
+    i, j = order[df["i"].to_numpy()], order[df["j"].to_numpy()]
+    df["i"], df["j"] = np.minimum(i, j), np.maximum(i, j)
     return df.drop_duplicates(["i", "j", "kind"]).sort_values(["i", "j", "kind"]).reset_index(
         drop=True)
 
@@ -207,11 +231,11 @@ def _group_links(t: pd.DataFrame) -> list[tuple[int, int, str, float, str]]:
 class _Similarity:
     """Cosine similarity of embeddings, whole and (weight-free embedder) per part."""
 
-    def __init__(self, ctx: Context, ok: np.ndarray) -> None:
-        self.x = ctx.embeddings()
+    def __init__(self, table: pd.DataFrame, x: np.ndarray, ok: np.ndarray,
+                 embedder: str | None) -> None:
+        self.x = x
         self.ok = ok
-        self.parts = self.x.shape[1] == EMBED_DIM and ctx.config.embedder in (None, "", "default",
-                                                                                "dct2")
+        self.parts = self.x.shape[1] == EMBED_DIM and embedder in (None, "", "default", "dct2")
         if self.parts:
             luma, chroma = self.x[:, :LUMA_DIMS], self.x[:, LUMA_DIMS:]
             ln = np.linalg.norm(luma, axis=1, keepdims=True)
@@ -219,8 +243,8 @@ class _Similarity:
             self.luma = luma / np.maximum(ln, 1e-9)
             self.chroma = chroma / np.maximum(cn, 1e-9)
             self.colour = (cn / np.maximum(ln, 1e-9)).ravel()
-        self._stored = ctx.table["fingerprint"].tolist() if "fingerprint" in ctx.table else []
-        aspect = ctx.table.get("aspect")
+        self._stored = table["fingerprint"].tolist() if "fingerprint" in table else []
+        aspect = table.get("aspect")
         self.aspect = (np.log(pd.to_numeric(aspect, errors="coerce").to_numpy(dtype=float))
                        if aspect is not None else np.zeros(len(self.x)))
 
@@ -304,21 +328,25 @@ def _verify(t: pd.DataFrame, sim: _Similarity, i: np.ndarray, j: np.ndarray, sco
             skip_joined: bool = True) -> np.ndarray:
     """Fine-fingerprint scores of the pairs in `check` (-inf elsewhere), best candidates first.
 
-    A pair of one split whose images near-duplicate or pixel-identical links of that split
-    already join is not checked: it would add no group, no cross-split pair and no session that
-    spans splits, only a redundant edge inside a group. Where most images are copies of a few
-    (crops of one photo, frames of one video) this skips most of the checks; cross-split pairs
-    are always checked, so that every leaked pair is listed."""
+    A pair of one split and one label whose images near-duplicate or pixel-identical links of
+    that split and label already join is not checked: it would add no group, no cross-split
+    pair, no pair of duplicates with different labels and no session that spans splits, only a
+    redundant edge inside a group. Where most images are copies of a few (crops of one photo,
+    frames of one video) this skips most of the checks; cross-split pairs and pairs with
+    different labels are always checked, so that every leaked pair and every conflicting pair
+    is listed. Pairs of equal score are taken in the order of the rows (the canonical order of
+    `_links`)."""
     detail = np.full(len(i), -np.inf, dtype=np.float32)
     todo = np.flatnonzero(check)
     if len(todo) == 0:
         return detail
-    todo = todo[np.argsort(-score[todo], kind="stable")]
-    split = (pd.factorize(t["split"].fillna("(none)"))[0] if "split" in t
-             else np.zeros(len(t), dtype=np.int64))
+    todo = todo[np.lexsort((j[todo], i[todo], -score[todo]))]
+    keys = [c for c in ("split", "label") if c in t]
+    side = (t[keys].astype("string").fillna("(none)").groupby(keys, sort=False).ngroup()
+            .to_numpy() if keys else np.zeros(len(t), dtype=np.int64))
     joined = DisjointSet(range(len(t)))
-    if "pixel_hash" in t:  # identical pixels in one split are joined from the start
-        same = pd.DataFrame({"h": t["pixel_hash"].to_numpy(), "s": split,
+    if "pixel_hash" in t:  # identical pixels on one side are joined from the start
+        same = pd.DataFrame({"h": t["pixel_hash"].to_numpy(), "s": side,
                              "r": np.arange(len(t))}).dropna()
         same = same[same.duplicated(["h", "s"], keep=False)]
         for _, members in same.groupby(["h", "s"])["r"]:
@@ -328,7 +356,7 @@ def _verify(t: pd.DataFrame, sim: _Similarity, i: np.ndarray, j: np.ndarray, sco
     for start in range(0, len(todo), batch):
         part = todo[start:start + batch]
         a, b = i[part], j[part]
-        inside = split[a] == split[b]
+        inside = side[a] == side[b]
         needed = np.array([not (skip_joined and w and joined.connected(x, y))
                            for x, y, w in zip(a.tolist(), b.tolist(), inside.tolist(),
                                               strict=True)], dtype=bool)

@@ -176,40 +176,23 @@ def predict(session: ort.InferenceSession, spec: PreprocessSpec, images: Images,
     return np.concatenate(preds)
 
 
-def accuracy_with_ci(y_true: Sequence[str], y_pred: Sequence[str], n_boot: int = 1000,
-                     seed: int = 0) -> dict[str, Any]:
-    """Accuracy and balanced accuracy with 95% percentile-bootstrap intervals."""
-    from sklearn.metrics import balanced_accuracy_score
+def accuracy_with_ci(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
+    """Accuracy and balanced accuracy with the scan's 95% intervals (`evaluation.metrics`:
+    Jeffreys for accuracy, never [1, 1] when every answer is right)."""
+    from pitfalls.evaluation.metrics import score
 
     t, p = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
     ok = np.array([v is not None for v in t])
     t, p = t[ok], p[ok]
     if t.size == 0:
         return {"accuracy": None, "balanced_accuracy": None, "n_eval": 0}
-    correct = (t == p).astype(float)
-    codes = {c: i for i, c in enumerate(sorted(set(t) | set(p)))}
-    ti = np.array([codes[v] for v in t])
-    pi = np.array([codes[v] for v in p])
-    rng = np.random.default_rng(seed)
-    boot = rng.integers(0, t.size, size=(n_boot, t.size))
-    accs = correct[boot].mean(axis=1)
-    k = len(codes)
-
-    def bal(tt: np.ndarray, pp: np.ndarray) -> float:  # vectorised over bootstrap rows
-        hits = np.zeros((tt.shape[0], k))
-        tots = np.zeros((tt.shape[0], k))
-        rows = np.arange(tt.shape[0])[:, None]
-        np.add.at(tots, (np.broadcast_to(rows, tt.shape), tt), 1.0)
-        np.add.at(hits, (np.broadcast_to(rows, tt.shape), tt), (tt == pp).astype(float))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nanmean(np.where(tots > 0, hits / tots, np.nan), axis=1)
-
-    bals = bal(ti[boot], pi[boot])
-    return {"accuracy": float(correct.mean()),
-            "accuracy_ci": [float(np.percentile(accs, 2.5)), float(np.percentile(accs, 97.5))],
-            "balanced_accuracy": float(balanced_accuracy_score(ti, pi)),
-            "balanced_accuracy_ci": [float(np.nanpercentile(bals, 2.5)),
-                                     float(np.nanpercentile(bals, 97.5))],
+    classes = sorted({str(v) for v in t} | {str(v) for v in p})
+    codes = {c: i for i, c in enumerate(classes)}
+    sc = score(np.array([codes[str(v)] for v in t]), np.array([codes[str(v)] for v in p]),
+               classes)
+    return {"accuracy": sc.value("accuracy"), "accuracy_ci": sc.metrics["accuracy"]["ci"],
+            "balanced_accuracy": sc.value("balanced_accuracy"),
+            "balanced_accuracy_ci": sc.metrics["balanced_accuracy"]["ci"],
             "n_eval": int(t.size)}
 
 

@@ -212,5 +212,5 @@ def apply_rules(result: BenchResult, dataset: Dataset) -> list[Finding]:
     cfg = cfg.merged(rules=rules_cfg)
     table = dataset.table.assign(ok=True)
     ctx = Context(dataset=dataset, table=table, config=cfg, extras={"bench": result})
-    findings, _passed, _skipped = run_rules(ctx)
+    findings, _passed, _skipped, _errors = run_rules(ctx)  # errors are logged
     return findings

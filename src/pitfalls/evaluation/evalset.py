@@ -178,26 +178,28 @@ def slice_table(ctx: Context, min_n: int = 20, max_levels: int = 20, n_bins: int
                     bins = pd.qcut(values, n_bins, duplicates="drop")
                     keys.append((name, "condition", bins.map(
                         lambda b: None if pd.isna(b) else f"{b.left:.3g}–{b.right:.3g}")))
+        # the EXIF camera beside a manifest column named 'camera': two sources, told apart
+        exif_name = "camera (EXIF)" if "camera" in {k[0] for k in keys} else "camera"
         for col in CAMERA_COLUMNS:
             if col in t and t[col].notna().any():
-                keys.append(("camera", "condition", t[col].map(
+                keys.append((exif_name, "condition", t[col].map(
                     lambda v: None if pd.isna(v) or not str(v) else str(v))))
                 break
         correct = es.correct
         out = []
-        seen: set[tuple[object, ...]] = set()
+        seen: set[bytes] = set()
         for col, kind, values in keys:
-            # The same partition under two names (a manifest 'camera' column and the EXIF
-            # camera) is one slice, tested and corrected for once.
-            signature = tuple(values.fillna("\0"))
-            if signature in seen:
-                continue
-            seen.add(signature)
             levels = values.dropna().unique()
             if len(levels) < 2 or len(levels) > max_levels:
                 continue
             for level in levels:
                 inside = (values == level).to_numpy()
+                # The same images under two names (a manifest 'camera' column and the EXIF
+                # camera agree on a camera but not on every row) are one slice, tested and
+                # corrected for once: slices are told apart by their rows, not their names.
+                if inside.tobytes() in seen:
+                    continue
+                seen.add(inside.tobytes())
                 n_in, n_out = int(inside.sum()), int((~inside).sum())
                 if n_in < min_n or n_out < min_n:
                     continue

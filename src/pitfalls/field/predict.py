@@ -19,7 +19,7 @@ import numpy as np
 
 from pitfalls.context import Context
 from pitfalls.decode import DecodeError, decode_bytes
-from pitfalls.evaluation.metrics import interval, resample_weights
+from pitfalls.evaluation.metrics import proportion_interval
 from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
 from pitfalls.field.conditions import conditions, measure_image
@@ -34,7 +34,6 @@ SWEEP_IMAGES = 60
 APPLY_P = 0.05
 """A condition is simulated when its two-sample test gives p below this (uncorrected: missing a
 real shift costs more here than simulating a small one)."""
-N_RESAMPLES = 1000
 
 
 @dataclass
@@ -64,11 +63,10 @@ class FieldPrediction:
         return dict(self.__dict__)
 
 
-def _accuracy_ci(correct: np.ndarray, seed: int = 0) -> list[float]:
-    if len(correct) == 0:
-        return [float("nan"), float("nan")]
-    w = resample_weights(len(correct), N_RESAMPLES, np.random.default_rng(seed))
-    return interval(w @ correct.astype(float) / len(correct))
+def _accuracy_ci(correct: np.ndarray) -> list[float]:
+    """95% interval of an accuracy (never [1, 1] when every answer is right)."""
+    lo, hi = proportion_interval(np.asarray(correct, dtype=float), np.ones(len(correct)))
+    return [float(lo), float(hi)]
 
 
 def neg_entropy(probs: np.ndarray) -> np.ndarray:
@@ -179,7 +177,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         sweep.append({"condition": name, "label": dict(label), "param": param,
                       "severity": [float(v) for v in values], "accuracy": accs})
     return FieldPrediction(
-        lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok, seed),
-        predicted_field_accuracy=float(field_ok.mean()), ci=_accuracy_ci(field_ok, seed + 1),
+        lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
+        predicted_field_accuracy=float(field_ok.mean()), ci=_accuracy_ci(field_ok),
         atc_estimate=atc_value, n_eval=len(photos), n_field=len(field_images),
         simulated=simulated, costs=costs, sweep=sweep, capture=summarise(captures))

@@ -3,6 +3,7 @@ to the context, and the report's "field" section."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +37,41 @@ def attach_field(ctx: Context, field: str | Path, model: str | Path | None = Non
             ctx.extras["field_prediction"] = fp
 
 
+def text_width(text: str, size: float = 11) -> float:
+    """A generous estimate of the width in pixels of `text` in a sans-serif font of `size`
+    pixels: full-width (CJK) characters one em, the others 0.62 em (wider than the average
+    Latin letter, so that a legend sized with it is not cut)."""
+    return sum(size * (1.0 if unicodedata.east_asian_width(c) in "WF" else 0.62) for c in text)
+
+
 def sweep_svg(sweep: list[dict[str, Any]], lang: str = "en", width: int = 560,
               height: int = 260) -> str:
-    """Accuracy against severity step (0 = as photographed) per condition, as inline SVG lines."""
+    """Accuracy against severity step (0 = as photographed) per condition, as inline SVG lines.
+
+    The plot is `width` minus 230 pixels wide; the legend on its right gets the room its longest
+    entry needs (the SVG grows rather than cutting it), and the SVG scales down to fit narrow
+    pages."""
     from markupsafe import escape
 
     if not sweep:
         return ""
-    left, right, top, bottom = 40, 190, 12, 30
-    pw, ph = width - left - right, height - top - bottom
+    left, top, bottom = 40, 12, 30
+    pw, ph = width - left - 190, height - top - bottom
+    entries = []
+    for s in sweep:
+        name = s["label"].get(lang) or s["label"]["en"]
+        sev = " → ".join(f"{v:g}" for v in (s["severity"][0], s["severity"][-1]))
+        entries.append(f"{name} ({sev})")
+    right = max(190, 8 + int(max(text_width(e) for e in entries)) + 12)
+    width = left + pw + right
     steps = max(len(s["accuracy"]) for s in sweep)
 
     def xy(i: int, acc: float) -> tuple[float, float]:
         return left + pw * i / max(steps - 1, 1), top + ph * (1 - acc)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-size="11" role="img">']
+             f'viewBox="0 0 {width} {height}" font-size="11" role="img" '
+             f'style="max-width:100%;height:auto">']
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         _, y = xy(0, v)
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -65,10 +85,8 @@ def sweep_svg(sweep: list[dict[str, Any]], lang: str = "en", width: int = 560,
         pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in
                        (xy(i, a) for i, a in enumerate(s["accuracy"])))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
-        name = s["label"].get(lang) or s["label"]["en"]
-        sev = " → ".join(f"{v:g}" for v in (s["severity"][0], s["severity"][-1]))
         parts.append(f'<text x="{left + pw + 8}" y="{top + 14 + 15 * k}" fill="{colour}">'
-                     f'{escape(name)} ({sev})</text>')
+                     f'{escape(entries[k])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -20,6 +20,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # rules that raised
     sections: dict[str, Any] = field(default_factory=dict)
     lang: str = "en"
     root: Path | None = None
@@ -34,6 +35,7 @@ class Report:
             "findings": [f.to_dict(lang) for f in self.findings],
             "passed": list(self.passed),
             "skipped": jsonable(self.skipped),
+            "errors": jsonable(self.errors),
             "sections": jsonable(self.sections),
         }
 
@@ -46,7 +48,8 @@ class Report:
         root = d.get("dataset", {}).get("root")
         return cls(dataset=d["dataset"], findings=[Finding.from_dict(f) for f in d["findings"]],
                    passed=d.get("passed", []), skipped=d.get("skipped", []),
-                   sections=d.get("sections", {}), lang=d.get("lang", "en"),
+                   errors=d.get("errors", []), sections=d.get("sections", {}),
+                   lang=d.get("lang", "en"),
                    root=Path(root) if root else None)
 
     # -- questions ---------------------------------------------------------------------------
@@ -63,7 +66,10 @@ class Report:
         return max((f.severity for f in self.findings), key=severity_rank)
 
     def exit_code(self, fail_on: str = "error") -> int:
-        """1 when a finding is at or above `fail_on` (`never` disables), else 0."""
+        """2 when a rule raised (whatever `fail_on`: its findings are unknown), 1 when a
+        finding is at or above `fail_on` (`never` disables), else 0."""
+        if self.errors:
+            return 2
         if fail_on == "never":
             return 0
         worst = self.worst()

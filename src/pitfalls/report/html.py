@@ -344,4 +344,6 @@ def render_html(report: Report, lang: str = "en", *, max_items: int = MAX_ITEMS,
         passed=[(c, _rule_title(c, lang)) for c in report.passed],
         skipped=[(s.get("rule", "?"), _rule_title(s.get("rule", ""), lang),
                   skip_reason(str(s.get("reason", "")), lang)) for s in report.skipped],
+        errors=[(str(e.get("rule", "?")), _rule_title(str(e.get("rule", "")), lang),
+                 str(e.get("error", ""))) for e in report.errors],
     )

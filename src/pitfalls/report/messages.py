@@ -42,6 +42,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "passed_lead": "These rules ran and found nothing.",
         "skipped": "Skipped",
         "skipped_lead": "These rules did not run; the reason says what input they need.",
+        "internal_error": "Internal error",
+        "internal_error_lead": ("These rules raised an exception and did not finish: their "
+                                "findings are unknown and the run fails (exit code 2). Rerun "
+                                "with --verbose for the traceback, and report it."),
+        "internal_error_line": ("internal error in {rules}: the run fails (rerun with --verbose "
+                                "for the traceback)"),
+        "error": "Error",
         "rule": "Rule",
         "reason": "Reason",
         "none": "none",
@@ -96,6 +103,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "passed_lead": "以下のルールは実行され、問題は見つかりませんでした。",
         "skipped": "未実行",
         "skipped_lead": "以下のルールは実行されていません。理由に必要な入力を示しています。",
+        "internal_error": "内部エラー",
+        "internal_error_lead": ("以下のルールは実行中に例外が発生し、最後まで実行できませんでした。"
+                                "検出結果が不明なため、この実行は失敗扱いです（終了コード 2）。"
+                                "--verbose を付けて再実行するとトレースバックが表示されます。"
+                                "問題として報告してください。"),
+        "internal_error_line": ("{rules} で内部エラーが発生したため、実行は失敗扱いです"
+                                "（--verbose で再実行するとトレースバックが表示されます）"),
+        "error": "エラー内容",
         "rule": "ルール",
         "reason": "理由",
         "none": "なし",

@@ -40,6 +40,12 @@ def print_summary(report: Report, console: Console | None = None, lang: str | No
         console.print(table)
     else:
         console.print(m["no_findings"], style="green")
+    for e in report.errors:
+        console.print(f"[bold red]{escape(m['internal_error'])}:[/] "
+                      f"{escape(str(e.get('rule', '?')))}: {escape(str(e.get('error', '')))}")
+    if report.errors:
+        rules = ", ".join(str(e.get("rule", "?")) for e in report.errors)
+        console.print(escape(m["internal_error_line"].format(rules=rules)), style="bold red")
     console.print(f"{m['passed']}: {', '.join(report.passed) or '-'}")
     if report.skipped:
         console.print(f"{m['skipped']}: " + ", ".join(s["rule"] for s in report.skipped),

@@ -13,7 +13,7 @@ from pitfalls.context import Context
 from pitfalls.contract import Need
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Rule, register
-from pitfalls.similarity import NEAR_PARAMS, LinkSettings, links
+from pitfalls.similarity import NEAR_PARAMS, LinkSettings, by_path, links
 from pitfalls.text import T
 
 DUP_KINDS = ("bytes", "pixels", "near")
@@ -40,11 +40,69 @@ def duplicate_groups(ctx: Context, settings: LinkSettings,
     df = df.assign(c=comp[df["i"].to_numpy()], order=df["kind"].map(_KIND_ORDER))
     groups = []
     for _c, g in df.groupby("c", sort=False):
-        rows = sorted(set(g["i"]) | set(g["j"]))
+        rows = by_path(ctx, sorted(set(g["i"]) | set(g["j"]))).tolist()
         kind = g.loc[g["order"].idxmax(), "kind"]
         groups.append({"rows": rows, "kind": str(kind), "score": float(g["score"].min())})
-    groups.sort(key=lambda d: (-len(d["rows"]), d["rows"][0]))
-    return groups
+    return _largest_first(ctx, groups)
+
+
+def _largest_first(ctx: Context, groups: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Groups (rows sorted by path) largest first, then by their first path."""
+    paths = ctx.table["path"].astype(str).to_numpy()
+    return sorted(groups, key=lambda d: (-len(d["rows"]), [paths[r] for r in d["rows"]]))
+
+
+def conflicting_duplicates(ctx: Context, settings: LinkSettings) -> list[dict[str, object]]:
+    """Sets of images that are all duplicates of each other and carry different labels.
+
+    Exact copies (byte- or pixel-identical) are grouped whole: copies of copies are copies. Near
+    duplicates are not: a chain of similar photos (a-b, b-c, c-d) does not make a and d
+    duplicates. So each verified near link between two images of different labels gives one
+    set: the two images with their exact copies (all of which are near-duplicates of each
+    other); a set of exact copies with different labels is one too. Each set: `rows` (sorted by
+    path), `kind`, `score` (1 for exact copies, the link's cosine for near ones).
+    """
+    df = links(ctx, settings)
+    df = df[df["kind"].isin(DUP_KINDS)]
+    if df.empty:
+        return []
+    n = len(ctx.table)
+    exact = df[df["kind"] != "near"]
+    graph = coo_matrix((np.ones(len(exact)), (exact["i"].to_numpy(), exact["j"].to_numpy())),
+                       shape=(n, n))
+    comp = connected_components(graph, directed=False)[1]
+    labels = ctx.table["label"].to_numpy()
+    known = ~pd.isna(labels)
+    label = np.where(known, labels.astype(str), "")
+    members: dict[int, np.ndarray] = {}
+    for c, rows in pd.Series(np.arange(n)).groupby(comp):
+        members[int(c)] = rows.to_numpy()
+
+    def labels_of(rows: np.ndarray) -> set[str]:
+        return {label[r] for r in rows if known[r]}
+
+    out: dict[tuple[int, ...], dict[str, object]] = {}
+    for c in np.unique(comp[np.concatenate([exact["i"], exact["j"]])]) if len(exact) else []:
+        rows = members[int(c)]
+        if len(labels_of(rows)) > 1:
+            kind = "pixels" if (exact.loc[comp[exact["i"].to_numpy()] == c, "kind"]
+                                == "pixels").any() else "bytes"
+            out[tuple(sorted(rows.tolist()))] = {"rows": rows, "kind": kind, "score": 1.0}
+    near = df[df["kind"] == "near"]
+    for a, b, sc in zip(near["i"].to_numpy(), near["j"].to_numpy(), near["score"].to_numpy(),
+                        strict=True):
+        if not (known[a] and known[b]) or label[a] == label[b]:
+            continue
+        ca, cb = int(comp[a]), int(comp[b])
+        if ca == cb:
+            continue
+        rows = np.concatenate([members[ca], members[cb]])
+        key = tuple(sorted(rows.tolist()))
+        best = out.get(key)
+        if best is None or (best["kind"] == "near" and float(sc) > float(best["score"])):
+            out[key] = {"rows": rows, "kind": "near", "score": float(sc)}
+    groups = [{**g, "rows": by_path(ctx, g["rows"]).tolist()} for g in out.values()]
+    return _largest_first(ctx, groups)
 
 
 @register
@@ -116,10 +174,14 @@ class ConflictingDuplicates(Rule):
     title = T("Duplicate images with different labels", "ラベルが異なる重複画像")
     params = dict(NEAR_PARAMS)
     doc = Doc(
-        what=T("Finds groups of identical or near-duplicate images (in any split) whose labels "
-               "differ.",
-               "（どの分割にあっても）同一またはほぼ同一の画像で、ラベルが異なるグループを"
-               "見つけます。"),
+        what=T("Finds identical or near-duplicate images (in any split) whose labels differ: "
+               "each near-duplicate pair with different labels, with the exact copies of its "
+               "two images. Near-duplicates are not chained: a series of similar photos does "
+               "not make its first and last photo duplicates.",
+               "（どの分割にあっても）同一またはほぼ同一で、ラベルが異なる画像を見つけます。"
+               "ラベルが異なるほぼ同一の画像の組ごとに、それぞれの完全な複製を含めて報告します。"
+               "ほぼ同一の関係はつなげません。似た写真が続いていても、最初と最後の写真が重複"
+               "とはみなされません。"),
         why=T("One image cannot be two classes (unless the task is multi-label): at least one "
               "label is wrong. The model is trained on contradictions, and in the test set such "
               "images are counted wrong whatever the model says.",
@@ -142,17 +204,15 @@ class ConflictingDuplicates(Rule):
         s = LinkSettings.for_context(ctx, self.p)
         labels, paths = ctx.table["label"].to_numpy(), ctx.table["path"].to_numpy()
         items = []
-        for g in duplicate_groups(ctx, s):
+        groups = conflicting_duplicates(ctx, s)
+        for g in groups:
             labs = [labels[r] for r in g["rows"]]
-            known = sorted({str(v) for v in labs if not pd.isna(v)})
-            if len(known) < 2:
-                continue
             items.append({"paths": [str(paths[r]) for r in g["rows"]],
                           "labels": [None if pd.isna(v) else str(v) for v in labs],
-                          "kind": g["kind"], "score": round(g["score"], 4)})
+                          "kind": g["kind"], "score": round(float(g["score"]), 4)})
         if not items:
             return
-        n_images = sum(len(it["paths"]) for it in items)
+        n_images = len({r for g in groups for r in g["rows"]})
         yield self.finding(
             T("{g} group(s) of duplicate images carry different labels ({n} images)",
               "ラベルが異なる重複画像のグループが {g} 個あります（{n} 枚）").format(

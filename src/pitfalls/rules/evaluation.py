@@ -36,10 +36,10 @@ class TestSetTooSmall(Rule):
                                          "recall interval", low=0.0, high=1.0, open_low=True),
     }
     doc = Doc(
-        what=T("Measures the half-width of each class's 95% bootstrap interval of recall and "
+        what=T("Measures the half-width of each class's 95% interval of recall and "
                "reports classes above `target_half_width`, with how many more test images of "
                "that class would bring it to the target (half-width shrinks as 1/√n).",
-               "クラスごとに再現率の 95% ブートストラップ区間の半幅を求め、`target_half_width` を"
+               "クラスごとに再現率の 95% 信頼区間の半幅を求め、`target_half_width` を"
                "超えるクラスを報告します。目標に届くにはそのクラスのテスト画像があと何枚必要かも"
                "示します（半幅は 1/√n で縮みます）。"),
         why=T("With 30 test images of a class, a measured 90% recall is compatible with anything "
@@ -69,8 +69,7 @@ class TestSetTooSmall(Rule):
             lo, hi = c["recall_ci"]
             if c["n"] == 0 or not (math.isfinite(lo) and math.isfinite(hi)):
                 continue
-            # a perfect or empty count gives a zero-width bootstrap interval: the Wilson
-            # interval's half-width is a floor that stays honest for small classes
+            # the Wilson half-width as a floor: the target is about the sample size needed
             half = max((hi - lo) / 2, wilson_half_width(c["recall"], c["n"]))
             if half <= target:
                 continue
@@ -104,7 +103,7 @@ class LeakInflatedScore(Rule):
     needs = EVAL_NEEDS | {Need.SPLITS}
     title = T("The score is inflated by leakage", "リークでスコアが水増しされている")
     params = {
-        "alpha": Param(0.01, "significance level of the one-sided bootstrap test",
+        "alpha": Param(0.01, "significance level of the one-sided test",
                        low=0.0, high=1.0, open_low=True, open_high=True),
         "min_difference": Param(0.01, "smallest inflation (accuracy points) worth reporting",
                                 low=0.0, high=1.0),
@@ -113,12 +112,13 @@ class LeakInflatedScore(Rule):
         what=T("Re-scores the evaluation split on its images with no LEAK001–LEAK004 link to "
                "train (no exact copy, near-duplicate, shared group or capture session) and "
                "compares it with the score on every image: both with 95% intervals, their "
-               "difference with a paired bootstrap interval and a one-sided p-value (whole "
-               "groups resampled).",
+               "difference with a 95% interval (Newcombe's method) and the one-sided p-value "
+               "of that interval (on the effective sample size when images come in groups).",
                "評価用分割を、学習データとリーク関係（完全一致・類似画像・同じグループ・同じ撮影"
                "セッション）のない画像だけで再採点し、全画像でのスコアと比較します。"
-               "両方に 95% 区間、差には対応のあるブートストラップ区間と片側 p 値を付けます（グルー"
-               "プ単位で再標本化）。"),
+               "両方に 95% 区間、差には 95% 区間（Newcombe の方法）とその区間に基づく片側 p 値を"
+               "付けます"
+               "（関連する画像のグループがある場合は有効サンプルサイズで計算）。"),
         why=T("A test image that is a copy or a sibling shot of a training image is answered "
               "from memory. The published accuracy then measures recall of the training set, "
               "not performance on new photos, and drops when the model meets the field.",

@@ -145,12 +145,12 @@ class FieldAccuracy(Rule):
         what=T("Fits a capture model (exposure, contrast, colour cast, Gaussian and motion blur, "
                "sensor noise, down-scaling, JPEG quality) so that the transformed evaluation "
                "photos match the field photos' measured conditions, runs the model on them, and "
-               "reports the predicted field accuracy with a bootstrap interval next to lab "
+               "reports the predicted field accuracy with a 95% interval next to lab "
                "accuracy, the condition that costs most, and a label-free estimate on the field "
                "photos themselves (Average Thresholded Confidence, Garg et al. 2022).",
                "撮影モデル（露出・コントラスト・色かぶり・ガウスぼけと手ぶれ・センサーノイズ・縮小"
                "・JPEG 品質）を、変換後の評価写真が現場写真の撮影条件と一致するように当てはめ、"
-               "モデルを実行して、現場で予測される正解率をブートストラップ区間付きでラボの正解率と"
+               "モデルを実行して、現場で予測される正解率を95% 信頼区間付きでラボの正解率と"
                "並べて示します。最も影響の大きい条件と、現場写真そのものからラベルなしで求めた推定"
                "値（ATC, Garg ら 2022）も示します。"),
         why=T("Stakeholders plan with the lab number. If the field's cameras and light cost ten "

@@ -182,10 +182,12 @@ class HiddenMinorityFailure(Rule):
         "min_n": Param(5, "classes with fewer evaluation images are not judged", low=1),
     }
     doc = Doc(
-        what=T("Compares the overall accuracy with each class's recall (with bootstrap "
-               "intervals) and reports classes whose recall is below `min_recall` and at least "
-               "`gap` under the accuracy, with the interval's upper end still below accuracy.",
-               "全体の正解率とクラス別の再現率（ブートストラップ信頼区間付き）を比べ、再現率が "
+        what=T("Compares the overall accuracy with each class's recall (with 95% intervals "
+               "that hold for small classes) and reports classes whose recall is below "
+               "`min_recall` and at least `gap` under the accuracy, with the interval's upper "
+               "end still below accuracy.",
+               "全体の正解率とクラス別の再現率（少数クラスでも成り立つ 95% 信頼区間付き）を比べ、"
+               "再現率が "
                "`min_recall` 未満かつ正解率より `gap` 以上低く、区間の上端も正解率を下回るクラスを"
                "報告します。"),
         why=T("Accuracy is dominated by the large classes: 95% accuracy on data with 5% "

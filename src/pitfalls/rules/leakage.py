@@ -11,7 +11,14 @@ from pitfalls.context import TRAIN, Context
 from pitfalls.contract import Need
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Rule, register
-from pitfalls.similarity import NEAR_PARAMS, SESSION_PARAMS, LinkSettings, components, links
+from pitfalls.similarity import (
+    NEAR_PARAMS,
+    SESSION_PARAMS,
+    LinkSettings,
+    by_path,
+    components,
+    links,
+)
 from pitfalls.text import T
 
 _BARZ = ("Barz & Denzler (2020), 'Do We Train on Test Data? Purging CIFAR of Near-Duplicates', "
@@ -36,7 +43,49 @@ def _cross_pairs(ctx: Context, kinds: tuple[str, ...], settings: LinkSettings) -
         "score": df["score"].to_numpy()[a | b],
         "evidence": df["evidence"].to_numpy()[a | b],
     })
-    return out.sort_values(["score", "other"], ascending=[False, True]).reset_index(drop=True)
+    return _by_score_and_path(ctx, out)
+
+
+def _by_score_and_path(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Pairs best first, then by the paths of the evaluation and the training image."""
+    paths = ctx.table["path"].astype(str).to_numpy()
+    keyed = pairs.assign(_o=paths[pairs["other"].to_numpy(dtype=np.int64)],
+                         _t=paths[pairs["train"].to_numpy(dtype=np.int64)])
+    return keyed.sort_values(["score", "_o", "_t"], ascending=[False, True, True]).drop(
+        columns=["_o", "_t"]).reset_index(drop=True)
+
+
+def _exact_pairs(ctx: Context) -> pd.DataFrame:
+    """Every evaluation image identical to a training image, paired with one such image (the
+    first by path, byte-identical before pixel-identical).
+
+    Exact links are stars around one member of each group of copies; when that member is an
+    evaluation image, the other evaluation copies have no direct link to train, so the pairs
+    are made from the groups (connected components), not from the links."""
+    cols = ["train", "other", "kind", "score", "evidence"]
+    df = links(ctx, LinkSettings.for_context(ctx))
+    df = df[df["kind"].isin(("bytes", "pixels"))]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    comp = components(ctx, ("bytes", "pixels"))
+    t = ctx.table
+    split = t["split"].to_numpy()
+    byte_hash = t["byte_hash"].to_numpy() if "byte_hash" in t else np.full(len(t), None)
+    linked = np.unique(np.concatenate([df["i"].to_numpy(), df["j"].to_numpy()]))
+    train = by_path(ctx, linked[split[linked] == TRAIN])
+    first: dict[tuple[int, object], int] = {}
+    for r in train:  # the first training image by path of each group, and of each byte hash
+        first.setdefault((comp[r], None), int(r))
+        first.setdefault((comp[r], byte_hash[r]), int(r))
+    rows = []
+    for r in linked[np.isin(split[linked], ctx.eval_splits)]:
+        same = first.get((comp[r], byte_hash[r])) if byte_hash[r] is not None else None
+        other = first.get((comp[r], None))
+        if same is not None:
+            rows.append((same, int(r), "bytes", 1.0, "identical file bytes"))
+        elif other is not None:
+            rows.append((other, int(r), "pixels", 1.0, "identical pixels, different files"))
+    return _by_score_and_path(ctx, pd.DataFrame(rows, columns=cols))
 
 
 def _share_metrics(ctx: Context, rows: np.ndarray) -> dict[str, object]:
@@ -84,7 +133,7 @@ class ExactLeak(Rule):
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
-        pairs = _cross_pairs(ctx, ("bytes", "pixels"), LinkSettings.for_context(ctx))
+        pairs = _exact_pairs(ctx)
         if pairs.empty:
             return
         metrics = {"n_pairs": int(len(pairs)), **_share_metrics(ctx, pairs["other"].to_numpy()),
@@ -151,8 +200,9 @@ def _spanning(ctx: Context, comp: np.ndarray, rows: np.ndarray) -> list[tuple[in
     out = []
     for c, g in df.groupby("c", sort=False):
         if g["split"].nunique() > 1:
-            out.append((int(c), np.sort(g["row"].to_numpy())))
-    out.sort(key=lambda x: (-len(x[1]), x[1][0]))
+            out.append((int(c), by_path(ctx, g["row"].to_numpy())))
+    paths = ctx.table["path"].astype(str).to_numpy()
+    out.sort(key=lambda x: (-len(x[1]), paths[x[1][0]]))
     return out
 
 
@@ -268,7 +318,7 @@ class SessionLeak(Rule):
         ci = comp[df["i"].to_numpy()]
         items = []
         for c, members in sessions:
-            evidence = df["evidence"][ci == c].drop_duplicates().head(5).tolist()
+            evidence = sorted(df["evidence"][ci == c].drop_duplicates().tolist())[:5]
             items.append({"paths": [str(paths[r]) for r in members],
                           "splits": [str(split[r]) for r in members],
                           "evidence": evidence})
