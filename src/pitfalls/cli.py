@@ -127,7 +127,8 @@ def scan(
     try:
         code = run_scan(data, out, select=select, ignore=ignore, fail_on=fail_on, lang=lang,
                         predictions=predictions, model=model, preprocess=preprocess,
-                        field=field, sheet=sheet, workers=workers, scheduler=scheduler, embedder=embedder,
+                        field=field, sheet=sheet, junit=junit, sarif=sarif, workers=workers,
+                        scheduler=scheduler, embedder=embedder,
                         cache=False if no_cache else (cache if cache else True),
                         allow_outside_root=allow_outside_root or None)
     except PitfallsError as exc:
