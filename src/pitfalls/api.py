@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,18 +20,30 @@ from pitfalls.runner import check_rule_config, run_rules
 if TYPE_CHECKING:
     from pitfalls.features.early import EarlyStart
 
+log = logging.getLogger("pitfalls")
+
+LIBRARIES = ("sklearn.model_selection", "sklearn.linear_model", "sklearn.pipeline",
+             "sklearn.preprocessing", "sklearn.utils", "cleanlab.filter", "cleanlab.rank")
+"""Imported by the rules when they run (scikit-learn's folds, subsample and logistic probe, which
+bring scipy.stats; cleanlab's confident learning), and so by the preload thread ahead of them."""
+
 
 def _preload_rules() -> None:
-    """Import the rule modules (about half a second of SciPy and the rules themselves) on a
-    background thread while the worker processes extract features. Only once they are busy: a
-    fork while another thread holds an import lock could deadlock the child, and the import's
-    Python code would slow the listing that feeds them."""
+    """Import the rule modules and their `LIBRARIES` (about a second of CPU) on a background
+    thread while the worker processes extract features. Only once they are busy: a fork while
+    another thread holds an import lock could deadlock the child, and the import's Python code
+    would slow the listing that feeds them."""
     def load() -> None:
         import scipy.ndimage  # noqa: F401  (near-duplicate alignment; 0.08 s, else on the tail)
 
         from pitfalls.rules import registry
 
         registry()
+        for name in LIBRARIES:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:  # the rule that needs it reports it when it runs
+                log.debug("preload: %s", exc)
 
     threading.Thread(target=load, name="pitfalls-preload", daemon=True).start()
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pitfalls.sampling import stratified_folds, stratified_sample
-
 N_BINS = 8
 MAX_LEVELS = 30
 
@@ -119,6 +117,13 @@ def _cv_predict(codes: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, 
     return pred
 
 
+def _folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) rows of shuffled folds that keep each class's share (scikit-learn's)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(y, y))
+
+
 class Probe:
     """A probe over one set of encoded columns and labels, ready to score and permute."""
 
@@ -136,7 +141,7 @@ class Probe:
         n_folds = int(min(folds, counts[counts >= min_per_class].min())) if keep.any() else 0
         self.n_folds = n_folds
         self.usable = len(self.classes) >= 2 and n_folds >= 2 and self.codes.shape[1] > 0
-        self.folds = stratified_folds(self.y, n_folds, seed) if self.usable else []
+        self.folds = _folds(self.y, n_folds, seed) if self.usable else []
 
     def run(self, columns: list[str] | None = None) -> ProbeResult:
         """Cross-validated scores of a probe on `columns` (default: all)."""
@@ -188,4 +193,7 @@ def subsample(frame: pd.DataFrame, label: str, max_rows: int, seed: int = 0) -> 
     """At most `max_rows` rows, stratified by `label` (deterministic)."""
     if len(frame) <= max_rows:
         return frame
-    return frame.iloc[stratified_sample(frame[label].to_numpy(), max_rows, seed)]
+    from sklearn.utils import resample
+
+    return resample(frame, n_samples=max_rows, replace=False, stratify=frame[label],
+                    random_state=seed)

@@ -1,24 +1,25 @@
 """Likely label errors by confident learning, from predictions or an embedding probe.
 
-The probe (a standardised logistic regression, out-of-fold) and confident learning are the
-project's own equivalents of scikit-learn's and cleanlab's (`pitfalls.evaluation.logistic`,
-`pitfalls.evaluation.confident`, held equal to them by tests), so that a scan does not pay for
-importing either; scikit-learn is imported only when declared groups must be kept together in
-the folds (its `StratifiedGroupKFold`).
+The probe is scikit-learn's standardised `LogisticRegression`, out-of-fold in `StratifiedKFold`
+(`StratifiedGroupKFold` when every image has a declared group); confident learning is cleanlab's
+`find_label_issues`. Both libraries are imported when a scan first needs them, which the scan's
+preload thread arranges to be while the features are extracted (`pitfalls.api`).
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pitfalls.context import Context
-from pitfalls.evaluation.confident import find_label_issues, self_confidence
-from pitfalls.evaluation.logistic import fit_predict_proba
 from pitfalls.evaluation.metrics import rates_from_counts
 from pitfalls.evaluation.predictions import Predictions
-from pitfalls.sampling import stratified_folds
+
+log = logging.getLogger("pitfalls")
 
 N_FOLDS = 5
 
@@ -41,29 +42,48 @@ def probe_probabilities(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[str]
     y = np.array([index[str(v)] for v in t["label"].to_numpy()[rows]])
     x = ctx.embeddings()[rows]
     folds = int(min(N_FOLDS, counts[keep].min()))
-    groups = t["group"].to_numpy()[rows]
-    has_groups = t["group"].notna().to_numpy()[rows]
-    if has_groups.all() and len(set(groups)) >= folds:
-        from sklearn.model_selection import StratifiedGroupKFold
-
-        splits = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=0)
-                      .split(x, y, groups))
-    else:
-        splits = stratified_folds(y, folds, seed=0)
     probs = np.zeros((len(y), len(classes)))
-    for train, test in splits:
+    for train, test in _folds(y, t["group"].iloc[rows], folds):
         present = np.unique(y[train])  # a group split may leave a class out of a fold
         if len(present) < 2:
             probs[np.ix_(test, present)] = 1.0
             continue
-        index_of = np.searchsorted(present, y[train])
-        probs[np.ix_(test, present)] = fit_predict_proba(x[train], index_of, x[test],
-                                                         len(present))
+        probs[np.ix_(test, present)] = _fit_predict_proba(x[train], y[train], x[test])
     pred, k = probs.argmax(axis=1), len(classes)
     bal = float(rates_from_counts(np.bincount(y[pred == y], minlength=k),
                                   np.bincount(y, minlength=k),
                                   np.bincount(pred, minlength=k))["balanced_accuracy"])
     return rows, probs, classes, bal
+
+
+def _folds(y: np.ndarray, groups: pd.Series, n_splits: int
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled folds stratified by label; declared groups kept within a fold when every image
+    has one and there are enough of them."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups.notna().all() and groups.nunique() >= n_splits:
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=0)
+        return list(cv.split(y, y, groups.to_numpy()))
+    return list(StratifiedKFold(n_splits, shuffle=True, random_state=0).split(y, y))
+
+
+def _fit_predict_proba(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
+                       ) -> np.ndarray:
+    """Probabilities of `x_test` (one column per class of `y_train`, in sorted order) from a
+    logistic regression fitted on standardised `x_train`."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    for w in caught:  # an unconverged probe still ranks labels; the user need not see it
+        log.debug("label probe: %s", w.message)
+    return model.predict_proba(x_test)
 
 
 def _from_predictions(ctx: Context, preds: Predictions
@@ -80,6 +100,25 @@ def _from_predictions(ctx: Context, preds: Predictions
     probs = preds.probs[rows][:, cols]
     probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
     return rows, probs, present
+
+
+def likely_label_errors(labels: np.ndarray, probs: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's likely label errors (most likely first) and every image's label quality (the
+    probability of its given label)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # n_jobs=1: cleanlab's default forks a process pool, which costs more than the per-class
+        # work it splits; the result is the same.
+        ranked = find_label_issues(labels, probs, n_jobs=1,
+                                   return_indices_ranked_by="self_confidence")
+        quality = get_label_quality_scores(labels, probs, method="self_confidence")
+    for w in caught:  # e.g. a class with a single image: it is not judged, the others are
+        log.debug("confident learning: %s", w.message)
+    return np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=float)
 
 
 def label_issues(ctx: Context, min_probe_accuracy: float = 0.7) -> dict[str, Any] | None:
@@ -103,8 +142,7 @@ def label_issues(ctx: Context, min_probe_accuracy: float = 0.7) -> dict[str, Any
                 return None
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[str(v)] for v in ctx.table["label"].to_numpy()[rows]])
-        ranked = find_label_issues(labels, probs)
-        quality = self_confidence(labels, probs)
+        ranked, quality = likely_label_errors(labels, probs)
         out.update(
             rows=[int(rows[i]) for i in ranked],
             given=[classes[labels[i]] for i in ranked],

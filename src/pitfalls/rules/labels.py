@@ -28,16 +28,14 @@ class LikelyLabelErrors(Rule):
     }
     doc = Doc(
         what=T("Finds images whose given label disagrees confidently with the predicted "
-               "probabilities, by confident learning (the method of cleanlab's "
-               "`find_label_issues`, pruning by noise rate; the project's own code gives the "
-               "same result without loading cleanlab). The "
+               "probabilities, by confident learning (cleanlab's `find_label_issues`, pruning "
+               "by noise rate). The "
                "probabilities come from the predictions when they have one column per class; "
                "otherwise from out-of-fold predictions of a logistic-regression probe on the "
                "image embeddings (groups kept within a fold), used only when the probe beats "
                "`min_probe_accuracy`.",
                "与えられたラベルが予測確率と強く食い違う画像を、confident learning（cleanlab の "
-               "`find_label_issues` と同じ手法・ノイズ率による除外。"
-               "cleanlab を読み込まずに同じ結果を出す自前の実装）で見つけます。"
+               "`find_label_issues`、ノイズ率による除外）で見つけます。"
                "確率はクラスごとの列がある予測から取り、なければ画像埋め込みに対するロジスティック"
                "回帰プローブの交差検証（グループは同じ分割に保持）予測から取ります。"
                "プローブは `min_probe_accuracy` を上回るときだけ使います。"),
