@@ -17,6 +17,7 @@ import pandas as pd
 
 from pitfalls.context import Context
 from pitfalls.errors import InputError
+from pitfalls.similarity import components
 
 LINK_KINDS = ("group", "session", "near", "bytes", "pixels")
 NO_LABEL = "(no label)"
@@ -61,9 +62,7 @@ def make_split(ctx: Context, test_size: float = 0.2, val_size: float = 0.0,
     """The dataset table with a new `split` column (train/val/test), keeping linked rows
     together."""
     check_sizes(test_size, val_size)
-    from pitfalls.evaluation.evalset import _components
-
-    comp = _components(ctx, LINK_KINDS)
+    comp = components(ctx, LINK_KINDS)
     labels = ctx.table["label"].fillna(NO_LABEL).astype(str).to_numpy()
     shares = {"train": 1 - test_size - val_size, "test": test_size}
     if val_size > 0:

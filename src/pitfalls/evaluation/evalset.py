@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pitfalls.context import TRAIN, Context
+from pitfalls.context import Context
 from pitfalls.evaluation.metrics import Scores, score, subset_comparison
 from pitfalls.evaluation.predictions import Predictions
+from pitfalls.similarity import components, leaked_rows
 
 UNIT_KINDS = ("group", "session", "near", "bytes", "pixels")
 """Links whose connected components are resampled as one unit by the bootstrap."""
@@ -40,53 +41,6 @@ class EvalSet:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-def _components(ctx: Context, kinds: tuple[str, ...]) -> np.ndarray:
-    """Component id per row from the similarity links (declared groups if those are missing)."""
-    try:
-        from pitfalls.similarity import components
-
-        return np.asarray(components(ctx, list(kinds)))
-    except (ImportError, NotImplementedError):  # FALLBACK until similarity.py provides links
-        return fallback_components(ctx, kinds)
-
-
-def leaked(ctx: Context) -> set[int]:
-    """Evaluation rows linked to a training row by any leak kind."""
-    try:
-        from pitfalls.similarity import leaked_rows
-
-        return {int(i) for i in leaked_rows(ctx)}
-    except (ImportError, NotImplementedError):  # FALLBACK until similarity.py provides links
-        comp = fallback_components(ctx, ("group", "bytes", "pixels"))
-        split = ctx.table["split"].to_numpy()
-        train_comps = set(comp[split == TRAIN])
-        return {i for i in range(len(comp))
-                if split[i] not in (None, TRAIN) and isinstance(split[i], str)
-                and comp[i] in train_comps}
-
-
-def fallback_components(ctx: Context, kinds: tuple[str, ...]) -> np.ndarray:
-    """FALLBACK (local, exact links only): rows sharing a group, byte hash or pixel hash."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    t = ctx.table
-    n = len(t)
-    cols = {"group": "group", "bytes": "byte_hash", "pixels": "pixel_hash"}
-    src, dst = [], []
-    for kind in kinds:
-        col = cols.get(kind)
-        if col is None or col not in t:
-            continue
-        values = t[col].where(t[col].notna() & (t[col].astype(str) != ""))
-        for _, idx in values.dropna().groupby(values.dropna().astype(str)).groups.items():
-            idx = np.asarray(list(idx))
-            src.extend(idx[:-1])
-            dst.extend(idx[1:])
-    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
 
 
 def _eval_split(ctx: Context, has: np.ndarray) -> str | None:
@@ -119,7 +73,7 @@ def eval_set(ctx: Context) -> EvalSet | None:
         y_true = np.array([index[str(v)] for v in t["label"].to_numpy()[rows]])
         y_pred = np.array([index[str(v)] for v in preds.pred[rows]])
         probs = preds.probs[rows] if preds.probs is not None else None
-        comp = _components(ctx, UNIT_KINDS)[rows]
+        comp = components(ctx, UNIT_KINDS)[rows]
         units = comp if len(np.unique(comp)) < len(rows) else None
         return EvalSet(split=split, rows=rows, classes=classes, y_true=y_true, y_pred=y_pred,
                        probs=probs, units=units)
@@ -142,7 +96,7 @@ def leak_comparison(ctx: Context) -> dict[str, Any] | None:
         es = eval_set(ctx)
         if es is None or es.split is None:
             return None
-        bad = leaked(ctx)
+        bad = leaked_rows(ctx)
         keep = np.array([int(r) not in bad for r in es.rows])
         out = subset_comparison(es.correct, keep, es.units)
         out["split"] = es.split
