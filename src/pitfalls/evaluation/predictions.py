@@ -61,6 +61,29 @@ def load_predictions(source: str | Path | pd.DataFrame,  # noqa: C901  (being sp
                      table: pd.DataFrame) -> Predictions:
     """Validate a predictions table and align it with the dataset `table` (its `path`, `label`)."""
     raw, name = read_predictions(source)
+    raw = _standard_columns(raw, name)
+    rows = _table_rows(raw["path"], table, name)
+    labels = sorted({str(v) for v in table["label"].dropna()})
+    n = len(table)
+    pred = np.full(n, None, dtype=object)
+    probs = None
+    found = _probabilities(raw, labels, name)
+    if found is not None:
+        classes, values = found
+        probs = np.full((n, len(classes)), np.nan)
+        probs[rows] = values
+        pred[rows] = np.asarray(classes, dtype=object)[values.argmax(axis=1)]
+    else:
+        classes = labels
+    if "pred" in raw.columns:
+        pred[rows] = _predicted_classes(raw, classes, labels, name)
+    return Predictions(classes=list(classes), pred=pred, probs=probs, source=name)
+
+
+def _standard_columns(raw: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The table with its `path` (and `pred`) columns found whatever their case, and its paths
+    written as the dataset writes them (forward slashes, no leading `./`), each listed once."""
+    raw = raw.copy()
     raw.columns = [str(c).strip() for c in raw.columns]
     lower = {c.lower(): c for c in raw.columns}
     if "path" not in lower:
@@ -69,8 +92,7 @@ def load_predictions(source: str | Path | pd.DataFrame,  # noqa: C901  (being sp
     raw = raw.rename(columns={lower["path"]: "path"})
     if "pred" in lower:
         raw = raw.rename(columns={lower["pred"]: "pred"})
-    prob_cols = [c for c in raw.columns if c.lower().startswith(PROB_PREFIX)]
-    if "pred" not in raw.columns and not prob_cols:
+    if "pred" not in raw.columns and not _prob_columns(raw):
         raise InputError(f"{name} has neither a 'pred' column nor 'prob_<class>' columns")
     if raw["path"].isna().any():
         raise InputError(f"{name}: {int(raw['path'].isna().sum())} row(s) have an empty 'path'")
@@ -79,67 +101,73 @@ def load_predictions(source: str | Path | pd.DataFrame,  # noqa: C901  (being sp
     dup = raw["path"][raw["path"].duplicated()].unique().tolist()
     if dup:
         raise InputError(f"{name} lists {len(dup)} path(s) more than once: {_examples(dup)}")
+    return raw
+
+
+def _prob_columns(raw: pd.DataFrame) -> list[str]:
+    return [c for c in raw.columns if c.lower().startswith(PROB_PREFIX)]
+
+
+def _table_rows(paths: pd.Series, table: pd.DataFrame, name: str) -> np.ndarray:
+    """The dataset row of each predicted path (every path must be the dataset's)."""
     index = pd.Series(np.arange(len(table)), index=table["path"].astype(str).values)
-    unknown = [p for p in raw["path"] if p not in index.index]
+    unknown = [p for p in paths if p not in index.index]
     if unknown:
         example = f" (e.g. {table['path'].iloc[0]!r})" if len(table) else ""
         raise InputError(
             f"{name}: {len(unknown)} path(s) are not in the dataset: {_examples(unknown)}; "
             f"paths must be relative to the dataset root exactly as the dataset lists them"
             f"{example}")
-    labels = sorted({str(v) for v in table["label"].dropna()})
-    prob_classes = [c[len(PROB_PREFIX):] for c in prob_cols]
-    rows = index.loc[raw["path"]].to_numpy()
-    n = len(table)
+    return index.loc[paths].to_numpy()
 
-    probs = None
-    if prob_cols:
-        missing = [c for c in labels if c not in prob_classes]
-        if missing:
-            raise InputError(
-                f"{name}: no probability column for class(es) {_examples(missing)}; "
-                f"expected one 'prob_<class>' column per class ({len(labels)} classes)")
-        values = raw[prob_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-        bad = ~np.isfinite(values).all(axis=1)
-        if bad.any():
-            raise InputError(f"{name}: {int(bad.sum())} row(s) have missing or non-numeric "
-                             f"probabilities, e.g. {_examples(raw['path'][bad].tolist(), 3)}")
-        neg = ((values < 0) | (values > 1)).any(axis=1)
-        if neg.any():
-            raise InputError(f"{name}: {int(neg.sum())} row(s) have probabilities outside "
-                             f"[0, 1], e.g. {_examples(raw['path'][neg].tolist(), 3)}")
-        sums = values.sum(axis=1)
-        off = np.abs(sums - 1.0) > SUM_TOLERANCE
-        if off.any():
-            first = int(np.flatnonzero(off)[0])
-            raise InputError(
-                f"{name}: probabilities do not sum to one on {int(off.sum())} row(s) "
-                f"(e.g. {raw['path'].iloc[first]!r} sums to {sums[first]:.3f}); give softmax "
-                "probabilities, not logits or scores")
-        values = values / sums[:, None]
-        classes = prob_classes
-        probs = np.full((n, len(classes)), np.nan)
-        probs[rows] = values
-    else:
-        classes = labels
-    pred = np.full(n, None, dtype=object)
-    if "pred" in raw.columns:
-        given = raw["pred"]
-        if given.isna().any():
-            raise InputError(f"{name}: {int(given.isna().sum())} row(s) have an empty 'pred'")
-        given = given.astype(str).str.strip()
-        extra = sorted(set(given) - set(classes) - set(labels))
-        if extra:
-            raise InputError(f"{name}: predicted class(es) {_examples(extra)} are not among "
-                             f"the dataset's classes ({_examples(labels)})")
-        for c in sorted(set(given) - set(classes)):
-            classes.append(c)
-            if probs is not None:
-                probs = np.hstack([probs, np.where(np.isnan(probs[:, :1]), np.nan, 0.0)])
-        pred[rows] = given.to_numpy()
-    else:
-        pred[rows] = np.asarray(classes, dtype=object)[values.argmax(axis=1)]
-    return Predictions(classes=list(classes), pred=pred, probs=probs, source=name)
+
+def _probabilities(raw: pd.DataFrame, labels: list[str], name: str
+                   ) -> tuple[list[str], np.ndarray] | None:
+    """The classes of the `prob_<class>` columns and their values (rows rescaled to sum to one
+    exactly), checked to be probabilities over at least the dataset's classes; None without
+    such columns."""
+    prob_cols = _prob_columns(raw)
+    if not prob_cols:
+        return None
+    classes = [c[len(PROB_PREFIX):] for c in prob_cols]
+    missing = [c for c in labels if c not in classes]
+    if missing:
+        raise InputError(
+            f"{name}: no probability column for class(es) {_examples(missing)}; "
+            f"expected one 'prob_<class>' column per class ({len(labels)} classes)")
+    values = raw[prob_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise InputError(f"{name}: {int(bad.sum())} row(s) have missing or non-numeric "
+                         f"probabilities, e.g. {_examples(raw['path'][bad].tolist(), 3)}")
+    outside = ((values < 0) | (values > 1)).any(axis=1)
+    if outside.any():
+        raise InputError(f"{name}: {int(outside.sum())} row(s) have probabilities outside "
+                         f"[0, 1], e.g. {_examples(raw['path'][outside].tolist(), 3)}")
+    sums = values.sum(axis=1)
+    off = np.abs(sums - 1.0) > SUM_TOLERANCE
+    if off.any():
+        first = int(np.flatnonzero(off)[0])
+        raise InputError(
+            f"{name}: probabilities do not sum to one on {int(off.sum())} row(s) "
+            f"(e.g. {raw['path'].iloc[first]!r} sums to {sums[first]:.3f}); give softmax "
+            "probabilities, not logits or scores")
+    return classes, values / sums[:, None]
+
+
+def _predicted_classes(raw: pd.DataFrame, classes: list[str], labels: list[str], name: str
+                       ) -> np.ndarray:
+    """The `pred` column, checked to name only classes that the probabilities or the dataset
+    know."""
+    given = raw["pred"]
+    if given.isna().any():
+        raise InputError(f"{name}: {int(given.isna().sum())} row(s) have an empty 'pred'")
+    given = given.astype(str).str.strip()
+    extra = sorted(set(given) - set(classes) - set(labels))
+    if extra:
+        raise InputError(f"{name}: predicted class(es) {_examples(extra)} are not among "
+                         f"the dataset's classes ({_examples(labels)})")
+    return given.to_numpy()
 
 
 def predictions_from_probs(paths: list[str], probs: np.ndarray, classes: list[str]
