@@ -87,9 +87,13 @@ class ProbeRule(Rule):
             return _with_derived(subsample(t, "label", max_rows, seed))
         return ctx.derived(f"probe-rows:{max_rows}:{seed}", build)
 
-    def probe(self, frame: pd.DataFrame, columns: list[str]) -> Probe:
+    def probe(self, frame: pd.DataFrame, columns: list[str],
+              labels: pd.Series | None = None) -> Probe:
+        """A probe of `labels` (default: `frame`'s label) on those of `columns` that `frame`
+        has, with this rule's folds and seed."""
         present = [c for c in columns if c in frame.columns]
-        return Probe(encode(frame[present]), frame["label"].astype(str),
+        labels = frame["label"] if labels is None else labels
+        return Probe(encode(frame[present]), labels.astype(str),
                      folds=int(self.p["folds"]), seed=int(self.p["seed"]))
 
     def test(self, probe: Probe, result: ProbeResult, min_score: float, tests: int = 1) -> bool:
@@ -314,9 +318,7 @@ class BorderShortcut(ProbeRule):
         floor = min(self.p["min_score"], self.p["info_min_score"])
         if result.score < floor:
             return
-        colour = Probe(encode(frame[[c for c in COLOUR if c in frame.columns]]),
-                       frame["label"].astype(str), folds=int(self.p["folds"]),
-                       seed=int(self.p["seed"])).run()
+        colour = self.probe(frame, COLOUR).run()
         margins = {c: s - colour.per_class.get(c, 0.5) for c, s in result.per_class.items()}
         flat = probe.run([c for c in FLATNESS if c in probe.columns]).per_class
         strong = {c for c, s in result.per_class.items() if s >= self.p["min_score"]
@@ -454,8 +456,7 @@ class MetadataShortcut(ProbeRule):
         meta, skipped = metadata_columns(ctx, frame)
         if meta.empty:
             return
-        probe = Probe(encode(meta), frame["label"].astype(str), folds=int(self.p["folds"]),
-                      seed=int(self.p["seed"]))
+        probe = self.probe(meta, list(meta.columns), frame["label"])
         if not probe.usable:
             return
         alpha = self.p["alpha"] / max(1, len(probe.columns) + 1)
