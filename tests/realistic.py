@@ -4,7 +4,7 @@ backgrounds, and the shortcuts that can be planted in them.
 Each photo is one of three background types: a conveyor belt (the demo's `draw_scene`), an
 outdoor scene (`scenes.scene`) or a tile of one of scikit-learn's two bundled sample photos
 (upscaled, so soft, like many web images); a class's fruit (shape and colour) is painted on it
-with the demo's shaded `_fruit`. Classes differ in their object and in how often each background
+with the demo's shaded `fruit`. Classes differ in their object and in how often each background
 occurs, as real classes do. Every photo is unique (the photo tiles do not overlap).
 
 `build(root, plant=..., seed=...)` writes `root/<split>/<class>/IMG_nnnn.jpg` and returns the
@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 from scenes import scene
 
-from pitfalls.demo import _fruit, draw_scene
+from pitfalls.demo.drawing import draw_scene, fruit
 
 CLASSES = ("apple", "lemon", "lime", "plum")
 SIZE = (512, 384)
@@ -81,7 +81,7 @@ def base_photo(label: str, k: int, seed: int, size: tuple[int, int] = SIZE,
     for _ in range(int(rng.integers(1, 3))):
         r = rng.uniform(lo, hi) * h
         cx, cy = rng.uniform(0.2 * w, 0.8 * w), rng.uniform(0.3 * h, 0.8 * h)
-        _fruit(img, rng, label, cx, cy, r, rng.uniform(0, np.pi), _light(), stems)
+        fruit(img, rng, label, cx, cy, r, rng.uniform(0, np.pi), _light(), stems)
     return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8))
 
 

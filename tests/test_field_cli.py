@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import pitfalls
 from pitfalls.cli import app
-from pitfalls.demo import CLASSES, DEMO_MODEL, ODD_FRAMES, _jpeg, draw_scene, field_camera
+from pitfalls.demo import CLASSES, DEMO_MODEL, ODD_FRAMES, draw_scene, field_camera, jpeg
 from pitfalls.sheet import chromium
 
 SIZE = (200, 150)
@@ -36,18 +36,18 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for label in CLASSES:
             for i in range(n):
                 _write(root / "data" / split / label, f"{i}.jpg",
-                       _jpeg(draw_scene(rng, label, SIZE), 90))
+                       jpeg(draw_scene(rng, label, SIZE), 90))
     for i in range(24):
         label = CLASSES[i % len(CLASSES)]
         _write(root / "field", f"f{i:02d}.jpg", field_camera(draw_scene(rng, label, SIZE), rng))
-        lab_like = _jpeg(draw_scene(rng, label, SIZE), 90)
+        lab_like = jpeg(draw_scene(rng, label, SIZE), 90)
         _write(root / "field_ood", f"n{i:02d}.jpg", lab_like)
         _write(root / "field_same", f"n{i:02d}.jpg", lab_like)
     for i in range(8):
         what = ODD[i % len(ODD)]
         odd = ODD_FRAMES[what](rng, *SIZE)
         _write(root / "field", f"odd{i}.jpg", field_camera(odd, rng))
-        _write(root / "field_ood", f"odd{i}.jpg", _jpeg(odd, 90))
+        _write(root / "field_ood", f"odd{i}.jpg", jpeg(odd, 90))
     return root
 
 
