@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+
+import pitfalls
 
 os.environ.setdefault("PITFALLS_STRICT", "1")  # a rule's exception fails the test, not a skip
 
@@ -43,3 +46,44 @@ def assert_cli_ok(result: Result, code: int | tuple[int, ...], message: str | No
     if message is not None:
         flat = " ".join(result.output.split())
         assert " ".join(message.split()) in flat, f"{message!r} not in:\n{result.output}"
+@pytest.fixture(scope="session")
+def report_scan(tmp_path_factory: pytest.TempPathFactory) -> pitfalls.Report:
+    """The report tests' small dataset (`report_data.make_dataset`) scanned once per session, in
+    one process, with its own cache. Read it, never change it: the report tests share it."""
+    from report_data import make_dataset
+
+    base = tmp_path_factory.mktemp("report")
+    return pitfalls.scan(make_dataset(base / "data"), workers=1, cache=base / "cache")
+
+
+@pytest.fixture(scope="session")
+def colour_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """A factory: `colour_project(name, n_train=.., n_test=..)` makes a folder with `data/`
+    (`bench_helpers.colour_dataset`), the colour classifier `colour.onnx` and its `colour.toml`."""
+    from bench_helpers import colour_dataset, colour_model, write_spec
+
+    def make(name: str, **counts: int) -> Path:
+        root = tmp_path_factory.mktemp(name)
+        colour_dataset(root / "data", **counts)
+        colour_model(root / "colour.onnx")
+        write_spec(root / "colour.toml")
+        return root
+    return make
+
+
+@pytest.fixture()
+def scene_folder(tmp_path: Path) -> Callable[..., Path]:
+    """A factory: `scene_folder(n, label_of, split_of=None, first=0)` saves `n` distinct scenes
+    (`scenes.scene(first + i)`) as `data/[<split>/]<label>/<i>.<ext>` and returns `data`."""
+    from PIL import Image
+    from scenes import scene
+
+    def make(n: int, label_of: Callable[[int], str], split_of: Callable[[int], str] | None = None,
+             first: int = 0, ext: str = "png") -> Path:
+        root = tmp_path / "data"
+        for i in range(n):
+            folder = root / (split_of(i) if split_of else "") / label_of(i)
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(scene(first + i)).save(folder / f"{i}.{ext}")
+        return root
+    return make

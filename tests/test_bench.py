@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_helpers import colour_dataset, colour_model, write_spec
+from bench_helpers import colour_model, write_spec
 from conftest import assert_cli_ok
 from typer.testing import CliRunner
 
@@ -23,12 +24,8 @@ FAST = ["--min-time", "0.05", "--min-queries", "20"]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bench")
-    colour_dataset(root / "data")
-    colour_model(root / "colour.onnx")
-    write_spec(root / "colour.toml")
-    return root
+def project(colour_project: Callable[..., Path]) -> Path:
+    return colour_project("bench")
 
 
 def test_bench_json_follows_the_contract(project: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_cli_ok
+from flagged import flagged_paths
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -31,11 +32,6 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]
     assert_cli_ok(result, 0)
     report = json.loads((where / "report" / "report.json").read_text(encoding="utf-8"))
     return where, report, result.output
-
-
-def _paths_in(report: dict, prefix: str) -> set[str]:
-    return {p for f in report["findings"] if f["rule"].startswith(prefix)
-            for item in f["items"] for p in item.get("paths", [])}
 
 
 def test_build_is_fast_and_deterministic(demo_run, tmp_path: Path) -> None:
@@ -118,14 +114,14 @@ def test_findings_name_the_planted_files(demo_run, code: str) -> None:
     where, report, _ = demo_run
     planted = json.loads((where / "data" / "planted.json").read_text(encoding="utf-8"))
     wanted = {p for p in planted[code] if p.startswith("test/")} or set(planted[code])
-    found = _paths_in(report, code)
+    found = flagged_paths(report, code)
     assert wanted <= found, f"{code} misses {sorted(wanted - found)}"
 
 
 def test_quality_findings_name_the_degraded_images(demo_run) -> None:
     where, report, _ = demo_run
     planted = json.loads((where / "data" / "planted.json").read_text(encoding="utf-8"))
-    found = _paths_in(report, "QUAL")
+    found = flagged_paths(report, "QUAL")
     missing = sorted(set(planted["QUAL"]) - found)
     assert not missing, f"quality cases not reported: {missing}"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import assert_cli_ok
+from flagged import flagged_paths
 from typer.testing import CliRunner
 
 import pitfalls
@@ -51,19 +52,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _paths(report: dict | pitfalls.Report, code: str) -> set[str]:
-    findings = report["findings"] if isinstance(report, dict) else [
-        f.to_dict() for f in report.findings]
-    return {p for f in findings if f["rule"] == code for item in f["items"]
-            for p in item.get("paths", [])}
-
-
 def test_field003_names_photos_unlike_any_training_photo(project: Path, tmp_path: Path) -> None:
     report = pitfalls.scan(project / "data", field=project / "field_ood", select="FIELD003",
                            cache=tmp_path / "cache", workers=1)
     found = report.by_rule("FIELD003")
     assert found, "odd frames not reported"
-    named = {Path(p).name for p in _paths(report, "FIELD003")}
+    named = {Path(p).name for p in flagged_paths(report, "FIELD003")}
     odd = {f"odd{i}.jpg" for i in range(8)}
     assert len(named & odd) >= 6, named
     assert found[0].metrics["n_outside"] >= 6

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
-from scenes import scene
 
 import pitfalls
-from pitfalls.evaluation.labels import _folds as label_folds
-from pitfalls.evaluation.labels import likely_label_errors
+from pitfalls.evaluation.labels import likely_label_errors, probe_folds
 from pitfalls.probe import Probe, subsample
 
 LABELS = st.lists(st.sampled_from("abcde"), min_size=10, max_size=300)
@@ -64,7 +62,7 @@ def test_label_probe_folds_keep_groups_together_when_every_image_has_one() -> No
     rng = np.random.default_rng(0)
     groups = pd.Series([f"tray-{i // 4}" for i in range(200)])
     y = np.array([(i // 4) % 3 for i in range(200)])  # a tray holds one class
-    folds = label_folds(y, groups, 5)
+    folds = probe_folds(y, groups, 5)
     fold_of = np.empty(len(y), dtype=int)
     for k, (train, test) in enumerate(folds):
         assert len(np.intersect1d(train, test)) == 0
@@ -76,7 +74,7 @@ def test_label_probe_folds_keep_groups_together_when_every_image_has_one() -> No
     partial = groups.copy()
     partial.iloc[int(rng.integers(200))] = None
     fold_of = np.empty(len(y), dtype=int)
-    for k, (_, test) in enumerate(label_folds(y, partial, 5)):
+    for k, (_, test) in enumerate(probe_folds(y, partial, 5)):
         fold_of[test] = k
     assert any(len(set(fold_of[rows.to_numpy()])) > 1
                for _, rows in pd.Series(range(len(y))).groupby(groups))
@@ -122,20 +120,12 @@ def test_confident_learning_with_a_one_image_class_judges_the_others() -> None:
     assert {5, 9, 14} <= set(ranked.tolist())
 
 
-def _folder(root: Path, label_of) -> Path:  # type: ignore[no-untyped-def]
-    for i in range(90):
-        folder = root / str(label_of(i))
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(scene(i)).save(folder / f"{i}.png")
-    return root
-
-
-def test_label_probe_sees_nothing_in_random_labels(tmp_path: Path) -> None:
+def test_label_probe_sees_nothing_in_random_labels(scene_folder: Callable[..., Path]) -> None:
     """Labels that no image content explains: the out-of-fold probe stays near chance (an
     in-sample fit would memorise them), so LABEL001 does not judge labels from it."""
     rng = np.random.default_rng(3)
     labels = rng.choice(["kiwi", "fig"], 90)
-    root = _folder(tmp_path / "data", lambda i: labels[i])
+    root = scene_folder(90, lambda i: labels[i])
     report = pitfalls.scan(root, cache=False, select="LABEL001")
     assert not report.by_rule("LABEL001")
     assert "LABEL001" in report.passed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import PEER_CASES
+from flagged import flagged_paths
 
 import pitfalls
 from pitfalls.report.document import Report
@@ -27,10 +28,6 @@ def report() -> Report:
     return pitfalls.scan(FOLDER, cache=False)
 
 
-def flagged(report: Report, code: str) -> set[str]:
-    return {p for f in report.by_rule(code) for item in f.items for p in item["paths"]}
-
-
 # One row per line of EXPECTED.md: image -> the rule that must agree with CleanVision.
 SINGLE_IMAGE_ROWS = [
     ("image_101.png", "QUAL008"),  # grayscale
@@ -46,7 +43,7 @@ SINGLE_IMAGE_ROWS = [
 
 @pytest.mark.parametrize(("image", "code"), SINGLE_IMAGE_ROWS)
 def test_agrees_with_cleanvision(report: Report, image: str, code: str) -> None:
-    assert image in flagged(report, code)
+    assert image in flagged_paths(report, code)
 
 
 @pytest.mark.parametrize("code", ["QUAL002", "QUAL003", "QUAL004", "QUAL005", "QUAL006",
@@ -54,7 +51,7 @@ def test_agrees_with_cleanvision(report: Report, image: str, code: str) -> None:
 def test_no_extra_images_flagged(report: Report, code: str) -> None:
     """Each quality rule flags exactly the images CleanVision flags for that issue."""
     expected = {image for image, c in SINGLE_IMAGE_ROWS if c == code}
-    assert flagged(report, code) == expected
+    assert flagged_paths(report, code) == expected
 
 
 def test_documentation_files_are_not_images(report: Report) -> None:

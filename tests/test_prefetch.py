@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,9 @@ def test_derived_table_is_computed_once_across_threads(tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def labelled(tmp_path: Path) -> Path:
-    for i in range(40):
-        folder = tmp_path / "data" / ("train", "test")[i % 5 == 0] / ("apple", "fig")[i % 2]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(scene(100 + i)).save(folder / f"{i}.jpg")
-    return tmp_path / "data"
+def labelled(scene_folder: Callable[..., Path]) -> Path:
+    return scene_folder(40, lambda i: ("apple", "fig")[i % 2],
+                        lambda i: ("train", "test")[i % 5 == 0], first=100, ext="jpg")
 
 
 def test_label_probe_runs_once_per_scan(labelled: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flagged import flagged_paths
 from PIL import Image, ImageFilter
 from scenes import scene
 
@@ -43,8 +44,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Report:
 
 
 def flagged(report: Report, code: str, severity: str | None = None) -> set[str]:
-    return {p.split("/")[-1] for f in report.by_rule(code)
-            if severity is None or f.severity == severity for i in f.items for p in i["paths"]}
+    return {p.split("/")[-1] for p in flagged_paths(report, code, severity)}
 
 
 @pytest.mark.parametrize(("code", "expected"), [

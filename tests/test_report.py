@@ -53,18 +53,11 @@ def parse(html: str) -> _Tags:
     return p
 
 
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    base = tmp_path_factory.mktemp("report")
-    root = make_dataset(base / "data")
-    return pitfalls.scan(root, workers=1, cache=base / "cache")
-
-
-def test_html_shows_every_finding_with_thumbnails(scanned: Report) -> None:
-    html = scanned.to_html("en")
+def test_html_shows_every_finding_with_thumbnails(report_scan: Report) -> None:
+    html = report_scan.to_html("en")
     assert html.startswith("<!DOCTYPE html>")
-    assert {"QUAL001", "IMB001"} <= scanned.codes
-    for f in scanned.findings:
+    assert {"QUAL001", "IMB001"} <= report_scan.codes
+    for f in report_scan.findings:
         assert f'data-rule="{f.rule}"' in html
         assert escape(f.summary.get_text("en"), quote=False) in html
     tags = parse(html).attrs
@@ -75,19 +68,19 @@ def test_html_shows_every_finding_with_thumbnails(scanned: Report) -> None:
         assert thumb.format == "JPEG" and max(thumb.size) <= 160
     # every readable image a finding names (among its first items) is shown as a thumbnail
     titles = {v for tag, k, v in tags if tag == "img" and k == "title"}
-    named = {p for f in scanned.findings for it in f.items[:5] for p in it.get("paths", [])}
+    named = {p for f in report_scan.findings for it in f.items[:5] for p in it.get("paths", [])}
     assert named - {"train/dog/broken.jpg"} <= titles
     # the broken file of QUAL001 is a placeholder, not an image
     assert 'title="train/dog/broken.jpg"' in html and 'class="ph"' in html
     # passed rules and skipped rules with their reason
-    for code in scanned.passed:
+    for code in report_scan.passed:
         assert code in html
-    for s in scanned.skipped:
+    for s in report_scan.skipped:
         assert s["rule"] in html
 
 
-def test_html_references_no_url(scanned: Report) -> None:
-    html = scanned.to_html("en")
+def test_html_references_no_url(report_scan: Report) -> None:
+    html = report_scan.to_html("en")
     tags = parse(html)
     for _tag, key, val in tags.attrs:
         if key in ("src", "href", "srcset", "action", "poster", "data"):
@@ -98,25 +91,25 @@ def test_html_references_no_url(scanned: Report) -> None:
     assert "<script" not in html and "<link" not in html
 
 
-def test_class_by_split_chart_is_inline_svg(scanned: Report) -> None:
-    html = scanned.to_html("en")
+def test_class_by_split_chart_is_inline_svg(report_scan: Report) -> None:
+    html = report_scan.to_html("en")
     assert 'id="section-class_by_split"' in html
     svg = html[html.index("<svg"):html.index("</svg>")]
     for label in ("cat", "dog"):
         assert f">{label}</text>" in svg
     # one bar per (class, split) with its count in the tooltip
-    counts = scanned.sections["class_by_split"]
+    counts = report_scan.sections["class_by_split"]
     assert svg.count("<rect") >= sum(len(v) for v in counts.values())
     assert f"cat · train: {counts['cat']['train']}" in svg
 
 
-def test_japanese_report(scanned: Report) -> None:
-    html = scanned.to_html("ja")
+def test_japanese_report(report_scan: Report) -> None:
+    html = report_scan.to_html("ja")
     assert '<html lang="ja">' in html
     for word in ("概要", "検出された問題", "クラス別・分割"
                                   "別の画像数", "エラー", "警告", "研究開発"):
         assert word in html
-    for f in scanned.findings:
+    for f in report_scan.findings:
         assert escape(f.title.get_text("ja"), quote=False) in html
         assert escape(f.summary.get_text("ja"), quote=False) in html
     assert "何を調べるか" in html and "直し方" in html  # rule docs in Japanese
@@ -132,7 +125,7 @@ def test_every_message_exists_in_both_languages() -> None:
     assert messages("xx") == MESSAGES["en"]
 
 
-def test_missing_image_gives_placeholder(scanned: Report, tmp_path: Path) -> None:
+def test_missing_image_gives_placeholder(report_scan: Report, tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "data")
     report = pitfalls.scan(root, workers=1, cache=tmp_path / "cache")
     (root / "train" / "dog" / "broken.jpg").unlink()  # gone after the scan
@@ -173,7 +166,7 @@ def test_thumbnailer_bad_files_and_orientation(tmp_path: Path) -> None:
         assert parallel(name) == thumbs(name)  # the same thumbnails as made one by one
 
 
-def test_prefetch_covers_every_thumbnail_the_page_shows(scanned: Report,
+def test_prefetch_covers_every_thumbnail_the_page_shows(report_scan: Report,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from pitfalls.report import html
 
@@ -185,16 +178,16 @@ def test_prefetch_covers_every_thumbnail_the_page_shows(scanned: Report,
         return original(self, path)
 
     monkeypatch.setattr(Thumbnailer, "_make", recording)
-    page = html.render_html(scanned)
-    shown = set(html._shown_paths(scanned.findings, html.MAX_ITEMS))
+    page = html.render_html(report_scan)
+    shown = set(html._shown_paths(report_scan.findings, html.MAX_ITEMS))
     assert made and set(made) == shown  # the page needed no thumbnail the prefetch missed
-    readable = {p for p in shown if original(Thumbnailer(scanned.root), p).uri}
+    readable = {p for p in shown if original(Thumbnailer(report_scan.root), p).uri}
     assert page.count("data:image/jpeg;base64,") >= len(readable) > 0
 
 
-def test_layouts_by_item_shape(scanned: Report) -> None:
+def test_layouts_by_item_shape(report_scan: Report) -> None:
     """Pairs side by side, groups in a row, singles in a grid, path-less items in a table."""
-    ok = [p for p in sorted(_paths(scanned.root)) if "broken" not in p]
+    ok = [p for p in sorted(_paths(report_scan.root)) if "broken" not in p]
     f = Finding(
         rule="TEST001", phase="research", severity="warning", title=T("Layouts", "レイアウト"),
         summary=T("Every layout", "すべてのレイアウト"),
@@ -206,7 +199,7 @@ def test_layouts_by_item_shape(scanned: Report) -> None:
                *({"paths": [p], "label": "cat"} for p in ok[6:20]),
                {"label": "<b>cat</b>", "count": 3}],
     )
-    report = Report(dataset=scanned.dataset, findings=[f], root=scanned.root)
+    report = Report(dataset=report_scan.dataset, findings=[f], root=report_scan.root)
     html = render_html(report, "en", max_items=12)
     for kind in ("pairs", "groups", "grid"):
         assert f'class="ev {kind}"' in html
@@ -221,7 +214,7 @@ def test_layouts_by_item_shape(scanned: Report) -> None:
     # the same file named twice in one render is one decode: identical data URIs
     g = Finding(rule="TEST002", phase="system", severity="info", title=T("t"), summary=T("s"),
                 items=[{"paths": [ok[0]]}, {"paths": [ok[0], ok[1]]}])
-    html2 = render_html(Report(dataset=scanned.dataset, findings=[g], root=scanned.root))
+    html2 = render_html(Report(dataset=report_scan.dataset, findings=[g], root=report_scan.root))
     srcs = [v for tag, k, v in parse(html2).attrs if tag == "img" and k == "src"]
     assert len(srcs) == 3 and srcs[0] == srcs[1]
     assert "System (building the ML system)" in html2
@@ -240,8 +233,8 @@ def test_format_value_is_readable_and_escaped() -> None:
     assert "(+5)" in str(format_value(list(range(25))))
 
 
-def test_sections_hook(scanned: Report) -> None:
-    report = Report(dataset=scanned.dataset, root=scanned.root,
+def test_sections_hook(report_scan: Report) -> None:
+    report = Report(dataset=report_scan.dataset, root=report_scan.root,
                     sections={"no_template_here": {"x": 1}, "../evil": {},
                               "class_by_split": {"a<b": {"train": 3, "test": 1}}})
     html = report.to_html("en")
@@ -258,8 +251,8 @@ def test_chart_handles_many_classes() -> None:
     assert grouped_bars({}) == ""
 
 
-def test_notebook_css_is_scoped(scanned: Report) -> None:
-    html = scanned._repr_html_()
+def test_notebook_css_is_scoped(report_scan: Report) -> None:
+    html = report_scan._repr_html_()
     css = "".join(parse(html).styles)
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
     selectors = [s.strip() for block in re.findall(r"([^{}]+)\{", css) for s in block.split(",")]
@@ -269,8 +262,8 @@ def test_notebook_css_is_scoped(scanned: Report) -> None:
     assert f'<div class="{ROOT_CLASS}"' in html
 
 
-def test_report_json_round_trip_and_contract(scanned: Report, tmp_path: Path) -> None:
-    out = scanned.save(tmp_path / "out", lang="en")
+def test_report_json_round_trip_and_contract(report_scan: Report, tmp_path: Path) -> None:
+    out = report_scan.save(tmp_path / "out", lang="en")
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["schema_version"] == 1
     assert data["tool"]["name"] == "pitfalls" and data["tool"]["version"]
@@ -290,14 +283,14 @@ def test_report_json_round_trip_and_contract(scanned: Report, tmp_path: Path) ->
     assert qual["items"][0]["paths"] == ["train/dog/broken.jpg"]
 
     loaded = Report.from_json(out / "report.json")
-    assert loaded.to_dict("en") == scanned.to_dict("en")
-    assert loaded.to_dict("ja") == scanned.to_dict("ja")
-    assert loaded.root == scanned.root
+    assert loaded.to_dict("en") == report_scan.to_dict("en")
+    assert loaded.to_dict("ja") == report_scan.to_dict("ja")
+    assert loaded.root == report_scan.root
     assert loaded.to_html("en") == (out / "report.html").read_text(encoding="utf-8")
 
 
-def test_terminal_summary(scanned: Report) -> None:
+def test_terminal_summary(report_scan: Report) -> None:
     console = Console(record=True, width=140)
-    print_summary(scanned, console, lang="ja")
+    print_summary(report_scan, console, lang="ja")
     text = console.export_text()
     assert "QUAL001" in text and "重大度" in text

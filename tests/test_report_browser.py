@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from report_data import make_dataset
 
 import pitfalls
 
@@ -30,12 +29,10 @@ def chrome(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pitfalls.Report]:
-    base = tmp_path_factory.mktemp("browser")
-    root = make_dataset(base / "data")
-    report = pitfalls.scan(root, workers=1, cache=base / "cache")
-    out = report.save(base / "out")
-    return out / "report.html", report
+def saved(tmp_path_factory: pytest.TempPathFactory, report_scan: pitfalls.Report
+          ) -> tuple[Path, pitfalls.Report]:
+    out = report_scan.save(tmp_path_factory.mktemp("browser") / "out")
+    return out / "report.html", report_scan
 
 
 def test_screenshot_is_not_blank(saved: tuple[Path, pitfalls.Report], tmp_path: Path) -> None:

@@ -4,12 +4,13 @@ function)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from bench_helpers import colour_dataset, colour_model, save, write_spec
+from bench_helpers import save, write_spec
 from conftest import assert_cli_ok
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
@@ -26,12 +27,8 @@ OPTS = BenchOptions(min_time=0.0, min_queries=5, warmup=1)
 
 
 @pytest.fixture(scope="module")
-def colour(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("skew")
-    colour_dataset(root / "data", n_train=4, n_test=10)
-    colour_model(root / "colour.onnx")
-    write_spec(root / "colour.toml")
-    return root
+def colour(colour_project: Callable[..., Path]) -> Path:
+    return colour_project("skew", n_train=4, n_test=10)
 
 
 def brightness_project(root: Path) -> Path:

@@ -43,7 +43,7 @@ def probe_probabilities(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[str]
     x = ctx.embeddings()[rows]
     folds = int(min(N_FOLDS, counts[keep].min()))
     probs = np.zeros((len(y), len(classes)))
-    for train, test in _folds(y, t["group"].iloc[rows], folds):
+    for train, test in probe_folds(y, t["group"].iloc[rows], folds):
         present = np.unique(y[train])  # a group split may leave a class out of a fold
         if len(present) < 2:
             probs[np.ix_(test, present)] = 1.0
@@ -56,7 +56,7 @@ def probe_probabilities(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[str]
     return rows, probs, classes, bal
 
 
-def _folds(y: np.ndarray, groups: pd.Series, n_splits: int
+def probe_folds(y: np.ndarray, groups: pd.Series, n_splits: int
            ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffled folds stratified by label; declared groups kept within a fold when every image
     has one and there are enough of them."""
