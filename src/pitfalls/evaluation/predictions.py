@@ -57,8 +57,7 @@ def read_predictions(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, s
     return read_table(path), f"predictions file {path.name}"
 
 
-def load_predictions(source: str | Path | pd.DataFrame,  # noqa: C901  (being split by concern)
-                     table: pd.DataFrame) -> Predictions:
+def load_predictions(source: str | Path | pd.DataFrame, table: pd.DataFrame) -> Predictions:
     """Validate a predictions table and align it with the dataset `table` (its `path`, `label`)."""
     raw, name = read_predictions(source)
     raw = _standard_columns(raw, name)
