@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pitfalls.findings import Report
+from pitfalls.report.document import Report
 
 
 def flagged_paths(report: Report | dict[str, Any], prefix: str,

@@ -1,6 +1,7 @@
-"""What the scan asks of scikit-learn and cleanlab, checked by behaviour: folds that are stratified,
-disjoint and keep groups together; stratified subsamples; an out-of-fold label probe that does not
-see structure in noise; confident learning that finds planted label flips."""
+"""The label probe's and shortcut probes' folds and subsamples (scikit-learn's), the label probe
+(scikit-learn's logistic regression) and confident learning (the project's own), checked by
+behaviour: folds that are stratified, disjoint and keep groups together; stratified subsamples; an
+out-of-fold probe that sees no structure in noise; planted label flips found."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pitfalls
+from pitfalls.evaluation.confident import confident_joint
 from pitfalls.evaluation.labels import likely_label_errors, probe_folds
 from pitfalls.probe import Probe, subsample
 
@@ -109,6 +111,23 @@ def test_confident_learning_finds_planted_label_flips(seed: int) -> None:
     assert len(clean) <= 0.01 * n
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), k=st.integers(2, 6), n=st.integers(30, 400))
+def test_confident_joint_rows_hold_each_class_size(seed: int, k: int, n: int) -> None:
+    """The calibrated joint redistributes each given class over counted classes: its rows sum
+    to the class sizes (up to rounding), and a model that is always right makes it diagonal."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, k, n)
+    given_labels = np.where(rng.random(n) < 0.1, rng.integers(0, k, n), true)
+    joint = confident_joint(given_labels, _model_probs(rng, true, k, skill=2.0))
+    sizes = np.bincount(given_labels, minlength=k)
+    assert (joint >= 0).all() and abs(int(joint.sum()) - n) <= k
+    assert (np.abs(joint.sum(axis=1) - sizes) <= 1).all()
+    sure = np.eye(k)[true] * 0.97 + 0.03 / k
+    np.testing.assert_array_equal(confident_joint(true, sure),
+                                  np.diag(np.bincount(true, minlength=k)))
+
+
 def test_confident_learning_with_a_one_image_class_judges_the_others() -> None:
     rng = np.random.default_rng(7)
     true = rng.integers(0, 3, 300)
@@ -131,9 +150,9 @@ def test_label_probe_sees_nothing_in_random_labels(scene_folder: Callable[..., P
     assert "LABEL001" in report.passed
 
 
-def test_rule_catalogue_loads_without_scikit_learn_or_cleanlab() -> None:
-    """The libraries are imported when a scan runs the rules (or by its preload thread), not with
-    the catalogue: listing the rules stays fast."""
+def test_rule_catalogue_loads_without_scikit_learn() -> None:
+    """scikit-learn is imported when a scan runs the rules (or by its preload thread), not with
+    the catalogue: listing the rules stays fast. cleanlab is never imported."""
     code = ("import sys\nfrom pitfalls.rules import registry\nregistry()\n"
             "print(sorted(m for m in ('sklearn', 'cleanlab', 'scipy.stats') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

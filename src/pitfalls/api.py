@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("pitfalls")
 
 LIBRARIES = ("sklearn.model_selection", "sklearn.linear_model", "sklearn.pipeline",
-             "sklearn.preprocessing", "sklearn.utils", "cleanlab.filter", "cleanlab.rank")
+             "sklearn.preprocessing", "sklearn.utils")
 """Imported by the rules when they run (scikit-learn's folds, subsample and logistic probe, which
-bring scipy.stats; cleanlab's confident learning), and so by the preload thread ahead of them."""
+bring scipy.stats), and so by the preload thread ahead of them."""
 
 
 def _preload_rules() -> None:

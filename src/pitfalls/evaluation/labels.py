@@ -1,9 +1,9 @@
 """Likely label errors by confident learning, from predictions or an embedding probe.
 
 The probe is scikit-learn's standardised `LogisticRegression`, out-of-fold in `StratifiedKFold`
-(`StratifiedGroupKFold` when every image has a declared group); confident learning is cleanlab's
-`find_label_issues`. Both libraries are imported when a scan first needs them, which the scan's
-preload thread arranges to be while the features are extracted (`pitfalls.api`).
+(`StratifiedGroupKFold` when every image has a declared group), imported when a scan first needs
+it, which the scan's preload thread arranges to be while the features are extracted
+(`pitfalls.api`). Confident learning is `pitfalls.evaluation.confident` (why not cleanlab's: there).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.context import Context
+from pitfalls.evaluation.confident import find_label_issues, self_confidence
 from pitfalls.evaluation.metrics import rates_from_counts
 from pitfalls.evaluation.predictions import Predictions
 
@@ -104,21 +105,9 @@ def _from_predictions(ctx: Context, preds: Predictions
 
 def likely_label_errors(labels: np.ndarray, probs: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """cleanlab's likely label errors (most likely first) and every image's label quality (the
-    probability of its given label)."""
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # n_jobs=1: cleanlab's default forks a process pool, which costs more than the per-class
-        # work it splits; the result is the same.
-        ranked = find_label_issues(labels, probs, n_jobs=1,
-                                   return_indices_ranked_by="self_confidence")
-        quality = get_label_quality_scores(labels, probs, method="self_confidence")
-    for w in caught:  # e.g. a class with a single image: it is not judged, the others are
-        log.debug("confident learning: %s", w.message)
-    return np.asarray(ranked, dtype=np.int64), np.asarray(quality, dtype=float)
+    """Likely label errors by confident learning (most likely first) and every image's label
+    quality (the probability of its given label)."""
+    return find_label_issues(labels, probs), self_confidence(labels, probs)
 
 
 def label_issues(ctx: Context, min_probe_accuracy: float = 0.7) -> dict[str, Any] | None:

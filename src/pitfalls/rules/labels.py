@@ -28,14 +28,15 @@ class LikelyLabelErrors(Rule):
     }
     doc = Doc(
         what=T("Finds images whose given label disagrees confidently with the predicted "
-               "probabilities, by confident learning (cleanlab's `find_label_issues`, pruning "
-               "by noise rate). The "
+               "probabilities, by confident learning (the method and defaults of cleanlab's "
+               "`find_label_issues`: pruning by noise rate, ranked by self-confidence). The "
                "probabilities come from the predictions when they have one column per class; "
                "otherwise from out-of-fold predictions of a logistic-regression probe on the "
                "image embeddings (groups kept within a fold), used only when the probe beats "
                "`min_probe_accuracy`.",
                "与えられたラベルが予測確率と強く食い違う画像を、confident learning（cleanlab の "
-               "`find_label_issues`、ノイズ率による除外）で見つけます。"
+               "`find_label_issues` と同じ手法・既定値。ノイズ率で除外し、self-confidence 順に"
+               "並べます）で見つけます。"
                "確率はクラスごとの列がある予測から取り、なければ画像埋め込みに対するロジスティック"
                "回帰プローブの交差検証（グループは同じ分割に保持）予測から取ります。"
                "プローブは `min_probe_accuracy` を上回るときだけ使います。"),
