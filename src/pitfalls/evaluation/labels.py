@@ -58,7 +58,7 @@ def probe_probabilities(ctx: Context) -> tuple[np.ndarray, np.ndarray, list[str]
 
 
 def probe_folds(y: np.ndarray, groups: pd.Series, n_splits: int
-           ) -> list[tuple[np.ndarray, np.ndarray]]:
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Shuffled folds stratified by label; declared groups kept within a fold when every image
     has one and there are enough of them."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
