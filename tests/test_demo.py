@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +33,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]
     return where, report, result.output
 
 
-def test_build_is_fast_and_deterministic(demo_run, tmp_path: Path) -> None:
+def test_build_is_deterministic(demo_run, tmp_path: Path) -> None:
     first, _, _ = demo_run
-    start = time.perf_counter()
     build_demo(tmp_path / "again")
-    took = time.perf_counter() - start
-    assert took < 20, f"build took {took:.1f}s"
-    assert tree_digest(tmp_path / "again" / "data") == tree_digest(first / "data")
+    for folder in ("data", "field"):
+        assert tree_digest(tmp_path / "again" / folder) == tree_digest(first / folder)
 
 
 def test_dataset_is_realistic(demo_run) -> None:
