@@ -1,0 +1,95 @@
+"""A small real records receiver for the client's tests, run as its own process:
+
+    python tests/monitor_receiver.py DB PORT [--token T] [--fail N] [--status S]
+
+It speaks the contract's `POST /api/v1/records`: checks the bearer token (401), validates with
+the contract's own `validate_batch` (422 with per-record reasons, valid records still stored),
+commits the valid records to SQLite (one row per id: a resend is a duplicate) and only then
+answers `{"accepted", "duplicates"}`. `--fail N` answers 503 to the first N posts; `--status S`
+answers S to every post. Every post is appended to the table `posts` (size, status), so tests can
+see what came over the wire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from pitfalls.monitor.records import BatchError, validate_batch  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("db")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--token", default="secret")
+    parser.add_argument("--fail", type=int, default=0)
+    parser.add_argument("--status", type=int, default=0)
+    parser.add_argument("--classes", default="")
+    args = parser.parse_args()
+    db = sqlite3.connect(args.db, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, body TEXT)")
+    db.execute("CREATE TABLE IF NOT EXISTS posts (n INTEGER, status INTEGER)")
+    lock = threading.Lock()
+    state = {"fail": args.fail}
+    classes = args.classes.split(",") if args.classes else None
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def answer(self, status: int, body: dict, n: int = 0) -> None:
+            with lock:
+                db.execute("INSERT INTO posts VALUES (?, ?)", (n, status))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path != "/api/v1/records":
+                return self.answer(404, {"detail": "not found"})
+            if self.headers.get("Authorization") != f"Bearer {args.token}":
+                return self.answer(401, {"detail": "bad token"})
+            if args.status:
+                return self.answer(args.status, {"detail": "told to"})
+            with lock:
+                failing = state["fail"] > 0
+                state["fail"] -= failing
+            if failing:
+                return self.answer(503, {"detail": "warming up"})
+            try:
+                valid, rejected = validate_batch(json.loads(raw), classes)
+            except (ValueError, BatchError) as exc:
+                return self.answer(400, {"detail": str(exc)})
+            with lock:
+                before = db.total_changes
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?)",
+                               [(r.id, json.dumps({"pred": r.pred, "source": r.source}))
+                                for r in valid])
+                db.execute("COMMIT")
+                accepted = db.total_changes - before
+            body = {"accepted": accepted, "duplicates": len(valid) - accepted,
+                    "rejected": [r.to_dict() for r in rejected]}
+            self.answer(422 if rejected else 200, body, len(valid) + len(rejected))
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
