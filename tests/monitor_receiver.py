@@ -4,25 +4,77 @@
 
 It speaks the contract's `POST /api/v1/records`: checks the bearer token (401), validates with
 the contract's own `validate_batch` (422 with per-record reasons, valid records still stored),
-commits the valid records to SQLite (one row per id: a resend is a duplicate) and only then
+commits the valid records (their JSON) to SQLite (one row per id: a resend is a duplicate) and only then
 answers `{"accepted", "duplicates"}`. `--fail N` answers 503 to the first N posts; `--status S`
 answers S to every post. Every post is appended to the table `posts` (size, status), so tests can
-see what came over the wire.
+see what came over the wire. The helpers below start it from tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sqlite3
+import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from pitfalls.monitor.records import BatchError, validate_batch  # noqa: E402
+
+TOKEN = "s3cret-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def receiver(db: Path, port: int, *args: str) -> Iterator[subprocess.Popen]:
+    """A receiver process; yields it once it listens; kills it (-9) on leaving."""
+    proc = subprocess.Popen([sys.executable, __file__, str(db), str(port), "--token", TOKEN,
+                             *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def stored(db: Path) -> dict[str, dict]:
+    """The records the receiver committed, by id."""
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as con:
+        return {r[0]: json.loads(r[1]) for r in con.execute("SELECT id, body FROM records")}
+
+
+def photos(folder: Path, n: int, size: tuple[int, int] = (96, 128)) -> list[Path]:
+    """`n` small JPEG photos, each different (colour, noise, quality)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        base = rng.integers(0, 255, (1, 1, 3))
+        noise = rng.normal(0, 20 + 5 * i, (*size, 3))
+        pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
+        path = folder / f"img{i:03d}.jpg"
+        Image.fromarray(pixels).save(path, quality=min(95, 60 + 3 * i))
+        out.append(path)
+    return out
 
 
 def main() -> None:
@@ -71,15 +123,17 @@ def main() -> None:
             if failing:
                 return self.answer(503, {"detail": "warming up"})
             try:
-                valid, rejected = validate_batch(json.loads(raw), classes)
+                body = json.loads(raw)
+                valid, rejected = validate_batch(body, classes)
             except (ValueError, BatchError) as exc:
                 return self.answer(400, {"detail": str(exc)})
+            items = {item["id"]: item for item in body["records"] if isinstance(item, dict)
+                     and isinstance(item.get("id"), str)}
             with lock:
                 before = db.total_changes
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?)",
-                               [(r.id, json.dumps({"pred": r.pred, "source": r.source}))
-                                for r in valid])
+                               [(r.id, json.dumps(items[r.id])) for r in valid])
                 db.execute("COMMIT")
                 accepted = db.total_changes - before
             body = {"accepted": accepted, "duplicates": len(valid) - accepted,

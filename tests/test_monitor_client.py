@@ -4,16 +4,15 @@ down, delivery, dead letters, refused tokens, a full spool, the scan's own featu
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from monitor_receiver import TOKEN, free_port, photos, receiver, stored
 from PIL import Image
 
 from pitfalls.errors import InputError
@@ -21,48 +20,6 @@ from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
 from pitfalls.monitor.client import Client, DeliveryError
 from pitfalls.monitor.device_features import record_features
 from pitfalls.monitor.spool import SpoolError, SpoolFullError
-
-RECEIVER = Path(__file__).with_name("monitor_receiver.py")
-TOKEN = "s3cret-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def receiver(db: Path, port: int, *args: str):
-    """A receiver process; yields it once it listens; kills it (-9) on leaving."""
-    proc = subprocess.Popen([sys.executable, str(RECEIVER), str(db), str(port), "--token", TOKEN,
-                             *args], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def stored(db: Path) -> list[str]:
-    with sqlite3.connect(db) as con:
-        return [r[0] for r in con.execute("SELECT id FROM records")]
-
-
-def photos(folder: Path, n: int, size: tuple[int, int] = (96, 128)) -> list[Path]:
-    rng = np.random.default_rng(7)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(n):
-        base = rng.integers(0, 255, (1, 1, 3))
-        noise = rng.normal(0, 20 + 5 * i, (*size, 3))
-        pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
-        path = folder / f"img{i:03d}.jpg"
-        Image.fromarray(pixels).save(path, quality=60 + 3 * i)
-        out.append(path)
-    return out
 
 
 def client(url: str, spool: Path, **kw) -> Client:

@@ -110,6 +110,11 @@ class Client:
     ) -> None:
         if batch_size < 1:
             raise InputError("batch_size must be at least 1")
+        try:
+            import httpx  # noqa: F401 - the sender's; loaded here to fail early and clearly
+        except ImportError:
+            raise PitfallsError("the monitoring client needs httpx: "
+                                "pip install 'pitfalls[monitor]'") from None
         self.url = _endpoint(url)
         self._token = _token(token)
         self.batch_size = batch_size
