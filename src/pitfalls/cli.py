@@ -366,6 +366,11 @@ def demo(
     raise typer.Exit(code)
 
 
+from pitfalls.cli_monitor import monitor_app  # noqa: E402 - the sub-app's module is light
+
+app.add_typer(monitor_app, name="monitor")
+
+
 def main() -> None:
     """The console entry point: run the command, then leave without tearing the interpreter down.
 

@@ -41,6 +41,11 @@ PROB_TOLERANCE = 0.01
 _THUMB_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
 
 
+def echo(text: str) -> str:
+    """A string from a request, safe to send back in UTF-8 (lone surrogates escaped)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds the service enforces; defaults are the contract's."""
@@ -59,7 +64,7 @@ class Issue:
     message: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "code": self.code, "message": self.message}
+        return {"field": echo(self.field), "code": self.code, "message": echo(self.message)}
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class Rejection:
     issues: list[Issue] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.id,
+        return {"index": self.index, "id": None if self.id is None else echo(self.id),
                 "errors": [issue.to_dict() for issue in self.issues]}
 
 
@@ -246,8 +251,9 @@ def _features(record: Mapping[str, Any], limits: Limits, issues: list[Issue]) ->
         return None
     for name, item in value.items():
         where = f"features.{str(name)[:MAX_FEATURE_NAME]}"
-        if len(name) > MAX_FEATURE_NAME:
-            issues.append(Issue(where, "length", "feature names have at most 64 characters"))
+        if not name or len(name) > MAX_FEATURE_NAME or not name.isprintable():
+            issues.append(Issue(where, "name", "a feature name has 1 to 64 printable "
+                                               "characters"))
         elif item is None or isinstance(item, bool):
             continue
         elif _is_number(item):

@@ -1,0 +1,450 @@
+"""The monitoring service (contract v1): a thin FastAPI app over `storage` and `records`.
+
+Writes go through one writer thread per process that commits every request waiting at that
+moment in one transaction (group commit): a request is answered 2xx only after the commit that
+holds its records, and 503 when the database could not take them — then nothing was stored.
+Statuses: 401 no or unknown token, 403 wrong scope, 413 body over `max_body` (checked while it
+is read, before parsing) or more than `max_records` records, 422 malformed JSON or invalid
+records (the valid records of the batch are stored and counted in the 422 body), 429 over the
+token's rate, 503 database unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pitfalls.monitor import records as rec
+from pitfalls.monitor.reference import Reference
+from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, make_engine
+from pitfalls.monitor.tokens import RateLimiter, Token, TokenCheck
+from pitfalls.monitor.window_counts import EVERY, base_windows
+
+log = logging.getLogger("pitfalls.monitor")
+
+SETTINGS_ENV = "PITFALLS_MONITOR_SETTINGS"
+
+
+@dataclass
+class Settings:
+    """Everything a worker process needs to build the app (passed to workers as JSON)."""
+
+    db: str
+    reference: str | None = None
+    max_body: int = 16 * 1024 * 1024
+    max_records: int = 1000
+    rate: float = 200.0
+    burst: float | None = None
+    retention_days: float = 0.0
+    max_future_hours: float = 24.0
+    token_ttl: float = 2.0
+    group_records: int = 5000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(**json.loads(os.environ[SETTINGS_ENV]))
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"detail": self.message, "code": self.code, **self.extra},
+                            status_code=self.status, headers=self.headers)
+
+
+# --- the writer (group commit) --------------------------------------------------------------
+
+
+class Writer:
+    """One thread that stores every waiting batch in one transaction."""
+
+    def __init__(self, store: Store, group_records: int = 5000) -> None:
+        self.store = store
+        self.group_records = group_records
+        self._queue: queue.Queue[tuple[Sequence[rec.Record], Future] | None] = queue.Queue()
+        self.depth = 0  # records waiting (read by /metrics)
+        self._thread = threading.Thread(target=self._run, name="monitor-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: Sequence[rec.Record]) -> Future:
+        future: Future = Future()
+        self.depth += len(batch)
+        self._queue.put((batch, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            size = len(item[0])
+            while size < self.group_records:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                group.append(nxt)
+                size += len(nxt[0])
+            self._commit(group)
+            self.depth -= size
+
+    def _commit(self, group: list[tuple[Sequence[rec.Record], Future]]) -> None:
+        try:
+            outcomes = self.store.insert_batches([batch for batch, _ in group])
+        except StorageUnavailable as exc:
+            log.error("write failed, %d batches answered 503: %s", len(group), exc)
+            for _, future in group:
+                future.set_exception(exc)
+            return
+        except Exception as exc:  # a bug: report it on each request, keep the thread alive
+            log.exception("write failed unexpectedly")
+            for _, future in group:
+                future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            future.set_result(outcome)
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+class Metrics:
+    """Prometheus series of one process (each worker answers with its own)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.records = Counter("pitfalls_monitor_records", "Records received, by outcome.",
+                               ["outcome"], registry=self.registry)
+        self.requests = Counter("pitfalls_monitor_requests", "Requests, by route and status.",
+                                ["route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "pitfalls_monitor_request_seconds", "Request latency, by route.", ["route"],
+            buckets=(.005, .01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10), registry=self.registry)
+        self.queue = Gauge("pitfalls_monitor_write_queue_records",
+                           "Records waiting for the writer.", registry=self.registry)
+
+    def text(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+class _Timing:
+    """ASGI middleware: latency and status per route (a path template, never a query)."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def watch(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "other"
+            self.metrics.latency.labels(name).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(name, str(status["code"])).inc()
+
+
+# --- the app --------------------------------------------------------------------------------
+
+
+def _json_body_schema(model: type) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _doc_models() -> tuple[type, type]:
+    """Pydantic models that only document the bodies (the checks are `records`' own)."""
+    from pydantic import BaseModel, Field
+
+    class RecordIn(BaseModel):
+        id: str = Field(max_length=rec.MAX_ID, description="Idempotency key made by the client.")
+        captured_at: str = Field(description="ISO 8601; naive means UTC.")
+        source: str
+        model_version: str
+        pred: str = Field(description="One of the reference's classes.")
+        features: dict[str, float | bool | None | list[float]]
+        probs: dict[str, float] | None = None
+        label: str | None = None
+        thumbnail: str | None = Field(None, description="Base64 JPEG/PNG/WebP, at most 64 KiB.")
+        feature_version: int | None = None
+
+    class RecordsIn(BaseModel):
+        records: list[RecordIn]
+
+    class LabelIn(BaseModel):
+        id: str
+        label: str
+
+    class LabelsIn(BaseModel):
+        labels: list[LabelIn]
+
+    return RecordsIn, LabelsIn
+
+
+def _parse_time(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return rec.parse_time(text)
+    except (ValueError, OverflowError):
+        raise ApiError(422, "format", f"{name} is not an ISO 8601 time") from None
+
+
+def create_app(settings: Settings, reference: Reference | None = None) -> FastAPI:
+    """The service over `settings.db` (migrated already: `storage.migrate`)."""
+    if reference is None and settings.reference:
+        from pitfalls.monitor.reference import load_reference
+
+        reference = load_reference(settings.reference)
+    classes = frozenset(reference.classes) if reference is not None else None
+    limits = rec.Limits(max_future=timedelta(hours=settings.max_future_hours))
+    engine = make_engine(settings.db)
+    store = Store(engine)
+    writer = Writer(store, settings.group_records)
+    check = TokenCheck(engine, ttl=settings.token_ttl)
+    limiter = RateLimiter(settings.rate, settings.burst)
+    metrics = Metrics()
+    RecordsIn, LabelsIn = _doc_models()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        yield
+        writer.close()
+        engine.dispose()
+
+    app = FastAPI(title="pitfalls monitor", version="1", lifespan=lifespan,
+                  description="Production monitoring of an image classifier (contract v1).")
+    app.state.store, app.state.writer, app.state.reference = store, writer, reference
+    app.state.settings, app.state.metrics = settings, metrics
+    app.state.analysis = None
+    """Hook: `analysis(windows, reference, store) -> windows` fills estimated_accuracy, ci,
+    conditions and alerts of each window (part 2, the analysis)."""
+
+    def authorise(request: Request, need: str) -> Token:
+        header = request.headers.get("authorization", "")
+        kind, _, presented = header.partition(" ")
+        token = check.find(presented.strip()) if kind.lower() == "bearer" else None
+        if token is None:
+            raise ApiError(401, "unauthorised", "a valid bearer token is required",
+                           {"WWW-Authenticate": "Bearer"})
+        if not token.allows(need):
+            raise ApiError(403, "forbidden", f"a token of scope {token.scope!r} cannot {need}")
+        wait = limiter.take(token.hash)
+        if wait:
+            raise ApiError(429, "rate_limited", "too many requests for this token",
+                           {"Retry-After": str(max(1, round(wait)))})
+        return token
+
+    async def read_json(request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body):
+            raise ApiError(413, "too_large", f"the body is over {settings.max_body} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > settings.max_body:
+                raise ApiError(413, "too_large", f"the body is over {settings.max_body} bytes")
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(422, "malformed_json", f"the body is not JSON: {str(exc)[:200]}"
+                           ) from None
+
+    async def stored(batch: Sequence[rec.Record]) -> Outcome:
+        metrics.queue.set(writer.depth + len(batch))
+        try:
+            return await asyncio.wrap_future(writer.submit(batch))
+        except StorageUnavailable:
+            raise ApiError(503, "storage_unavailable",
+                           "the database cannot take the records now; nothing was stored",
+                           {"Retry-After": "5"}) from None
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_query(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": "invalid request", "code": "invalid", "errors": errors},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, "code": "http"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        import sqlalchemy as sa
+
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+            log.error("database unavailable: %s", type(exc).__name__)
+            return JSONResponse({"detail": "the database is unavailable", "code":
+                                 "storage_unavailable"}, status_code=503,
+                                headers={"Retry-After": "5"})
+        log.exception("unexpected error")
+        return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
+
+    @app.post("/api/v1/records", openapi_extra=_json_body_schema(RecordsIn),
+              summary="Store a batch of records (idempotent by id)")
+    async def post_records(request: Request) -> JSONResponse:
+        authorise(request, "ingest")
+        body = await read_json(request)
+        try:
+            items = rec.records_of(body)
+        except rec.BatchError as exc:
+            raise ApiError(422, exc.code, exc.message) from None
+        if len(items) > settings.max_records:
+            raise ApiError(413, "too_many_records",
+                           f"at most {settings.max_records} records per request")
+        valid, rejected = rec.validate_batch(body, classes, limits=limits)
+        outcome = await stored(valid) if valid else Outcome()
+        metrics.records.labels("accepted").inc(outcome.accepted)
+        metrics.records.labels("duplicate").inc(outcome.duplicates)
+        answer: dict[str, Any] = {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
+        if rejected:
+            metrics.records.labels("rejected").inc(len(rejected))
+            answer["rejected"] = [r.to_dict() for r in rejected]
+            answer["detail"] = f"{len(rejected)} of {len(items)} records are invalid"
+            return JSONResponse(answer, status_code=422)
+        return JSONResponse(answer)
+
+    @app.post("/api/v1/labels", openapi_extra=_json_body_schema(LabelsIn),
+              summary="Store labels of records (the latest label of an id wins)")
+    async def post_labels(request: Request) -> JSONResponse:
+        authorise(request, "ingest")
+        body = await read_json(request)
+        try:
+            valid, rejected = rec.validate_labels(body, classes)
+        except rec.BatchError as exc:
+            raise ApiError(422, exc.code, exc.message) from None
+        if len(valid) + len(rejected) > settings.max_records:
+            raise ApiError(413, "too_many_records",
+                           f"at most {settings.max_records} labels per request")
+        try:
+            n = await asyncio.to_thread(store.put_labels, valid)
+        except StorageUnavailable:
+            raise ApiError(503, "storage_unavailable", "the database cannot take the labels "
+                           "now; nothing was stored", {"Retry-After": "5"}) from None
+        answer: dict[str, Any] = {"accepted": n}
+        if rejected:
+            answer["rejected"] = [r.to_dict() for r in rejected]
+            return JSONResponse(answer, status_code=422)
+        return JSONResponse(answer)
+
+    @app.get("/api/v1/windows", summary="Monitoring windows: volume, prediction mix, accuracy")
+    async def get_windows(request: Request, start: str | None = None, end: str | None = None,
+                          every: str = "1h", source: str | None = None) -> JSONResponse:
+        authorise(request, "read")
+        if every not in EVERY:
+            raise ApiError(422, "every", f"every must be one of {', '.join(EVERY)}")
+        stop = _parse_time(end, "end") or datetime.now(timezone.utc)
+        begin = _parse_time(start, "start") or stop - EVERY[every] * (24 if every == "1h" else 30)
+        if begin >= stop or (stop - begin) / EVERY[every] > 10_000:
+            raise ApiError(422, "range", "start must precede end, by at most 10,000 windows")
+        windows = await asyncio.to_thread(base_windows, store, begin, stop, every, source)
+        if app.state.analysis is not None:
+            windows = app.state.analysis(windows, reference, store)
+        return JSONResponse({"every": every, "source": source, "windows": windows,
+                             "reference": reference.summary() if reference else None})
+
+    @app.get("/api/v1/alerts", summary="Alerts raised by the monitoring rules")
+    async def get_alerts(request: Request) -> JSONResponse:
+        authorise(request, "read")
+        rows = await asyncio.to_thread(store.alerts)
+        return JSONResponse({"alerts": json.loads(json.dumps(rows, default=str))})
+
+    @app.get("/healthz", summary="Liveness and database reachability (no token needed)")
+    async def healthz() -> JSONResponse:
+        try:
+            await asyncio.to_thread(store.ping)
+        except Exception as exc:  # the answer says it; the log keeps the type
+            log.warning("health check: database unreachable (%s)", type(exc).__name__)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", summary="Prometheus metrics of this process (read scope)")
+    async def get_metrics(request: Request) -> Response:
+        authorise(request, "read")
+        metrics.queue.set(writer.depth)
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> JSONResponse:
+        return JSONResponse({"service": "pitfalls monitor", "api": "/api/v1", "docs": "/docs"})
+
+    if settings.retention_days > 0:
+        _start_retention(store, settings.retention_days)
+
+    app.add_middleware(_Timing, metrics=metrics)
+    return app
+
+
+def _start_retention(store: Store, days: float) -> None:
+    def loop() -> None:
+        while True:
+            try:
+                gone = store.purge(days)
+                if gone:
+                    log.info("retention: deleted %d records older than %g days", gone, days)
+            except Exception as exc:  # next hour again; the log says why
+                log.warning("retention purge failed: %s", type(exc).__name__)
+            time.sleep(3600)
+
+    threading.Thread(target=loop, name="monitor-retention", daemon=True).start()
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for worker processes (`--workers N`): settings from the environment."""
+    return create_app(Settings.from_env())
