@@ -59,6 +59,40 @@ def stored(db: Path) -> dict[str, dict]:
         return {r[0]: json.loads(r[1]) for r in con.execute("SELECT id, body FROM records")}
 
 
+LOGGER = """
+import sys
+from pitfalls.monitor.client import Client
+url, token, spool, n, pred = sys.argv[1:6]
+c = Client(url, token, spool=spool, source="cam-9", model_version="v1", batch_size=10, linger=0,
+           backoff=(0.05, 0.3))
+for i in range(int(n)):
+    rid = c.log(features={"brightness": i / 1000}, pred=pred,
+                captured_at=f"2026-11-30T10:{i // 60 % 60:02d}:{i % 60:02d}Z")
+    print(rid, flush=True)
+c.flush(timeout=60)
+print("done", flush=True)
+"""
+
+
+def log_until_killed(url: str, token: str, spool: Path, n: int, kill_after: int,
+                     pred: str = "ok") -> list[str]:
+    """Run a client process that logs `n` records, `kill -9` it once `kill_after` are spooled
+    (its sender is posting meanwhile); the ids it reported spooled."""
+    child = subprocess.Popen([sys.executable, "-c", LOGGER, url, token, str(spool), str(n), pred],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    logged: list[str] = []
+    for line in child.stdout:
+        logged.append(line.strip())
+        if len(logged) == kill_after:
+            child.kill()
+            break
+    child.wait(timeout=10)
+    logged += [line.strip() for line in child.stdout.read().splitlines()]
+    assert "done" not in logged, "the client finished before it was killed"
+    return logged
+
+
 def photos(folder: Path, n: int, size: tuple[int, int] = (96, 128)) -> list[Path]:
     """`n` small JPEG photos, each different (colour, noise, quality)."""
     import numpy as np

@@ -7,12 +7,13 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from monitor_receiver import TOKEN, free_port, photos, receiver, stored
+from monitor_receiver import TOKEN, free_port, log_until_killed, photos, receiver, stored
 from PIL import Image
 
 from pitfalls.errors import InputError
@@ -61,6 +62,8 @@ def test_same_event_same_id_and_replays_keep_it(tmp_path):
     with client(url, tmp_path / "spool") as c:
         a = c.log(path, pred="ok", captured_at="2026-11-30T10:00:00+00:00")
         b = c.log(path.read_bytes(), pred="ok", captured_at="2026-11-30T10:00:00Z")
+        measured = record_features(compute_file_features(path))  # the image names the record
+        assert c.log(path, features=measured, pred="ok", captured_at="2026-11-30T10:00Z") == a
         other = c.log(path, pred="ok", captured_at="2026-11-30T10:00:01Z")
         fresh = {c.log(path, pred="ok"), c.log(path, pred="ok")}
         assert c.pending == 4  # a and b are one record
@@ -103,37 +106,12 @@ def test_receiver_killed_mid_stream_every_record_stored_once(tmp_path):
     assert sorted(got) == sorted(ids) and len(set(got)) == len(got) == 150
 
 
-CHILD = """
-import sys
-from pitfalls.monitor.client import Client
-c = Client(sys.argv[1], sys.argv[2], spool=sys.argv[3], source="cam-9", model_version="v1",
-           batch_size=10, linger=0)
-for i in range(int(sys.argv[4])):
-    rid = c.log(features={"brightness": i / 1000}, pred="ok",
-                captured_at=f"2026-11-30T10:{i // 60:02d}:{i % 60:02d}Z")
-    print(rid, flush=True)
-c.flush(timeout=60)
-print("done", flush=True)
-"""
-
-
 def test_client_killed_mid_send_replays_without_duplicates(tmp_path):
     port = free_port()
     db = tmp_path / "recv.sqlite3"
     spool = tmp_path / "spool"
     with receiver(db, port):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, f"http://127.0.0.1:{port}", TOKEN,
-                                  str(spool), "2000"], stdout=subprocess.PIPE, text=True)
-        assert child.stdout is not None
-        logged = []
-        for line in child.stdout:
-            logged.append(line.strip())
-            if len(logged) == 400:
-                child.kill()  # SIGKILL while its sender posts batches
-                break
-        child.wait(timeout=10)
-        logged += [line.strip() for line in child.stdout.read().splitlines()]
-        assert "done" not in logged
+        logged = log_until_killed(f"http://127.0.0.1:{port}", TOKEN, spool, 2000, 400)
         before = stored(db)
         with client(f"http://127.0.0.1:{port}", spool, batch_size=50) as replay:
             spooled = replay.pending
@@ -239,3 +217,27 @@ def test_one_spool_one_process_and_token_from_the_environment(tmp_path, monkeypa
     monkeypatch.delenv("PITFALLS_TOKEN")
     with pytest.raises(InputError, match="PITFALLS_TOKEN"):
         Client(url, spool=tmp_path / "other")
+
+
+def test_threads_logging_at_once_share_commits_and_lose_nothing(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    ids: list[list[str]] = [[] for _ in range(8)]
+
+    def work(k: int) -> None:
+        for i in range(40):
+            ids[k].append(c.log(features={"x": float(i)}, pred="ok", id=f"t{k}-{i % 30}"))
+
+    with client(url, tmp_path / "spool") as c:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        spooled = {p.id for p in c.spool.batch(1000)}
+        assert spooled == {i for got in ids for i in got} and len(spooled) == 8 * 30
+        assert c.pending == 240  # ids logged twice are spooled once, and counted once
+        counted = c.spool.bytes
+        c.close(timeout=0)
+    with client(url, tmp_path / "spool") as reopened:  # counts again from the file
+        assert reopened.pending == 240 and reopened.spool.bytes == counted > 0
+        reopened.close(timeout=0)

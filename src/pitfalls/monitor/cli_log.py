@@ -123,43 +123,50 @@ def log_command(
 
 def _log_files(client: Any, files: list[Path], runner: _Model | None, pred: str | None,
                captured_at: str | None) -> int:
-    """Log every file (the model runs a batch at a time); return how many could not be read.
-    A bad file is reported and skipped; the others are logged."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
+    """Log every file, a model batch at a time (one spool commit per batch); return how many
+    could not be logged. A bad file is reported and skipped; the others are logged."""
+    from pitfalls.cli import _progress
     from pitfalls.decode import DecodeError, decode_bytes
-    from pitfalls.monitor.device_features import image_bytes
+    from pitfalls.monitor.device_features import image_bytes, image_features
 
     failed = 0
     step = runner.batch_size if runner else 32
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
+    with _progress() as bar:
+
+        def skip(path: Path, exc: Exception) -> None:
+            nonlocal failed
+            failed += 1
+            bar.console.print(f"[red]skipped[/] {_safe(_named(path, exc))}")
+
         task = bar.add_task("logging", total=len(files))
         for start in range(0, len(files), step):
-            chunk: list[tuple[Path, bytes, str]] = []
+            items: list[dict[str, Any]] = []
+            paths: list[Path] = []
             pixels = []
             for path in files[start:start + step]:
                 try:
-                    blob, _ = image_bytes(path)
+                    blob, name = image_bytes(path)
+                    features, _ = image_features(blob, name)
                     if runner is not None:
                         pixels.append(decode_bytes(blob).rgb)
-                    chunk.append((path, blob, captured_at or _mtime(path)))
+                    when = captured_at or _mtime(path)
                 except (PitfallsError, DecodeError, OSError) as exc:
-                    failed += 1
-                    bar.console.print(f"[red]skipped[/] {_safe(_named(path, exc))}")
-            probs = runner.probs(pixels) if runner is not None and pixels else [None] * len(chunk)
-            for (path, blob, when), p in zip(chunk, probs, strict=True):
-                try:
-                    client.log(blob, pred=pred, probs=p, captured_at=when)
-                except InputError as exc:
-                    failed += 1
-                    bar.console.print(f"[red]skipped[/] {_safe(_named(path, exc))}")
+                    skip(path, exc)
+                    continue
+                items.append({"image": blob, "features": features, "captured_at": when,
+                              "pred": pred})
+                paths.append(path)
+            if runner is not None and pixels:
+                for item, probs in zip(items, runner.probs(pixels), strict=True):
+                    item["probs"] = probs
+            try:
+                client.log_many(items)
+            except InputError:  # one invalid record fails the batch: find it, log the rest
+                for path, item in zip(paths, items, strict=True):
+                    try:
+                        client.log(**item)
+                    except InputError as exc:
+                        skip(path, exc)
             bar.update(task, advance=min(step, len(files) - start))
     return failed
 

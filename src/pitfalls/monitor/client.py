@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pitfalls.errors import InputError, PitfallsError
+from pitfalls.features.hashes import bytes_hash
 from pitfalls.monitor.device_features import (
     FEATURE_VERSION,
     ImageInput,
@@ -153,8 +154,8 @@ class Client:
     ) -> str:
         """Spool one prediction and return its record id once it is on disk.
 
-        `image` (a path, encoded bytes, a Pillow image or an array) is measured here; or give
-        `features` already computed. `probs` is class -> probability, or a sequence in the
+        `image` (a path, encoded bytes, a Pillow image or an array) is measured here, unless
+        `features` gives its measurements already (then the image only names the record). `probs` is class -> probability, or a sequence in the
         order of the client's `classes`; `pred` defaults to the most probable class. The id
         defaults to a hash of the image, source, `captured_at` and model version when
         `captured_at` is given (logging the same event twice names one record), else a fresh
@@ -185,12 +186,15 @@ class Client:
             raise InputError("every record needs a source and a model_version "
                              "(give them to log() or as the client's defaults)")
         byte_hash = None
-        if features is None:
-            if image is None:
-                raise InputError("log() needs an image or its features")
+        if image is not None:
             data, name = image_bytes(image)
-            features, byte_hash = image_features(data, name)
+            if features is None:
+                features, byte_hash = image_features(data, name)
+            else:  # measured already: the image still names the record
+                byte_hash = bytes_hash(data)
             del data
+        elif features is None:
+            raise InputError("log() needs an image or its features")
         probs = self._probs(probs)
         if pred is None:
             if not probs:

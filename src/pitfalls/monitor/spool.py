@@ -94,7 +94,13 @@ class Spool:
         except OSError as exc:
             raise SpoolError(f"cannot use {self.directory} as a spool folder: "
                              f"{exc.strerror or exc}") from None
-        self._mutex = threading.Lock()
+        self._mutex = threading.Lock()  # the connection and the counters
+        self._group = threading.Condition()  # the group-commit queue below
+        self._queue: list[tuple[int, list[tuple[str, str]]]] = []
+        self._queued_bytes = 0
+        self._issued = self._done = 0
+        self._leader = False
+        self._results: dict[int, int | Exception] = {}
         try:
             self._db = sqlite3.connect(self.directory / "spool.sqlite3", isolation_level=None,
                                        check_same_thread=False, timeout=30)
@@ -120,36 +126,74 @@ class Spool:
             raise
 
     def put(self, records: list[dict[str, Any]]) -> int:
-        """Append records (each with an `id`) in one committed transaction; returns how many
-        were new (an id already pending is kept once). Raises `SpoolFullError`, storing none of
-        them, when they would take the spool past its limit."""
+        """Append records (each with an `id`), committed and fsync'ed before this returns;
+        returns how many were new (an id already pending is kept once). Raises
+        `SpoolFullError`, storing none of them, when they would take the spool past its limit.
+
+        Group commit: records that threads put while a commit is under way are written
+        together by the next one (one fsync for all of them), each caller returning once its
+        own records are on disk.
+        """
         rows = [(str(r["id"]), json.dumps(r, separators=(",", ":"), allow_nan=False))
                 for r in records]
         size = sum(len(body) for _, body in rows)
-        now = time.time()
-        with self._mutex:
-            if self.bytes + size > self.max_bytes:
+        with self._group:
+            if self.bytes + self._queued_bytes + size > self.max_bytes:
                 raise SpoolFullError(
                     f"spool {self.directory} is full: {self.count} records "
                     f"({self.bytes / 1e6:.1f} MB) wait for the service, the limit is "
                     f"{self.max_bytes / 1e6:.1f} MB; check that the service is reachable and "
                     "the token valid, or raise the limit")
-            before = self._db.total_changes
+            self._issued += 1
+            ticket = self._issued
+            self._queue.append((ticket, rows))
+            self._queued_bytes += size
+            while self._done < ticket:
+                if self._leader:
+                    self._group.wait()
+                    continue
+                self._leader = True
+                queue, self._queue = self._queue, []
+                results: dict[int, int | Exception] = {}
+                self._group.release()
+                try:
+                    results = self._commit(queue)
+                finally:  # an interrupted commit (KeyboardInterrupt…) fails its group too
+                    self._group.acquire()
+                    self._leader = False
+                    self._queued_bytes -= sum(len(b) for _, rs in queue for _, b in rs)
+                    for t, _ in queue:
+                        self._results[t] = results.get(t, InterruptedError("interrupted"))
+                    self._done = queue[-1][0]
+                    self._group.notify_all()
+            outcome = self._results.pop(ticket)
+        if isinstance(outcome, Exception):
+            raise SpoolError(f"cannot write to the spool {self.directory}: {outcome}; "
+                             "the record was not spooled")
+        return outcome
+
+    def _commit(self, queue: list[tuple[int, list[tuple[str, str]]]]
+                ) -> dict[int, int | Exception]:
+        """Write the queued puts in one transaction: {ticket: records added, or the error}."""
+        now = time.time()
+        added: dict[int, int | Exception] = {}
+        with self._mutex:
+            new_bytes = 0
             try:
                 with self._transaction():
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO pending (id, body, size, queued_at) "
-                        "VALUES (?, ?, ?, ?)", [(rid, body, len(body), now) for rid, body in rows])
+                    for ticket, rows in queue:
+                        added[ticket] = 0
+                        for rid, body in rows:
+                            cur = self._db.execute(
+                                "INSERT OR IGNORE INTO pending (id, body, size, queued_at) "
+                                "VALUES (?, ?, ?, ?)", (rid, body, len(body), now))
+                            if cur.rowcount == 1:
+                                added[ticket] += 1
+                                new_bytes += len(body)
             except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error
-                raise SpoolError(f"cannot write to the spool {self.directory}: {exc}; "
-                                 "the record was not spooled") from None
-            added = self._db.total_changes - before
-            if added == len(rows):
-                self.count += added
-                self.bytes += size
-            else:  # some ids were pending already: recount
-                self.count, self.bytes = self._db.execute(
-                    "SELECT count(*), coalesce(sum(size), 0) FROM pending").fetchone()
+                return {ticket: exc for ticket, _ in queue}
+            self.count += sum(added.values())  # type: ignore[arg-type]
+            self.bytes += new_bytes
         return added
 
     def batch(self, limit: int) -> list[Pending]:
