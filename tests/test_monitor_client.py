@@ -241,3 +241,27 @@ def test_threads_logging_at_once_share_commits_and_lose_nothing(tmp_path):
     with client(url, tmp_path / "spool") as reopened:  # counts again from the file
         assert reopened.pending == 240 and reopened.spool.bytes == counted > 0
         reopened.close(timeout=0)
+
+
+def test_server_errors_are_retried_with_backoff_until_acknowledged(tmp_path):
+    port = free_port()
+    db = tmp_path / "recv.sqlite3"
+    with receiver(db, port, "--fail", "4"), \
+            client(f"http://127.0.0.1:{port}", tmp_path / "spool") as c:
+        ids = [c.log(features={"x": float(i)}, pred="ok") for i in range(10)]
+        assert c.flush(timeout=20) == 0
+    with sqlite3.connect(db) as con:
+        statuses = [s for (s,) in con.execute("SELECT status FROM posts")]
+    assert statuses[:4] == [503] * 4 and statuses[4:] and set(statuses[4:]) == {200}
+    assert sorted(stored(db)) == sorted(ids)
+
+
+def test_an_unusable_spool_is_a_clear_error(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "spool.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(SpoolError, match="not usable"):
+        client(url, tmp_path / "bad")
+    (tmp_path / "file").write_text("a file, not a folder")
+    with pytest.raises(SpoolError, match="spool folder"):
+        client(url, tmp_path / "file")

@@ -72,3 +72,21 @@ def test_real_images_rejections_and_scopes(db_url, tmp_path):  # noqa: F811
             with pytest.raises(DeliveryError, match="403"):
                 wrong.flush(timeout=20)
             assert wrong.pending == 1
+
+
+def test_oversized_batches_are_split_and_an_oversized_record_is_a_dead_letter(tmp_path):
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    from pitfalls.monitor.storage import migrate
+
+    migrate(db)
+    tok = token(db, "ingest")
+    ref = make_reference(tmp_path / "reference")
+    with Service(db, ref, tmp_path / "serve.log", "--max-body", "32768", "--max-records", "16",
+                 "--rate", "0") as service, \
+            _client(service.url, tok, tmp_path / "spool", batch_size=100) as c:
+        small = [c.log(features={"x": float(i)}, pred="apple") for i in range(60)]
+        giant = c.log(features={"v": [0.123456789] * 4096}, pred="apple")  # ~50 kB alone
+        assert c.flush(timeout=25) == 0
+        dead = c.dead_letters()
+    assert [d["id"] for d in dead] == [giant] and dead[0]["status"] == 413
+    assert sorted(stored_ids(db)) == sorted(small)
