@@ -16,7 +16,7 @@ import pytest
 from monitor_receiver import TOKEN, free_port, log_until_killed, photos, receiver, stored
 from PIL import Image
 
-from pitfalls.errors import InputError
+from pitfalls.errors import InputError, PitfallsError
 from pitfalls.features.compute import FEATURE_VERSION, compute_file_features
 from pitfalls.monitor.client import Client, DeliveryError
 from pitfalls.monitor.device_features import record_features
@@ -203,6 +203,8 @@ def test_bad_input_is_a_clear_error_and_nothing_is_spooled(tmp_path):
         c.log(Image.new("RGB", (50, 40), (10, 200, 30)), pred="ok")
         assert c.pending == 2
         c.close(timeout=0)
+        with pytest.raises(PitfallsError, match="closed"):
+            c.log(features={}, pred="ok")
 
 
 def test_one_spool_one_process_and_token_from_the_environment(tmp_path, monkeypatch):

@@ -169,6 +169,8 @@ class Client:
     def log_many(self, items: Iterable[Mapping[str, Any]]) -> list[str]:
         """`log` for several predictions (each a mapping of `log`'s arguments), committed to
         the spool in one transaction (one fsync). All or none are spooled."""
+        if self._closing:
+            raise PitfallsError("this monitoring client is closed; open a new one on the spool")
         records = [self._record(**item) for item in items]
         self.spool.put(records)
         self._wake.set()
