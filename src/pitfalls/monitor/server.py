@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitfalls.monitor import records as rec
 from pitfalls.monitor.reference import Reference
-from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, make_engine
+from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, loads, make_engine
 from pitfalls.monitor.tokens import RateLimiter, Token, TokenCheck
 from pitfalls.monitor.window_counts import EVERY, base_windows
 
@@ -294,7 +294,7 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
                 raise ApiError(413, "too_large", f"the body is over {settings.max_body} bytes")
             chunks.append(chunk)
         try:
-            return json.loads(b"".join(chunks))
+            return loads(b"".join(chunks))
         except (ValueError, RecursionError) as exc:
             raise ApiError(422, "malformed_json", f"the body is not JSON: {str(exc)[:200]}"
                            ) from None
