@@ -89,12 +89,14 @@ class Writer:
         self.group_records = group_records
         self._queue: queue.Queue[tuple[Sequence[rec.Record], Future] | None] = queue.Queue()
         self.depth = 0  # records waiting (read by /metrics)
+        self._depth_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="monitor-writer", daemon=True)
         self._thread.start()
 
     def submit(self, batch: Sequence[rec.Record]) -> Future:
         future: Future = Future()
-        self.depth += len(batch)
+        with self._depth_lock:
+            self.depth += len(batch)
         self._queue.put((batch, future))
         return future
 
@@ -120,7 +122,8 @@ class Writer:
                 group.append(nxt)
                 size += len(nxt[0])
             self._commit(group)
-            self.depth -= size
+            with self._depth_lock:
+                self.depth -= size
 
     def _commit(self, group: list[tuple[Sequence[rec.Record], Future]]) -> None:
         try:
