@@ -226,3 +226,50 @@ def test_two_servers_on_one_postgresql_store_each_record_once(tmp_path):
         assert len(stored) == len(set(stored)) == 2000
     finally:
         db.drop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (needs the right to mount: skipped without it)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()[:100]}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_full_disk_answers_503_and_acknowledges_nothing(small_disk, tmp_path):
+    db = f"sqlite:///{small_disk / 'monitor.db'}"
+    migrate(db)
+    secret = token(db, "ingest")
+    ref = make_reference(tmp_path / "reference")
+    acked: set[str] = set()
+    refused: list[list[str]] = []
+    with Service(db, ref, tmp_path / "server.log") as server:
+        head = {"Authorization": f"Bearer {secret}"}
+        for i in range(0, 40_000, 100):
+            batch = [record(i + k, features={"v": [0.123456789] * 50}) for k in range(100)]
+            r = httpx.post(server.url + "/api/v1/records", json={"records": batch},
+                           headers=head, timeout=30)
+            assert r.status_code in (200, 503), r.text
+            ids = [x["id"] for x in batch]
+            if r.status_code == 200:
+                acked.update(ids)
+            else:
+                refused.append(ids)
+                if len(refused) == 3:
+                    break
+        assert acked and len(refused) == 3, "the disk never filled"
+        stored = set(stored_ids(db))
+        assert acked <= stored
+        assert not stored & {x for ids in refused for x in ids}  # nothing of a 503 was stored
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        r = httpx.post(server.url + "/api/v1/records",
+                       json={"records": [record(int(x[1:])) for x in refused[0]]},
+                       headers=head, timeout=30)
+        assert r.status_code == 200 and r.json()["accepted"] == 100  # space back, taken
