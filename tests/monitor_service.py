@@ -25,7 +25,10 @@ from pitfalls.monitor.records import make_record
 from pitfalls.monitor.reference import Profile
 
 CLASSES = ["apple", "banana", "cherry"]
-PG_ADMIN = os.environ.get("PITFALLS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_CANDIDATES = ([os.environ["PITFALLS_TEST_PG"]] if os.environ.get("PITFALLS_TEST_PG") else [
+    f"postgresql+psycopg://{user}@127.0.0.1:5432/{db}"
+    for user, db in (("postgres", "test"), ("postgres", "postgres"), ("root", "test"))])
+PG_ADMIN = PG_CANDIDATES[0]
 
 
 def make_reference(folder: Path, classes: list[str] = CLASSES, n: int = 30) -> Path:
@@ -62,17 +65,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_PG_REASON: list[str | None] = []
+
+
 def _pg_reachable() -> str | None:
+    """None once an administrative URL answers (kept in PG_ADMIN), else the skip reason."""
+    global PG_ADMIN
     import sqlalchemy as sa
 
-    try:
-        engine = sa.create_engine(PG_ADMIN, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-        return None
-    except Exception as exc:  # the skip reason names it
-        return f"PostgreSQL at {PG_ADMIN} unreachable: {type(exc).__name__}"
+    if _PG_REASON:
+        return _PG_REASON[0]
+    reason = None
+    for url in PG_CANDIDATES:
+        try:
+            engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            engine.dispose()
+            PG_ADMIN, reason = url, None
+            break
+        except Exception as exc:  # the skip reason names it
+            reason = f"PostgreSQL at 127.0.0.1:5432 unreachable ({type(exc).__name__})"
+    _PG_REASON.append(reason)
+    return reason
 
 
 class PgDatabase:

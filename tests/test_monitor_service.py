@@ -157,75 +157,70 @@ def test_kill_9_mid_load_loses_no_acknowledged_record(db_url, tmp_path, workers)
     assert total == len(everything)  # the aggregates were committed with the records
 
 
-def _pg() -> PgDatabase:
+@pytest.fixture
+def pg(tmp_path):
+    """A fresh migrated PostgreSQL database, an ingest token and a reference folder."""
     reason = _pg_reachable()
     if reason:
         pytest.skip(reason)
-    return PgDatabase()
-
-
-def test_lost_database_answers_503_and_acknowledges_nothing(tmp_path):
-    db = _pg()
+    db = PgDatabase()
     try:
         migrate(db.url)
-        secret = token(db.url, "ingest")
-        ref = make_reference(tmp_path / "reference")
-        with Service(db.url, ref, tmp_path / "server.log") as server:
-            head = {"Authorization": f"Bearer {secret}"}
-            first = [record(i) for i in range(100)]
-            assert httpx.post(server.url + "/api/v1/records", json={"records": first},
-                              headers=head).status_code == 200
-            db.sql(f'ALTER DATABASE "{db.name}" ALLOW_CONNECTIONS false')
-            db.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                   f"WHERE datname = '{db.name}'")
-            lost = [record(i) for i in range(100, 200)]
-            r = httpx.post(server.url + "/api/v1/records", json={"records": lost},
+        yield db, token(db.url, "ingest"), make_reference(tmp_path / "reference")
+    finally:
+        db.drop()
+
+
+def test_lost_database_answers_503_and_acknowledges_nothing(pg, tmp_path):
+    db, secret, ref = pg
+    with Service(db.url, ref, tmp_path / "server.log") as server:
+        head = {"Authorization": f"Bearer {secret}"}
+        first = [record(i) for i in range(100)]
+        assert httpx.post(server.url + "/api/v1/records", json={"records": first},
+                          headers=head).status_code == 200
+        db.sql(f'ALTER DATABASE "{db.name}" ALLOW_CONNECTIONS false')
+        db.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               f"WHERE datname = '{db.name}'")
+        lost = [record(i) for i in range(100, 200)]
+        r = httpx.post(server.url + "/api/v1/records", json={"records": lost},
+                       headers=head, timeout=30)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"]
+        assert httpx.get(server.url + "/healthz", timeout=30).status_code == 503
+        db.sql(f'ALTER DATABASE "{db.name}" ALLOW_CONNECTIONS true')
+        assert set(stored_ids(db.url)) == {x["id"] for x in first}  # nothing of `lost`
+        again = httpx.post(server.url + "/api/v1/records", json={"records": lost},
                            headers=head, timeout=30)
-            assert r.status_code == 503, r.text
-            assert r.headers["retry-after"]
-            assert httpx.get(server.url + "/healthz", timeout=30).status_code == 503
-            db.sql(f'ALTER DATABASE "{db.name}" ALLOW_CONNECTIONS true')
-            assert set(stored_ids(db.url)) == {x["id"] for x in first}  # nothing of `lost`
-            again = httpx.post(server.url + "/api/v1/records", json={"records": lost},
-                               headers=head, timeout=30)
-            assert again.status_code == 200 and again.json()["accepted"] == 100
-        assert len(stored_ids(db.url)) == 200
-    finally:
-        db.drop()
+        assert again.status_code == 200 and again.json()["accepted"] == 100
+    assert len(stored_ids(db.url)) == 200
 
 
-def test_two_servers_on_one_postgresql_store_each_record_once(tmp_path):
-    db = _pg()
-    try:
-        migrate(db.url)
-        secret = token(db.url, "ingest")
-        ref = make_reference(tmp_path / "reference")
-        with Service(db.url, ref, tmp_path / "a.log") as a, \
-                Service(db.url, ref, tmp_path / "b.log") as b:
-            batches = [[record(i + k) for k in range(100)] for i in range(0, 2000, 100)]
-            results: dict[str, list[dict]] = {"a": [], "b": []}
+def test_two_servers_on_one_postgresql_store_each_record_once(pg, tmp_path):
+    db, secret, ref = pg
+    with Service(db.url, ref, tmp_path / "a.log") as a, \
+            Service(db.url, ref, tmp_path / "b.log") as b:
+        batches = [[record(i + k) for k in range(100)] for i in range(0, 2000, 100)]
+        results: dict[str, list[dict]] = {"a": [], "b": []}
 
-            def send(name: str, url: str, order: list) -> None:
-                with httpx.Client(timeout=30) as client:
-                    for batch in order:
-                        r = client.post(url + "/api/v1/records", json={"records": batch},
-                                        headers={"Authorization": f"Bearer {secret}"})
-                        assert r.status_code == 200, r.text
-                        results[name].append(r.json())
+        def send(name: str, url: str, order: list) -> None:
+            with httpx.Client(timeout=30) as client:
+                for batch in order:
+                    r = client.post(url + "/api/v1/records", json={"records": batch},
+                                    headers={"Authorization": f"Bearer {secret}"})
+                    assert r.status_code == 200, r.text
+                    results[name].append(r.json())
 
-            threads = [threading.Thread(target=send, args=("a", a.url, batches)),
-                       threading.Thread(target=send, args=("b", b.url, batches[::-1]))]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
-        accepted = sum(r["accepted"] for rs in results.values() for r in rs)
-        duplicates = sum(r["duplicates"] for rs in results.values() for r in rs)
-        assert accepted == 2000 and duplicates == 2000
-        stored = stored_ids(db.url)
-        assert len(stored) == len(set(stored)) == 2000
-    finally:
-        db.drop()
+        threads = [threading.Thread(target=send, args=("a", a.url, batches)),
+                   threading.Thread(target=send, args=("b", b.url, batches[::-1]))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    accepted = sum(r["accepted"] for rs in results.values() for r in rs)
+    duplicates = sum(r["duplicates"] for rs in results.values() for r in rs)
+    assert accepted == 2000 and duplicates == 2000
+    stored = stored_ids(db.url)
+    assert len(stored) == len(set(stored)) == 2000
 
 
 @pytest.fixture

@@ -339,52 +339,49 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
         log.exception("unexpected error")
         return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
 
-    @app.post("/api/v1/records", openapi_extra=_json_body_schema(RecordsIn),
-              summary="Store a batch of records (idempotent by id)")
-    async def post_records(request: Request) -> JSONResponse:
+    async def ingest(request: Request, key: str, validate: Any) -> tuple[int, Any, Any]:
+        """Authorise, read and check a `{key: [...]}` body: (count, valid, rejections)."""
         authorise(request, "ingest")
         body = await read_json(request)
         try:
-            items = rec.records_of(body)
+            items = rec.records_of(body, key)
+            if len(items) > settings.max_records:
+                raise ApiError(413, "too_many_records",
+                               f"at most {settings.max_records} {key} per request")
+            return len(items), *validate(body, classes)
         except rec.BatchError as exc:
             raise ApiError(422, exc.code, exc.message) from None
-        if len(items) > settings.max_records:
-            raise ApiError(413, "too_many_records",
-                           f"at most {settings.max_records} records per request")
-        valid, rejected = rec.validate_batch(body, classes, limits=limits)
+
+    def answer(body: dict[str, Any], rejected: list[rec.Rejection], n: int) -> JSONResponse:
+        if not rejected:
+            return JSONResponse(body)
+        body["rejected"] = [r.to_dict() for r in rejected]
+        body["detail"] = f"{len(rejected)} of {n} are invalid"
+        return JSONResponse(body, status_code=422)
+
+    @app.post("/api/v1/records", openapi_extra=_json_body_schema(RecordsIn),
+              summary="Store a batch of records (idempotent by id)")
+    async def post_records(request: Request) -> JSONResponse:
+        n, valid, rejected = await ingest(
+            request, "records", lambda body, known: rec.validate_batch(body, known,
+                                                                       limits=limits))
         outcome = await stored(valid) if valid else Outcome()
         metrics.records.labels("accepted").inc(outcome.accepted)
         metrics.records.labels("duplicate").inc(outcome.duplicates)
-        answer: dict[str, Any] = {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
-        if rejected:
-            metrics.records.labels("rejected").inc(len(rejected))
-            answer["rejected"] = [r.to_dict() for r in rejected]
-            answer["detail"] = f"{len(rejected)} of {len(items)} records are invalid"
-            return JSONResponse(answer, status_code=422)
-        return JSONResponse(answer)
+        metrics.records.labels("rejected").inc(len(rejected))
+        return answer({"accepted": outcome.accepted, "duplicates": outcome.duplicates},
+                      rejected, n)
 
     @app.post("/api/v1/labels", openapi_extra=_json_body_schema(LabelsIn),
               summary="Store labels of records (the latest label of an id wins)")
     async def post_labels(request: Request) -> JSONResponse:
-        authorise(request, "ingest")
-        body = await read_json(request)
+        n, valid, rejected = await ingest(request, "labels", rec.validate_labels)
         try:
-            valid, rejected = rec.validate_labels(body, classes)
-        except rec.BatchError as exc:
-            raise ApiError(422, exc.code, exc.message) from None
-        if len(valid) + len(rejected) > settings.max_records:
-            raise ApiError(413, "too_many_records",
-                           f"at most {settings.max_records} labels per request")
-        try:
-            n = await asyncio.to_thread(store.put_labels, valid)
+            accepted = await asyncio.to_thread(store.put_labels, valid)
         except StorageUnavailable:
             raise ApiError(503, "storage_unavailable", "the database cannot take the labels "
                            "now; nothing was stored", {"Retry-After": "5"}) from None
-        answer: dict[str, Any] = {"accepted": n}
-        if rejected:
-            answer["rejected"] = [r.to_dict() for r in rejected]
-            return JSONResponse(answer, status_code=422)
-        return JSONResponse(answer)
+        return answer({"accepted": accepted}, rejected, n)
 
     @app.get("/api/v1/windows", summary="Monitoring windows: volume, prediction mix, accuracy")
     async def get_windows(request: Request, start: str | None = None, end: str | None = None,
