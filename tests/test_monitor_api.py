@@ -137,12 +137,17 @@ def test_invalid_records_get_reasons_and_valid_ones_are_stored(service):
     assert sorted(stored_ids(service.db)) == sorted(r["id"] for r in good)
 
 
+BIG = b"1" + b"0" * 400  # an integer beyond a float's range
+
+
 @pytest.mark.parametrize("body", [
     b"", b"{", b"[]", b"null", b'"records"', b'{"records": 5}', b'{"records": {"a": 1}}',
     b"\xff\xfe\x00garbage", b"[" * 20_000 + b"]" * 20_000,
     b'{"records": [{"id": "a\\u0000b", "captured_at": "2026-01-01T00:00:00Z"}]}',
     b'{"records": [{"features": {"\\ud800": 1}, "id": "\\udfff"}]}',
     b'{"records": [{"id": 1e999, "captured_at": -1, "probs": {"apple": 1e999}}]}',
+    b'{"records": [{"features": {"n": ' + BIG + b', "v": [' + BIG + b']},'
+    b' "probs": {"apple": ' + BIG + b'}}]}',
     b'{"records": [{"captured_at": "9999-12-31T23:59:59+14:00"},'
     b' {"captured_at": "0001-01-01T00:00:00-14:00"}]}',
     b'{"records": [[], 0, true, null, {"features": [1, 2]}, {"thumbnail": "@@@"}]}',

@@ -40,6 +40,8 @@ PROB_TOLERANCE = 0.01
 
 _NAMES: set[str] = set()
 """Feature names already found valid (bounded): most records repeat the same names."""
+_VECTORS: set[str] = set()
+"""Feature names that held a vector before (bounded), checked apart from the scalars."""
 _THUMB_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF")
 
 
@@ -186,6 +188,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value: float) -> bool:
+    """Finite, and (for an integer) within a float's range."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _finite_vector(values: list[Any]) -> bool:
     """Every item a finite number: one C-level sum instead of a check per item."""
     try:
@@ -259,19 +269,19 @@ def _features(record: Mapping[str, Any], limits: Limits, issues: list[Issue]) ->
     if len(value) > limits.max_features:
         issues.append(Issue("features", "size", f"more than {limits.max_features} features"))
         return None
-    # The common record is many finite floats and a vector or two: check the floats in one
-    # C-level sum and the names against those seen before; only the rest item by item.
-    odd = [(k, v) for k, v in value.items() if type(v) is not float]
-    floats = value
-    if odd:
-        floats = dict(value)
-        for name, _ in odd:
-            del floats[name]
+    # The common record is many finite numbers and a vector or two under names seen before:
+    # sum the numbers in C, check the vectors one by one; item by item only when that fails.
+    vectors = value.keys() & _VECTORS
+    numbers = value
+    if vectors:
+        numbers = dict(value)
+        for name in vectors:
+            del numbers[name]
     try:
-        finite = math.isfinite(math.fsum(floats.values()))
-    except OverflowError:
-        finite = False
-    items = odd if finite else list(value.items())
+        fast = math.isfinite(math.fsum(numbers.values()))
+    except (TypeError, OverflowError):
+        fast = False
+    items = [(k, value[k]) for k in vectors] if fast else list(value.items())
     fresh = value.keys() - _NAMES
     for name in fresh:
         if not name or len(name) > MAX_FEATURE_NAME or not name.isprintable():
@@ -284,12 +294,14 @@ def _features(record: Mapping[str, Any], limits: Limits, issues: list[Issue]) ->
         if item is None or isinstance(item, bool):
             continue
         if _is_number(item):
-            if not math.isfinite(item):
+            if not _finite(item):
                 issues.append(Issue(where, "not_finite", "features must be finite (or null)"))
         elif isinstance(item, list):
             if len(item) > MAX_VECTOR or not _finite_vector(item):
                 issues.append(Issue(where, "vector",
                                     f"a vector feature holds at most {MAX_VECTOR} finite numbers"))
+            elif len(_VECTORS) < 100:
+                _VECTORS.add(name)
         else:
             issues.append(Issue(where, "type", "a feature is a number, a boolean, null or a "
                                                "list of numbers"))
@@ -312,7 +324,7 @@ def _probs(record: Mapping[str, Any], classes: frozenset[str] | None,
                                 f"{name!r} is not one of the reference's classes"))
         elif not _is_number(p):
             issues.append(Issue(where, "type", "a probability must be a number"))
-        elif not math.isfinite(p):
+        elif not _finite(p):
             issues.append(Issue(where, "not_finite", "a probability must be finite"))
         elif p < 0 or p > 1:
             issues.append(Issue(where, "range", f"a probability must lie in [0, 1], not {p}"))
