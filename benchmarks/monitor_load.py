@@ -199,12 +199,12 @@ def run_one(kind_db: str, workers: int, args: argparse.Namespace) -> dict:
             ref = make_reference(tmp / "reference")
             port = free_port()
             env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed after the run
             server = subprocess.Popen(
                 [sys.executable, "-m", "pitfalls", "monitor", "serve", "--reference", str(ref),
                  "--db", url, "--port", str(port), "--workers", str(workers), "--rate", "0",
-                 "--log-level", "warning"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True)
+                 "--log-level", args.log_level],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 import httpx
 
@@ -231,6 +231,7 @@ def run_one(kind_db: str, workers: int, args: argparse.Namespace) -> dict:
             finally:
                 os.killpg(server.pid, 15)
                 server.wait(30)
+                log.close()
             base = baseline(url, min(args.seconds, 5), args.features)
         finally:
             if drop:
@@ -254,6 +255,7 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--features", choices=["full", "small"], default="full")
+    parser.add_argument("--log-level", default="info", help="The server's (info: access log on).")
     args = parser.parse_args()
     print(f"{args.seconds:g} s per run, {args.senders} concurrent senders, batches of 100, "
           f"features={args.features}, {os.cpu_count()} CPUs")
