@@ -264,6 +264,7 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
         engine.dispose()
 
     app = FastAPI(title="pitfalls monitor", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # their pages load scripts from the internet
                   description="Production monitoring of an image classifier (contract v1).")
     app.state.store, app.state.writer, app.state.reference = store, writer, reference
     app.state.settings, app.state.metrics = settings, metrics
@@ -422,7 +423,8 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
 
     @app.get("/", include_in_schema=False)
     async def root() -> JSONResponse:
-        return JSONResponse({"service": "pitfalls monitor", "api": "/api/v1", "docs": "/docs"})
+        return JSONResponse({"service": "pitfalls monitor", "api": "/api/v1",
+                             "openapi": "/openapi.json"})
 
     if settings.retention_days > 0:
         _start_retention(store, settings.retention_days)
