@@ -84,5 +84,7 @@ def test_a_refused_token_and_usage_errors_are_clear(tmp_path):
     spec.write_text("resize = [16, 16]\n")
     no_classes = run_log(*base, "--model", str(DEMO_MODEL), "--preprocess", str(spec))
     assert no_classes.returncode == 2 and "classes" in no_classes.stderr
-    for out in (no_token, both, no_classes):
+    bad_time = run_log(*base, "--pred", "ok", "--model-version", "v1", "--captured-at", "noon")
+    assert bad_time.returncode == 2 and "--captured-at 'noon'" in bad_time.stderr
+    for out in (no_token, both, no_classes, bad_time):
         assert "Traceback" not in out.stderr

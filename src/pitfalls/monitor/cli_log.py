@@ -64,6 +64,17 @@ class _Model:
         return [dict(zip(self.classes, map(float, row), strict=True)) for row in out]
 
 
+def _when(text: str) -> str:
+    """`--captured-at` checked once (not once per image), as UTC ISO 8601."""
+    from pitfalls.monitor.records import format_time, parse_time
+
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        raise InputError(f"--captured-at {text!r} is not an ISO 8601 time, e.g. "
+                         "2026-11-30T09:15:00+09:00") from None
+
+
 def _mtime(path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
 
@@ -80,7 +91,7 @@ def log_command(
     source: Annotated[str | None, typer.Option(help="Camera, site or device (default: this host's name).")] = None,
     captured_at: Annotated[str | None, typer.Option("--captured-at", help="ISO 8601 capture time for every image (default: each file's modification time).")] = None,
     spool: Annotated[Path, typer.Option(help="Spool folder: records wait here until the service acknowledges them.")] = Path("pitfalls-spool"),
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the service to acknowledge everything at the end.")] = 60.0,
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the service to acknowledge everything at the end.")] = 60.0,
 ) -> None:
     """Log predictions on images to the monitoring service (features computed here)."""
     from pitfalls.monitor.client import Client, DeliveryError
@@ -92,32 +103,34 @@ def log_command(
         version = model_version or (runner.version if runner else None)
         if not version:
             raise _fail("--model-version is required with --pred")
+        if captured_at is not None:
+            captured_at = _when(captured_at)
         files = _images(images)
         client = Client(url, token, spool=spool, source=source or socket.gethostname(),
                         model_version=version,
                         classes=runner.classes if runner else None)
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
-    failed = 0
+    failed, dead_before, where = 0, len(client.dead_letters()), _safe(str(spool))
     try:
         failed = _log_files(client, files, runner, pred, captured_at)
         with err.status(f"sending {client.pending} records"):
             left = client.flush(timeout)
     except DeliveryError as exc:
         left = client.close(timeout=0)
-        err.print(f"[bold red]error:[/] {exc}; {left} records stay in {spool}")
+        err.print(f"[bold red]error:[/] {_safe(str(exc))}; {left} records stay in {where}")
         raise typer.Exit(1) from None
     except PitfallsError as exc:
         client.close(timeout=0)
         raise _fail(str(exc)) from None
-    dead = len(client.dead_letters())
+    dead = len(client.dead_letters()) - dead_before
     sent = client.sent
     left = client.close(timeout=0)
     err.print(f"logged {len(files) - failed} of {len(files)} images; the service acknowledged "
-              f"{sent} records" + (f"; {dead} refused (dead letters in {spool})" if dead else ""))
+              f"{sent} records" + (f"; {dead} refused (dead letters in {where})" if dead else ""))
     if left:
         err.print(f"[bold yellow]{left} records not yet acknowledged[/] after {timeout:g} s: "
-                  f"they stay in {spool} and are sent by the next run on that spool")
+                  f"they stay in {where} and are sent by the next run on that spool")
     raise typer.Exit(1 if left or failed or dead else 0)
 
 

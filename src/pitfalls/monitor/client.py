@@ -114,8 +114,7 @@ class Client:
         try:
             import httpx  # noqa: F401 - the sender's; loaded here to fail early and clearly
         except ImportError:
-            raise PitfallsError("the monitoring client needs httpx: "
-                                "pip install 'pitfalls[monitor]'") from None
+            raise PitfallsError("the monitoring client needs httpx: pip install httpx") from None
         self.url = _endpoint(url)
         self._token = _token(token)
         self.batch_size = batch_size
@@ -155,8 +154,9 @@ class Client:
         """Spool one prediction and return its record id once it is on disk.
 
         `image` (a path, encoded bytes, a Pillow image or an array) is measured here, unless
-        `features` gives its measurements already (then the image only names the record). `probs` is class -> probability, or a sequence in the
-        order of the client's `classes`; `pred` defaults to the most probable class. The id
+        `features` gives its measurements already (then the image only names the record).
+        `probs` is class -> probability, or a sequence in the order of the client's `classes`;
+        `pred` defaults to the most probable class. The id
         defaults to a hash of the image, source, `captured_at` and model version when
         `captured_at` is given (logging the same event twice names one record), else a fresh
         one. Raises `InputError` for an unreadable image or an invalid record (nothing is
