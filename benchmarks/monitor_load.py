@@ -10,7 +10,7 @@ inserted by `Store.insert` in this process, without HTTP, JSON or validation.
                                       [--workers 1,2] [--features full|small]
 
 Records are shaped as the device client sends them: about 85 scalar features and the 131-number
-weight-free embedding (`--features full`, about 4.5 kB of JSON a record), or 10 scalars (`small`).
+weight-free embedding (`--features full`, about 3 kB of JSON a record), or 10 scalars (`small`).
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ SCHEMA_VERSION = 1
 REQUIRED = ("id", "captured_at", "source", "model_version", "pred", "features")
 OPTIONAL = ("probs", "label", "thumbnail", "feature_version")
 FIELDS = REQUIRED + OPTIONAL
+_FIELD_SET = frozenset(FIELDS)
+_NUMBER_TYPES = frozenset({int, float})
 
 MAX_ID = 128
 MAX_TEXT = 200
@@ -196,7 +198,7 @@ def _finite(value: float) -> bool:
         return False
 
 
-def _finite_vector(values: list[Any]) -> bool:
+def _finite_vector(values: Iterable[Any]) -> bool:
     """Every item a finite number: one C-level sum instead of a check per item."""
     try:
         return math.isfinite(math.fsum(values))
@@ -271,7 +273,7 @@ def _features(record: Mapping[str, Any], limits: Limits, issues: list[Issue]) ->
         return None
     # The common record is many finite numbers and a vector or two under names seen before:
     # sum the numbers in C, check the vectors one by one; item by item only when that fails.
-    vectors = value.keys() & _VECTORS
+    vectors = [name for name in _VECTORS if name in value]
     numbers = value
     if vectors:
         numbers = dict(value)
@@ -316,6 +318,12 @@ def _probs(record: Mapping[str, Any], classes: frozenset[str] | None,
     if not isinstance(value, dict) or not value:
         issues.append(Issue("probs", "type", "probs must be a non-empty object class -> number"))
         return None
+    numbers = value.values()
+    if (_NUMBER_TYPES.issuperset(map(type, numbers)) and (classes is None or classes.issuperset(
+            value)) and _finite_vector(numbers) and min(numbers) >= 0
+            and max(numbers) <= 1):
+        return _prob_sum(value, classes, issues)  # the common case, checked in C (NaN, which
+        # min and max can pass over, makes the sum NaN)
     bad = len(issues)
     for name, p in value.items():
         where = f"probs.{str(name)[:MAX_TEXT]}"
@@ -330,6 +338,11 @@ def _probs(record: Mapping[str, Any], classes: frozenset[str] | None,
             issues.append(Issue(where, "range", f"a probability must lie in [0, 1], not {p}"))
     if len(issues) > bad:
         return None
+    return _prob_sum(value, classes, issues)
+
+
+def _prob_sum(value: dict[str, Any], classes: frozenset[str] | None,
+              issues: list[Issue]) -> dict[str, float] | None:
     total = math.fsum(value.values())
     complete = classes is not None and len(value) == len(classes)
     if total > 1 + PROB_TOLERANCE or (complete and total < 1 - PROB_TOLERANCE):
@@ -377,7 +390,7 @@ def validate_record(
     if not isinstance(obj, dict):
         return None, [Issue("", "type", "a record must be a JSON object")]
     issues: list[Issue] = []
-    unknown = [k for k in obj if k not in FIELDS]
+    unknown = [] if _FIELD_SET.issuperset(obj) else [k for k in obj if k not in FIELDS]
     if unknown:
         issues.append(Issue(str(unknown[0])[:MAX_TEXT], "unknown_field",
                             f"unknown field(s): {', '.join(map(str, unknown))[:MAX_TEXT]}"))
