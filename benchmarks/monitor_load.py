@@ -242,7 +242,8 @@ def run_one(kind_db: str, workers: int, args: argparse.Namespace) -> dict:
     mib = 1024 * 1024
     return {"db": kind_db, "workers": workers, "records_s": rate, "p50_ms": p(0.50),
             "p99_ms": p(0.99), "errors": result["errors"],
-            "rss_start": rss[0] / mib, "rss_end": rss[-1] / mib, "rss_max": max(rss) / mib,
+            "rss_start": rss[0] / mib, "rss_mid": rss[len(rss) // 2] / mib,
+            "rss_end": rss[-1] / mib, "rss_max": max(rss) / mib,
             "baseline_s": base, "ratio": rate / base if base else float("nan"),
             "mean_ms": statistics.fmean(lat) * 1000 if lat else 0,
             "cpu_ms_per_1k": cpu * 1e6 / result["records"] if result["records"] else 0}
@@ -260,14 +261,14 @@ def main() -> None:
     print(f"{args.seconds:g} s per run, {args.senders} concurrent senders, batches of 100, "
           f"features={args.features}, {os.cpu_count()} CPUs")
     head = (f"{'db':<11}{'workers':>8}{'records/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
-            f"{'RSS start/end/max MiB':>24}{'CPU ms/1k rec':>14}{'store alone/s':>15}{'ratio':>7}")
+            f"{'RSS start/mid/end/max MiB':>28}{'CPU ms/1k rec':>14}{'store alone/s':>15}{'ratio':>7}")
     print(head)
     for kind_db in args.db.split(","):
         for workers in (int(w) for w in args.workers.split(",")):
             r = run_one(kind_db, workers, args)
             print(f"{r['db']:<11}{r['workers']:>8}{r['records_s']:>11,.0f}{r['p50_ms']:>8.1f}"
                   f"{r['p99_ms']:>8.1f}{r['errors']:>7}"
-                  f"{r['rss_start']:>14.0f}/{r['rss_end']:.0f}/{r['rss_max']:.0f}"
+                  f"{r['rss_start']:>14.0f}/{r['rss_mid']:.0f}/{r['rss_end']:.0f}/{r['rss_max']:.0f}"
                   f"{r['cpu_ms_per_1k']:>14.0f}"
                   f"{r['baseline_s']:>15,.0f}{r['ratio']:>7.2f}", flush=True)
 
