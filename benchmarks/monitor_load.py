@@ -261,7 +261,8 @@ def main() -> None:
     print(f"{args.seconds:g} s per run, {args.senders} concurrent senders, batches of 100, "
           f"features={args.features}, {os.cpu_count()} CPUs")
     head = (f"{'db':<11}{'workers':>8}{'records/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
-            f"{'RSS start/mid/end/max MiB':>28}{'CPU ms/1k rec':>14}{'store alone/s':>15}{'ratio':>7}")
+            f"{'RSS start/mid/end/max MiB':>28}{'CPU ms/1k rec':>14}{'store alone/s':>15}"
+            f"{'ratio':>7}")
     print(head)
     for kind_db in args.db.split(","):
         for workers in (int(w) for w in args.workers.split(",")):

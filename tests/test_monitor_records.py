@@ -33,7 +33,8 @@ def codes(record: dict) -> list[str]:
     ({"a": 0.5, "b": NAN}, ["not_finite"]), ({"a": NAN, "b": 0.5}, ["not_finite"]),
     ({"a": INF}, ["not_finite"]), ({"a": 10**400}, ["not_finite"]), ({"a": True}, ["type"]),
     ({"a": "0.5"}, ["type"]), ({"a": -1e-9, "b": 1.0}, ["range"]), ({"a": 1.5}, ["range"]),
-    ({"a": 0.3, "b": 0.3}, ["sum"]), ({"a": 0.7, "b": 0.7}, ["sum"]), ({"c": 1.0}, ["unknown_class"]),
+    ({"a": 0.3, "b": 0.3}, ["sum"]), ({"a": 0.7, "b": 0.7}, ["sum"]),
+    ({"c": 1.0}, ["unknown_class"]),
     ({}, ["type"]), ([0.5, 0.5], ["type"]),
 ])
 def test_probabilities(probs: object, expected: list[str]) -> None:

@@ -260,6 +260,35 @@ def _captured_at(record: Mapping[str, Any], now: datetime, limits: Limits,
     return moment
 
 
+def _check_names(value: dict[str, Any], issues: list[Issue]) -> None:
+    """Feature names not seen before: 1 to 64 printable characters (remembered when valid)."""
+    for name in value.keys() - _NAMES:
+        if not name or len(name) > MAX_FEATURE_NAME or not name.isprintable():
+            issues.append(Issue(f"features.{str(name)[:MAX_FEATURE_NAME]}", "name",
+                                "a feature name has 1 to 64 printable characters"))
+        elif len(_NAMES) < 10_000:
+            _NAMES.add(name)
+
+
+def _check_feature(name: str, item: Any, issues: list[Issue]) -> None:
+    """One feature value: null, a boolean, a finite number or a vector of finite numbers."""
+    where = f"features.{str(name)[:MAX_FEATURE_NAME]}"
+    if item is None or isinstance(item, bool):
+        return
+    if _is_number(item):
+        if not _finite(item):
+            issues.append(Issue(where, "not_finite", "features must be finite (or null)"))
+    elif isinstance(item, list):
+        if len(item) > MAX_VECTOR or not _finite_vector(item):
+            issues.append(Issue(where, "vector",
+                                f"a vector feature holds at most {MAX_VECTOR} finite numbers"))
+        elif len(_VECTORS) < 100:
+            _VECTORS.add(name)
+    else:
+        issues.append(Issue(where, "type", "a feature is a number, a boolean, null or a "
+                                           "list of numbers"))
+
+
 def _features(record: Mapping[str, Any], limits: Limits, issues: list[Issue]) -> dict | None:
     value = record.get("features")
     if value is None:
@@ -284,29 +313,9 @@ def _features(record: Mapping[str, Any], limits: Limits, issues: list[Issue]) ->
     except (TypeError, OverflowError):
         fast = False
     items = [(k, value[k]) for k in vectors] if fast else list(value.items())
-    fresh = value.keys() - _NAMES
-    for name in fresh:
-        if not name or len(name) > MAX_FEATURE_NAME or not name.isprintable():
-            issues.append(Issue(f"features.{str(name)[:MAX_FEATURE_NAME]}", "name",
-                                "a feature name has 1 to 64 printable characters"))
-        elif len(_NAMES) < 10_000:
-            _NAMES.add(name)
+    _check_names(value, issues)
     for name, item in items:
-        where = f"features.{str(name)[:MAX_FEATURE_NAME]}"
-        if item is None or isinstance(item, bool):
-            continue
-        if _is_number(item):
-            if not _finite(item):
-                issues.append(Issue(where, "not_finite", "features must be finite (or null)"))
-        elif isinstance(item, list):
-            if len(item) > MAX_VECTOR or not _finite_vector(item):
-                issues.append(Issue(where, "vector",
-                                    f"a vector feature holds at most {MAX_VECTOR} finite numbers"))
-            elif len(_VECTORS) < 100:
-                _VECTORS.add(name)
-        else:
-            issues.append(Issue(where, "type", "a feature is a number, a boolean, null or a "
-                                               "list of numbers"))
+        _check_feature(name, item, issues)
     return value
 
 

@@ -241,61 +241,46 @@ def _parse_time(text: str | None, name: str) -> datetime | None:
         raise ApiError(422, "format", f"{name} is not an ISO 8601 time") from None
 
 
-def create_app(settings: Settings, reference: Reference | None = None) -> FastAPI:
-    """The service over `settings.db` (migrated already: `storage.migrate`)."""
-    if reference is None and settings.reference:
-        from pitfalls.monitor.reference import load_reference
+class Service:
+    """The state of one process's app and the steps its routes share."""
 
-        reference = load_reference(settings.reference)
-    classes = frozenset(reference.classes) if reference is not None else None
-    limits = rec.Limits(max_future=timedelta(hours=settings.max_future_hours))
-    engine = make_engine(settings.db)
-    store = Store(engine)
-    writer = Writer(store, settings.group_records)
-    check = TokenCheck(engine, ttl=settings.token_ttl)
-    limiter = RateLimiter(settings.rate, settings.burst)
-    metrics = Metrics()
-    RecordsIn, LabelsIn = _doc_models()
+    def __init__(self, settings: Settings, reference: Reference | None) -> None:
+        self.settings, self.reference = settings, reference
+        self.classes = frozenset(reference.classes) if reference is not None else None
+        self.limits = rec.Limits(max_future=timedelta(hours=settings.max_future_hours))
+        self.engine = make_engine(settings.db)
+        self.store = Store(self.engine)
+        self.writer = Writer(self.store, settings.group_records)
+        self.check = TokenCheck(self.engine, ttl=settings.token_ttl)
+        self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.metrics = Metrics()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> Any:
-        yield
-        writer.close()
-        engine.dispose()
-
-    app = FastAPI(title="pitfalls monitor", version="1", lifespan=lifespan,
-                  docs_url=None, redoc_url=None,  # their pages load scripts from the internet
-                  description="Production monitoring of an image classifier (contract v1).")
-    app.state.store, app.state.writer, app.state.reference = store, writer, reference
-    app.state.settings, app.state.metrics = settings, metrics
-    app.state.analysis = None
-    """Hook: `analysis(windows, reference, store) -> windows` fills estimated_accuracy, ci,
-    conditions and alerts of each window (part 2, the analysis)."""
-
-    def authorise(request: Request, need: str) -> Token:
-        header = request.headers.get("authorization", "")
-        kind, _, presented = header.partition(" ")
-        token = check.find(presented.strip()) if kind.lower() == "bearer" else None
+    def authorise(self, request: Request, need: str) -> Token:
+        """The request's token, or 401 (none or unknown), 403 (scope) or 429 (rate)."""
+        kind, _, presented = request.headers.get("authorization", "").partition(" ")
+        token = self.check.find(presented.strip()) if kind.lower() == "bearer" else None
         if token is None:
             raise ApiError(401, "unauthorised", "a valid bearer token is required",
                            {"WWW-Authenticate": "Bearer"})
         if not token.allows(need):
             raise ApiError(403, "forbidden", f"a token of scope {token.scope!r} cannot {need}")
-        wait = limiter.take(token.hash)
+        wait = self.limiter.take(token.hash)
         if wait:
             raise ApiError(429, "rate_limited", "too many requests for this token",
                            {"Retry-After": str(max(1, round(wait)))})
         return token
 
-    async def read_json(request: Request) -> Any:
+    async def read_json(self, request: Request) -> Any:
+        """The parsed body; 413 as soon as it is over `max_body`, 422 when it is not JSON."""
+        limit = self.settings.max_body
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body):
-            raise ApiError(413, "too_large", f"the body is over {settings.max_body} bytes")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            raise ApiError(413, "too_large", f"the body is over {limit} bytes")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > settings.max_body:
-                raise ApiError(413, "too_large", f"the body is over {settings.max_body} bytes")
+            if size > limit:
+                raise ApiError(413, "too_large", f"the body is over {limit} bytes")
             chunks.append(chunk)
         try:
             return loads(b"".join(chunks))
@@ -303,97 +288,115 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
             raise ApiError(422, "malformed_json", f"the body is not JSON: {str(exc)[:200]}"
                            ) from None
 
-    async def stored(batch: Sequence[rec.Record]) -> Outcome:
-        metrics.queue.set(writer.depth + len(batch))
+    async def ingest(self, request: Request, key: str, validate: Any) -> tuple[int, Any, Any]:
+        """Authorise, read and check a `{key: [...]}` body: (count, valid, rejections)."""
+        self.authorise(request, "ingest")
+        body = await self.read_json(request)
         try:
-            return await asyncio.wrap_future(writer.submit(batch))
+            items = rec.records_of(body, key)
+            if len(items) > self.settings.max_records:
+                raise ApiError(413, "too_many_records",
+                               f"at most {self.settings.max_records} {key} per request")
+            return len(items), *validate(body, self.classes)
+        except rec.BatchError as exc:
+            raise ApiError(422, exc.code, exc.message) from None
+
+    async def stored(self, batch: Sequence[rec.Record]) -> Outcome:
+        """`batch` committed by the writer, or 503 (nothing of it stored)."""
+        self.metrics.queue.set(self.writer.depth + len(batch))
+        try:
+            return await asyncio.wrap_future(self.writer.submit(batch))
         except StorageUnavailable:
             raise ApiError(503, "storage_unavailable",
                            "the database cannot take the records now; nothing was stored",
                            {"Retry-After": "5"}) from None
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
 
-    @app.exception_handler(RequestValidationError)
-    async def _bad_query(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")}
-                  for e in exc.errors()]
-        return JSONResponse({"detail": "invalid request", "code": "invalid", "errors": errors},
-                            status_code=422)
+def _answer(body: dict[str, Any], rejected: list[rec.Rejection], n: int) -> JSONResponse:
+    if not rejected:
+        return JSONResponse(body)
+    body["rejected"] = [r.to_dict() for r in rejected]
+    body["detail"] = f"{len(rejected)} of {n} are invalid"
+    return JSONResponse(body, status_code=422)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail, "code": "http"}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        import sqlalchemy as sa
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
 
-        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
-            log.error("database unavailable: %s", type(exc).__name__)
-            return JSONResponse({"detail": "the database is unavailable", "code":
-                                 "storage_unavailable"}, status_code=503,
-                                headers={"Retry-After": "5"})
-        log.exception("unexpected error")
-        return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
 
-    async def ingest(request: Request, key: str, validate: Any) -> tuple[int, Any, Any]:
-        """Authorise, read and check a `{key: [...]}` body: (count, valid, rejections)."""
-        authorise(request, "ingest")
-        body = await read_json(request)
-        try:
-            items = rec.records_of(body, key)
-            if len(items) > settings.max_records:
-                raise ApiError(413, "too_many_records",
-                               f"at most {settings.max_records} {key} per request")
-            return len(items), *validate(body, classes)
-        except rec.BatchError as exc:
-            raise ApiError(422, exc.code, exc.message) from None
+async def _bad_query(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")}
+              for e in exc.errors()]
+    return JSONResponse({"detail": "invalid request", "code": "invalid", "errors": errors},
+                        status_code=422)
 
-    def answer(body: dict[str, Any], rejected: list[rec.Rejection], n: int) -> JSONResponse:
-        if not rejected:
-            return JSONResponse(body)
-        body["rejected"] = [r.to_dict() for r in rejected]
-        body["detail"] = f"{len(rejected)} of {n} are invalid"
-        return JSONResponse(body, status_code=422)
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse({"detail": exc.detail, "code": "http"}, status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    import sqlalchemy as sa
+
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        log.error("database unavailable: %s", type(exc).__name__)
+        return JSONResponse({"detail": "the database is unavailable",
+                             "code": "storage_unavailable"}, status_code=503,
+                            headers={"Retry-After": "5"})
+    log.exception("unexpected error")
+    return JSONResponse({"detail": "internal error", "code": "internal"}, status_code=500)
+
+
+def _ingest_routes(app: FastAPI, svc: Service) -> None:
+    RecordsIn, LabelsIn = _doc_models()
 
     @app.post("/api/v1/records", openapi_extra=_json_body_schema(RecordsIn),
               summary="Store a batch of records (idempotent by id)")
     async def post_records(request: Request) -> JSONResponse:
-        n, valid, rejected = await ingest(
+        n, valid, rejected = await svc.ingest(
             request, "records", lambda body, known: rec.validate_batch(body, known,
-                                                                       limits=limits))
-        outcome = await stored(valid) if valid else Outcome()
-        metrics.records.labels("accepted").inc(outcome.accepted)
-        metrics.records.labels("duplicate").inc(outcome.duplicates)
-        metrics.records.labels("rejected").inc(len(rejected))
-        return answer({"accepted": outcome.accepted, "duplicates": outcome.duplicates},
-                      rejected, n)
+                                                                       limits=svc.limits))
+        outcome = await svc.stored(valid) if valid else Outcome()
+        svc.metrics.records.labels("accepted").inc(outcome.accepted)
+        svc.metrics.records.labels("duplicate").inc(outcome.duplicates)
+        svc.metrics.records.labels("rejected").inc(len(rejected))
+        return _answer({"accepted": outcome.accepted, "duplicates": outcome.duplicates},
+                       rejected, n)
 
     @app.post("/api/v1/labels", openapi_extra=_json_body_schema(LabelsIn),
               summary="Store labels of records (the latest label of an id wins)")
     async def post_labels(request: Request) -> JSONResponse:
-        n, valid, rejected = await ingest(request, "labels", rec.validate_labels)
+        n, valid, rejected = await svc.ingest(request, "labels", rec.validate_labels)
         try:
-            accepted = await asyncio.to_thread(store.put_labels, valid)
+            accepted = await asyncio.to_thread(svc.store.put_labels, valid)
         except StorageUnavailable:
             raise ApiError(503, "storage_unavailable", "the database cannot take the labels "
                            "now; nothing was stored", {"Retry-After": "5"}) from None
-        return answer({"accepted": accepted}, rejected, n)
+        return _answer({"accepted": accepted}, rejected, n)
+
+
+def _window_range(start: str | None, end: str | None, every: str) -> tuple[datetime, datetime]:
+    if every not in EVERY:
+        raise ApiError(422, "every", f"every must be one of {', '.join(EVERY)}")
+    stop = _parse_time(end, "end") or datetime.now(timezone.utc)
+    begin = _parse_time(start, "start") or stop - EVERY[every] * (24 if every == "1h" else 30)
+    if begin >= stop or (stop - begin) / EVERY[every] > 10_000:
+        raise ApiError(422, "range", "start must precede end, by at most 10,000 windows")
+    return begin, stop
+
+
+def _read_routes(app: FastAPI, svc: Service) -> None:
+    store, reference = svc.store, svc.reference
 
     @app.get("/api/v1/windows", summary="Monitoring windows: volume, prediction mix, accuracy")
     async def get_windows(request: Request, start: str | None = None, end: str | None = None,
                           every: str = "1h", source: str | None = None) -> JSONResponse:
-        authorise(request, "read")
-        if every not in EVERY:
-            raise ApiError(422, "every", f"every must be one of {', '.join(EVERY)}")
-        stop = _parse_time(end, "end") or datetime.now(timezone.utc)
-        begin = _parse_time(start, "start") or stop - EVERY[every] * (24 if every == "1h" else 30)
-        if begin >= stop or (stop - begin) / EVERY[every] > 10_000:
-            raise ApiError(422, "range", "start must precede end, by at most 10,000 windows")
+        svc.authorise(request, "read")
+        begin, stop = _window_range(start, end, every)
         windows = await asyncio.to_thread(base_windows, store, begin, stop, every, source)
         if app.state.analysis is not None:
             windows = app.state.analysis(windows, reference, store)
@@ -402,7 +405,7 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
 
     @app.get("/api/v1/alerts", summary="Alerts raised by the monitoring rules")
     async def get_alerts(request: Request) -> JSONResponse:
-        authorise(request, "read")
+        svc.authorise(request, "read")
         rows = await asyncio.to_thread(store.alerts)
         return JSONResponse({"alerts": json.loads(json.dumps(rows, default=str))})
 
@@ -417,19 +420,45 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
 
     @app.get("/metrics", summary="Prometheus metrics of this process (read scope)")
     async def get_metrics(request: Request) -> Response:
-        authorise(request, "read")
-        metrics.queue.set(writer.depth)
-        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+        svc.authorise(request, "read")
+        svc.metrics.queue.set(svc.writer.depth)
+        return Response(svc.metrics.text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
     async def root() -> JSONResponse:
         return JSONResponse({"service": "pitfalls monitor", "api": "/api/v1",
                              "openapi": "/openapi.json"})
 
-    if settings.retention_days > 0:
-        _start_retention(store, settings.retention_days)
 
-    app.add_middleware(_Timing, metrics=metrics)
+def create_app(settings: Settings, reference: Reference | None = None) -> FastAPI:
+    """The service over `settings.db` (migrated already: `storage.migrate`)."""
+    if reference is None and settings.reference:
+        from pitfalls.monitor.reference import load_reference
+
+        reference = load_reference(settings.reference)
+    svc = Service(settings, reference)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        yield
+        svc.writer.close()
+        svc.engine.dispose()
+
+    app = FastAPI(title="pitfalls monitor", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # their pages load scripts from the internet
+                  description="Production monitoring of an image classifier (contract v1).")
+    app.state.service, app.state.store, app.state.reference = svc, svc.store, reference
+    app.state.analysis = None
+    """Hook: `analysis(windows, reference, store) -> windows` fills estimated_accuracy, ci,
+    conditions and alerts of each window (part 2, the analysis)."""
+    for kind, handler in ((ApiError, _api_error), (RequestValidationError, _bad_query),
+                          (StarletteHTTPException, _http_error), (Exception, _unexpected)):
+        app.add_exception_handler(kind, handler)
+    _ingest_routes(app, svc)
+    _read_routes(app, svc)
+    if settings.retention_days > 0:
+        _start_retention(svc.store, settings.retention_days)
+    app.add_middleware(_Timing, metrics=svc.metrics)
     return app
 
 
