@@ -138,7 +138,7 @@ def _log_files(client: Any, files: list[Path], runner: _Model | None, pred: str 
                captured_at: str | None) -> int:
     """Log every file, a model batch at a time (one spool commit per batch); return how many
     could not be logged. A bad file is reported and skipped; the others are logged."""
-    from pitfalls.cli import _progress
+    from pitfalls.cli_progress import progress as _progress
     from pitfalls.decode import DecodeError, decode_bytes
     from pitfalls.monitor.device_features import image_bytes, image_features
 
