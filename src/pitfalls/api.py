@@ -142,6 +142,10 @@ def scan(
     report = Report(dataset=dataset_summary(ctx), findings=findings, passed=passed,
                     skipped=skipped, errors=errors, sections=sections,
                     lang=cfg.lang, root=ctx.root)
+    if "predictions" in ctx.extras:
+        from pitfalls.monitor.reference import build_profile
+
+        report.reference = build_profile(ctx)
     if out is not None:
         report.save(out)
     return report

@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from pitfalls.cli_progress import progress as _progress
 from pitfalls.errors import PitfallsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -33,11 +33,6 @@ def _fail(message: str) -> typer.Exit:
 def _bold(value: object) -> str:
     """`value` in bold, its own brackets kept as text."""
     return f"[bold]{escape(str(value))}[/]"
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err, transient=True)
 
 
 def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | None = None,
@@ -364,6 +359,11 @@ def demo(
     console.print(escape(f"predictions as a table instead: pitfalls scan {data / 'manifest.csv'} "
                          f"--predictions {data / 'predictions.csv'}"))
     raise typer.Exit(code)
+
+
+from pitfalls.cli_monitor import monitor_app  # noqa: E402 - the sub-app's module is light
+
+app.add_typer(monitor_app, name="monitor")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,26 @@ def compute_file_features(
     With `keep_work`, the 8-bit working copy is returned under `_work` (for batch embedders).
     """
     path = Path(path)
+    return _features(lambda: read_bytes(path), max_pixels, embedder, keep_work, path)
+
+
+def compute_bytes_features(
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    embedder: Embedder | None = None,
+    keep_work: bool = False,
+) -> dict[str, Any]:
+    """`compute_file_features` of an encoded image already in memory (the file's bytes)."""
+    return _features(lambda: data, max_pixels, embedder, keep_work)
+
+
+def _features(read: Callable[[], bytes], max_pixels: int, embedder: Embedder | None,
+              keep_work: bool, path: Path | None = None) -> dict[str, Any]:
     row = _base()
     try:
-        data = read_bytes(path)
+        data = read()
     except FileNotFoundError:
-        broken = os.path.islink(path)
+        broken = path is not None and os.path.islink(path)
         row.update(error_kind="missing",
                    error="broken symbolic link" if broken else "file not found")
         return row

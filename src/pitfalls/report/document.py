@@ -24,6 +24,9 @@ class Report:
     sections: dict[str, Any] = field(default_factory=dict)
     lang: str = "en"
     root: Path | None = None
+    reference: Any = field(default=None, repr=False, compare=False)
+    """The monitor's reference profile (`pitfalls.monitor.reference.Profile`), written by
+    `save` into `reference/` beside the report; None without predictions."""
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         lang = lang or self.lang
@@ -87,6 +90,8 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(self.to_json(lang), encoding="utf-8")
         (out / "report.html").write_text(self.to_html(lang), encoding="utf-8")
+        if self.reference is not None:
+            self.reference.write(out / "reference", self.to_dict())
         return out
 
     def _repr_html_(self) -> str:

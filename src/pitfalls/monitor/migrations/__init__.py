@@ -1,0 +1,1 @@
+"""Alembic migrations of the monitor's schema (shipped with the package, run at startup)."""

@@ -1,0 +1,411 @@
+"""Monitor storage: one schema (SQLAlchemy Core) for SQLite and PostgreSQL.
+
+The schema is created and upgraded by the Alembic migrations shipped in
+`pitfalls/monitor/migrations` (`migrate`); the `Table` objects here mirror them for queries.
+Records are inserted idempotently (`INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`, one
+statement per batch) together with the hourly aggregates, in one transaction: when `commit`
+returns, the records are durable (SQLite runs in WAL mode with `synchronous=FULL`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pitfalls.monitor.records import Label, Record
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = "sqlite:///pitfalls-monitor/monitor.db"
+
+metadata = sa.MetaData()
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("captured_at", sa.DateTime(), nullable=False),
+    sa.Column("received_at", sa.DateTime(), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("pred", sa.String(200), nullable=False),
+    sa.Column("label", sa.String(200)),
+    sa.Column("probs", sa.JSON(none_as_null=True)),
+    sa.Column("features", sa.JSON(none_as_null=True), nullable=False),
+    sa.Column("feature_version", sa.Integer()),
+    sa.Column("thumbnail", sa.LargeBinary()),
+)
+
+labels = sa.Table(
+    "labels", metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("labelled_at", sa.DateTime(), nullable=False),
+)
+
+hourly = sa.Table(
+    "hourly", metadata,
+    sa.Column("hour", sa.DateTime(), primary_key=True),
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("model_version", sa.String(200), primary_key=True),
+    sa.Column("pred", sa.String(200), primary_key=True),
+    sa.Column("n", sa.Integer(), nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(200)),
+    sa.Column("window_start", sa.DateTime()),
+    sa.Column("window_end", sa.DateTime()),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("details", sa.JSON(none_as_null=True)),
+    sa.Column("resolved_at", sa.DateTime()),
+)
+
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("revoked_at", sa.DateTime()),
+)
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot take the write (connection lost, disk full, read-only): a 503."""
+
+
+def utcnow() -> datetime:
+    """Now in UTC, naive (the schema stores UTC without a zone on both dialects)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3 (the driver the extra installs)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a stored value: orjson when installed (several times faster on the features'
+    floats), the standard library for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.dumps(value)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON: orjson when installed; the standard library for what orjson refuses (NaN,
+    Infinity), so a record's bad value is that record's problem, not the whole body's."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def make_engine(url: str = DEFAULT_DB, *, pool_size: int = 5) -> Engine:
+    """An engine for `url`; SQLite gets WAL, `synchronous=FULL`, a busy timeout and
+    `BEGIN IMMEDIATE` for writes (so concurrent writer processes queue instead of failing)."""
+    url = normalise_url(url)
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                                pool_pre_ping=True, pool_recycle=1800,
+                                json_serializer=dumps, json_deserializer=loads)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                              json_serializer=dumps, json_deserializer=loads)
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions begin where SQLAlchemy says
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _insert(engine: Engine, table: sa.Table) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+@dataclass
+class Outcome:
+    """What one request's batch became: stored now, or already stored before."""
+
+    accepted: int = 0
+    duplicates: int = 0
+
+
+def _record_row(record: Record, received_at: datetime) -> dict[str, Any]:
+    return {
+        "id": record.id, "captured_at": naive_utc(record.captured_at),
+        "received_at": received_at, "source": record.source,
+        "model_version": record.model_version, "pred": record.pred, "label": record.label,
+        "probs": record.probs, "features": record.features,
+        "feature_version": record.feature_version, "thumbnail": record.thumbnail,
+    }
+
+
+_SQLITE_COLUMNS = ("id", "captured_at", "received_at", "source", "model_version", "pred", "label",
+                   "probs", "features", "feature_version", "thumbnail")
+_SQLITE_INSERT = (f"INSERT INTO records ({', '.join(_SQLITE_COLUMNS)}) VALUES "
+                  f"({', '.join('?' * len(_SQLITE_COLUMNS))}) ON CONFLICT (id) DO NOTHING")
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """A UTC time as SQLAlchemy's SQLite DateTime stores it (always with microseconds)."""
+    return naive_utc(moment).isoformat(sep=" ", timespec="microseconds")
+
+
+def _sqlite_insert(conn: Connection, rows: list[Record], received: datetime) -> set[str]:
+    """The SQLite fast path: the ids already stored, then one `executemany` of the others with
+    values in SQLAlchemy's storage formats. Exact because the write transaction began with
+    `BEGIN IMMEDIATE`: no other writer can commit between the two statements."""
+    existing: set[str] = set()
+    ids = [r.id for r in rows]
+    for at in range(0, len(ids), 500):
+        chunk = ids[at:at + 500]
+        marks = ", ".join("?" * len(chunk))
+        existing.update(x for (x,) in conn.exec_driver_sql(
+            f"SELECT id FROM records WHERE id IN ({marks})", tuple(chunk)))
+    new = [r for r in rows if r.id not in existing]
+    if new:
+        at = _sqlite_time(received)
+        conn.exec_driver_sql(_SQLITE_INSERT, [
+            (r.id, _sqlite_time(r.captured_at), at, r.source, r.model_version, r.pred, r.label,
+             None if r.probs is None else dumps(r.probs), dumps(r.features), r.feature_version,
+             r.thumbnail) for r in new])
+    return {r.id for r in new}
+
+
+def hour_of(moment: datetime) -> datetime:
+    return naive_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+class Store:
+    """Reads and writes of the monitor's tables through one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._records_insert = (_insert(engine, records)
+                                .on_conflict_do_nothing(index_elements=["id"])
+                                .returning(records.c.id))
+        upsert = _insert(engine, hourly)
+        self._hourly_upsert = upsert.on_conflict_do_update(
+            index_elements=["hour", "source", "model_version", "pred"],
+            set_={"n": hourly.c.n + upsert.excluded.n})
+        labels_upsert = _insert(engine, labels)
+        self._labels_upsert = labels_upsert.on_conflict_do_update(
+            index_elements=["id"], set_={"label": labels_upsert.excluded.label,
+                                         "labelled_at": labels_upsert.excluded.labelled_at})
+        self._labels_keep = _insert(engine, labels).on_conflict_do_nothing(index_elements=["id"])
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_DB) -> Store:
+        return cls(make_engine(url))
+
+    def write(self) -> Any:
+        """A write transaction (`BEGIN IMMEDIATE` on SQLite)."""
+        return self.engine.execution_options(write=True).begin()
+
+    def insert_batches(self, batches: Sequence[Sequence[Record]]) -> list[Outcome]:
+        """Store several requests' records in one transaction (group commit); one `Outcome` per
+        batch. An id stored before, or earlier in this call, counts as a duplicate. Raises
+        `StorageUnavailable` when the database cannot commit: then nothing was acknowledged."""
+        received = utcnow()
+        unique: dict[str, Record] = {}
+        for batch in batches:
+            for record in batch:
+                unique.setdefault(record.id, record)
+        try:
+            with self.write() as conn:
+                inserted = self._insert_unique(conn, sorted(unique.values(),
+                                                            key=lambda r: r.id), received)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageUnavailable(_reason(exc)) from exc
+        outcomes = []
+        for batch in batches:
+            outcome = Outcome()
+            for record in batch:
+                if record.id in inserted:
+                    inserted.discard(record.id)  # the first occurrence takes it
+                    outcome.accepted += 1
+                else:
+                    outcome.duplicates += 1
+            outcomes.append(outcome)
+        return outcomes
+
+    def _insert_unique(self, conn: Connection, rows: list[Record], received: datetime
+                       ) -> set[str]:
+        if not rows:
+            return set()
+        if self.engine.dialect.name == "sqlite":
+            inserted = _sqlite_insert(conn, rows, received)
+        else:
+            result = conn.execute(self._records_insert, [_record_row(r, received) for r in rows])
+            inserted = set(result.scalars().all())
+        counts = Counter((hour_of(r.captured_at), r.source, r.model_version, r.pred)
+                         for r in rows if r.id in inserted)
+        if counts:
+            conn.execute(self._hourly_upsert, [
+                {"hour": h, "source": s, "model_version": m, "pred": p, "n": n}
+                for (h, s, m, p), n in sorted(counts.items())])
+        inline = [{"id": r.id, "label": r.label, "labelled_at": received}
+                  for r in rows if r.id in inserted and r.label is not None]
+        if inline:
+            conn.execute(self._labels_keep, inline)
+        return inserted
+
+    def insert(self, batch: Sequence[Record]) -> Outcome:
+        return self.insert_batches([batch])[0]
+
+    def put_labels(self, items: Sequence[Label]) -> int:
+        """Store labels (the latest for an id wins); they may arrive before their record."""
+        if not items:
+            return 0
+        now = utcnow()
+        try:
+            with self.write() as conn:
+                conn.execute(self._labels_upsert, [
+                    {"id": x.id, "label": x.label, "labelled_at": now}
+                    for x in sorted(items, key=lambda x: x.id)])
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageUnavailable(_reason(exc)) from exc
+        return len(items)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one())
+
+    def ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(records.c.id)).scalars())
+
+    def hourly_counts(self, start: datetime, end: datetime, source: str | None = None
+                      ) -> list[tuple[datetime, str, int]]:
+        """(hour, pred, n) over [start, end), summed over model versions (and sources)."""
+        query = (sa.select(hourly.c.hour, hourly.c.pred, sa.func.sum(hourly.c.n))
+                 .where(hourly.c.hour >= naive_utc(start), hourly.c.hour < naive_utc(end))
+                 .group_by(hourly.c.hour, hourly.c.pred))
+        if source is not None:
+            query = query.where(hourly.c.source == source)
+        with self.engine.connect() as conn:
+            return [(h, p, int(n)) for h, p, n in conn.execute(query)]
+
+    def labelled(self, start: datetime, end: datetime, source: str | None = None
+                 ) -> list[tuple[datetime, str, str]]:
+        """(captured_at, pred, label) of the labelled records captured in [start, end)."""
+        query = (sa.select(records.c.captured_at, records.c.pred, labels.c.label)
+                 .join(labels, labels.c.id == records.c.id)
+                 .where(records.c.captured_at >= naive_utc(start),
+                        records.c.captured_at < naive_utc(end)))
+        if source is not None:
+            query = query.where(records.c.source == source)
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+
+    def alerts(self, limit: int = 500) -> list[dict[str, Any]]:
+        query = sa.select(alerts).order_by(alerts.c.created_at.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def purge(self, retention_days: float) -> int:
+        """Delete records captured more than `retention_days` ago (hourly aggregates stay)."""
+        cutoff = utcnow() - timedelta(days=retention_days)
+        with self.write() as conn:
+            gone = conn.execute(sa.delete(records).where(records.c.captured_at < cutoff))
+            conn.execute(sa.delete(labels).where(
+                ~sa.exists().where(records.c.id == labels.c.id),
+                labels.c.labelled_at < cutoff))
+        return int(gone.rowcount or 0)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a failed write, without parameters (they may hold record data)."""
+    orig = getattr(exc, "orig", None)
+    return f"{type(orig or exc).__name__}: {str(orig or exc).splitlines()[0][:200]}"
+
+
+def migrate(url_or_engine: str | Engine = DEFAULT_DB) -> str | None:
+    """Bring the database to the newest schema (idempotent; safe for replicas starting at once:
+    PostgreSQL takes an advisory lock). Returns the revision reached."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_lock(727274001)"))
+            conn.commit()
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+            revision = MigrationContext.configure(conn).get_current_revision()
+        finally:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_unlock(727274001)"))
+                conn.commit()
+    if isinstance(url_or_engine, str):
+        engine.dispose()
+    return revision
+
+
+def tables() -> Iterable[sa.Table]:
+    return metadata.sorted_tables

@@ -1,0 +1,83 @@
+"""The monitor's storage on SQLite and PostgreSQL: migrations, idempotent group commits,
+aggregates, labels, retention."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from monitor_service import CLASSES, db_url, record  # noqa: F401 - db_url is a fixture
+
+from pitfalls.monitor.records import Label, validate_record
+from pitfalls.monitor.storage import Store, hourly, migrate, records
+
+
+def valid(i: int, **over) -> object:
+    rec, issues = validate_record(record(i, **over), CLASSES)
+    assert not issues, issues
+    return rec
+
+
+def test_migrations_are_idempotent_and_make_every_table(db_url):  # noqa: F811
+    assert migrate(db_url) == "0001"
+    assert migrate(db_url) == "0001"
+    store = Store.open(db_url)
+    names = set(sa.inspect(store.engine).get_table_names())
+    indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("records")}
+    store.engine.dispose()
+    assert {"records", "labels", "hourly", "alerts", "tokens", "alembic_version"} <= names
+    assert {"ix_records_captured_at", "ix_records_source_captured_at"} <= indexes
+
+
+def test_group_commit_counts_each_id_once_across_batches(db_url):  # noqa: F811
+    store = Store.open(db_url)
+    a = [valid(i) for i in range(10)]
+    b = [valid(i) for i in range(5, 15)]
+    first, second = store.insert_batches([a, b])
+    assert (first.accepted, first.duplicates) == (10, 0)
+    assert (second.accepted, second.duplicates) == (5, 5)
+    again = store.insert(a + b)
+    assert (again.accepted, again.duplicates) == (0, 20)
+    with store.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.sum(hourly.c.n))).scalar_one()
+        big = conn.execute(sa.select(records.c.features, records.c.probs, records.c.captured_at)
+                           .where(records.c.id == a[3].id)).one()
+    store.engine.dispose()
+    assert n == 15 == store.count()
+    assert big.features == record(3)["features"] and big.probs == record(3)["probs"]
+    assert abs(big.captured_at - a[3].captured_at.replace(tzinfo=None)) < timedelta(
+        microseconds=1)
+
+
+def test_values_orjson_refuses_are_stored(db_url):  # noqa: F811
+    store = Store.open(db_url)
+    huge = 10**30  # beyond 64 bits: stored through the standard library's encoder
+    store.insert([valid(1, features={"count": huge, "flag": True, "gone": None})])
+    with store.engine.connect() as conn:
+        got = conn.execute(sa.select(records.c.features)).scalar_one()
+    store.engine.dispose()
+    assert got == {"count": float(huge), "flag": True, "gone": None}  # read back as a float
+
+
+def test_labels_arrive_before_or_after_their_record(db_url):  # noqa: F811
+    store = Store.open(db_url)
+    store.put_labels([Label(record(1)["id"], "banana")])  # before the record
+    store.insert([valid(1), valid(2, label="apple"), valid(3)])
+    store.put_labels([Label(record(3)["id"], "apple"), Label(record(3)["id"], "cherry")][1:])
+    window = (datetime(2000, 1, 1), datetime(2100, 1, 1))
+    got = sorted((p, lab) for _, p, lab in store.labelled(*window))
+    store.engine.dispose()
+    # record i predicts CLASSES[i % 3]: 1 banana, 2 cherry, 3 apple
+    assert got == sorted([("banana", "banana"), ("cherry", "apple"), ("apple", "cherry")])
+
+
+def test_retention_deletes_old_records_and_keeps_aggregates(db_url):  # noqa: F811
+    store = Store.open(db_url)
+    old = datetime.now(timezone.utc) - timedelta(days=40)
+    store.insert([valid(i, captured_at=old.isoformat()) for i in range(5)])
+    store.insert([valid(i) for i in range(5, 8)])
+    assert store.purge(30) == 5
+    window = (datetime(2000, 1, 1), datetime(2100, 1, 1))
+    assert store.count() == 3
+    assert sum(n for _, _, n in store.hourly_counts(*window)) == 8
+    store.engine.dispose()
