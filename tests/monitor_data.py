@@ -88,3 +88,13 @@ def records(rng: np.random.Generator, feats: list[dict], start: pd.Timestamp, n:
                          "model_version": "v1", "pred": preds, "probs": probs,
                          "features": [feats[j] for j in pick],
                          "label": labels if labelled else [None] * n})
+
+
+def stream(rng: np.random.Generator, feats: list[dict], windows: range,
+           rates: dict[str, float], margin: float = 2.5, mix: np.ndarray | None = None,
+           labelled: bool = True, prefix: str = "") -> pd.DataFrame:
+    """Hourly windows `windows` (offsets from START) of Poisson-many records per source."""
+    frames = [records(rng, feats, START + w * HOUR, int(rng.poisson(lam)), src, margin=margin,
+                      mix=mix, labelled=labelled, prefix=f"{prefix}w{w}-")
+              for w in windows for src, lam in rates.items()]
+    return pd.concat(frames, ignore_index=True)

@@ -353,13 +353,13 @@ class OutOfDistribution(WindowRule):
                "saturation, entropy, edges, fine detail). The limit is the reference's own "
                "leave-one-out 95th percentile, so about 5% of ordinary inputs lie beyond it; "
                "fires when the window's share beyond it is significantly higher (one-sided "
-               "test counting the limit's own sampling error, Bonferroni over the sources) and "
-               "at least `min_excess` above 5%.",
+               "binomial test against the 99% upper bound of that 5% given the reference's "
+               "size, Bonferroni over the sources) and at least `min_excess` above 5%.",
                "各入力から最も近い基準写真 5 枚までの平均距離を、ロバストに標準化した撮影条件と内容の"
                "特性（色彩度・彩度・エントロピー・エッジ・細部）で測ります。しきい値は基準写真どうしの"
                "一つ抜き距離の 95 パーセンタイルなので、通常の入力の約 5% がそれを超えます。ウィンドウで"
-               "超える割合が有意に高く（しきい値自体の標本誤差も考慮した片側検定、ソース間は Bonferroni "
-               "補正）、5% より `min_excess` 以上多いときに報告します。"),
+               "超える割合が有意に高く（基準の枚数から求めた 5% の 99% 上側限界に対する片側二項検定、"
+               "ソース間は Bonferroni 補正）、5% より `min_excess` 以上多いときに報告します。"),
         why=T("A model's tested accuracy holds only for inputs like its test photos. New "
               "products, backgrounds, a camera pointed elsewhere or a covered lens produce "
               "inputs on which any prediction is a guess.",
@@ -378,7 +378,7 @@ class OutOfDistribution(WindowRule):
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
-        from scipy.stats import norm
+        from scipy.stats import binomtest
 
         batch, scopes = self.scopes(ctx)
         ref = batch.reference
@@ -395,8 +395,12 @@ class OutOfDistribution(WindowRule):
             share = float(outside.mean())
             if share < expected + self.p["min_excess"]:
                 continue
-            sd = np.sqrt(expected * (1 - expected) * (1 / len(usable) + 1 / n_ref))
-            p = float(norm.sf((share - expected) / sd))
+            # The limit is a quantile of a finite reference, so the share beyond it is not
+            # exactly `expected` for every stream: test against its one-sided 99% upper bound,
+            # which holds for (almost) every reference, not just on average over references.
+            upper = expected + 2.326 * np.sqrt(expected * (1 - expected) / n_ref)
+            p = float(binomtest(int(outside.sum()), len(usable), min(upper, 1.0),
+                                alternative="greater").pvalue)
             if p >= self.p["alpha"] / len(scopes):
                 continue
             far = np.argsort(-dist)[:12]
@@ -554,14 +558,18 @@ class SilentSource(WindowRule):
               "min_n": Param(0, "unused (a silent source has no records); kept for symmetry"),
               "lookback": Param(24, "previous windows whose counts give each source's usual "
                                     "rate"),
+              "min_history": Param(3, "fewest windows since a source's first record needed to "
+                                      "know its usual rate"),
               "max_ratio": Param(0.2, "at most this share of the usual count counts as silent")}
     doc = Doc(
         what=T("For every source that sent records in the previous `lookback` windows, takes "
-               "its usual count per window (the median) and fires when this window's count is "
+               "its usual count per window (the median since its first record, given at least "
+               "`min_history` windows) and fires when this window's count is "
                "at most `max_ratio` of it and a Poisson test says so few is unlikely "
                "(Bonferroni over the sources).",
                "直前 `lookback` 個のウィンドウで送信のあったソースごとに、ウィンドウあたりの通常の件数"
-               "（中央値）を求め、このウィンドウの件数がその `max_ratio` 倍以下で、ポアソン検定で"
+               "（最初のレコード以降の中央値。`min_history` 個以上のウィンドウが必要）を求め、"
+               "このウィンドウの件数がその `max_ratio` 倍以下で、ポアソン検定で"
                "その少なさが偶然とは考えにくいとき（ソース間は Bonferroni 補正）に報告します。"),
         why=T("A camera that stops sending raises no error on the server: its records simply "
               "stop, and every dashboard average still looks healthy while a site runs "
@@ -588,8 +596,9 @@ class SilentSource(WindowRule):
         hist = batch.history
         if hist.empty:
             return
-        usual = hist.median(axis=0)
-        usual = usual[usual > 0]
+        known = hist.notna().sum(axis=0)
+        usual = hist.median(axis=0, skipna=True)
+        usual = usual[(usual > 0) & (known >= self.p["min_history"])]
         if usual.empty:
             return
         now = batch.records["source"].value_counts()
@@ -601,7 +610,7 @@ class SilentSource(WindowRule):
             p = float(poisson.cdf(count, lam))
             if p >= self.p["alpha"] / m:
                 continue
-            last = hist.index[hist[source].to_numpy() > 0]
+            last = hist.index[hist[source].fillna(0).to_numpy() > 0]
             yield self.window_finding(
                 batch, str(source),
                 T("{c} record(s) where about {u:.0f} per window are usual",

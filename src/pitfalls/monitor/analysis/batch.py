@@ -37,7 +37,9 @@ class WindowBatch:
 
 
 def history_counts(table: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame:
-    """Records per source in each of the `lookback` windows before `key` (zeros included)."""
+    """Records per source in each of the `lookback` windows before `key`: zero where a source
+    sent nothing, NaN before its first record (a camera installed yesterday has no history
+    before it)."""
     step = check_every(key.every)
     first = key.start - lookback * step
     t = table[(table["captured_at"] >= first) & (table["captured_at"] < key.start)]
@@ -46,7 +48,8 @@ def history_counts(table: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame
         return pd.DataFrame(index=index)
     counts = (t.assign(_start=starts(t["captured_at"], key.every))
               .groupby(["_start", "source"]).size().unstack(fill_value=0))
-    return counts.reindex(index, fill_value=0)
+    counts = counts.reindex(index, fill_value=0).astype(float)
+    return counts.where(counts.gt(0).cummax())
 
 
 def batch_for(ref: Reference, table: pd.DataFrame, key: Key, lookback: int = 24) -> WindowBatch:

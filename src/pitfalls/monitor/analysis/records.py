@@ -21,6 +21,9 @@ from pitfalls.rules.quality import DarkImages, LightImages, LowInformation, blur
 COND_PREFIX = "cond_"
 """Condition columns are `cond_<name>` (the features have a `contrast` of their own)."""
 UNUSABLE_KINDS = ("unreadable", "dark", "over_exposed", "blank", "blurred")
+CONTENT_COLUMNS = ("saturation", "colourfulness", "entropy", "edge_density", "fine_detail")
+"""Features kept beside the conditions: what the picture holds (for the distance to the
+reference); the rest of the device's features are read once, here, and not carried along."""
 
 
 def _features(records: pd.DataFrame) -> pd.DataFrame:
@@ -58,8 +61,8 @@ def _probs(records: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
 def flatten(records: pd.DataFrame, classes: Sequence[str],
             blur_median: float | None = None) -> pd.DataFrame:
     """The records as a flat table: `id`, `captured_at` (UTC), `source`, `model_version`,
-    `pred`, `label`, `conf` (top probability), `p_<i>` per class, every feature, the
-    `cond_<name>` capture conditions, `unusable` and `unusable_kind`.
+    `pred`, `label`, `conf` (top probability), `p_<i>` per class, the `cond_<name>` capture
+    conditions, the `CONTENT_COLUMNS` features, `unusable` and `unusable_kind`.
 
     `blur_median` is the reference's median blur score: an input is blurred when its score is
     below both QUAL004's absolute limit and its share of that median (the window's own median
@@ -93,8 +96,8 @@ def flatten(records: pd.DataFrame, classes: Sequence[str],
     cols["unusable"] = kinds.notna().to_numpy()
     out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v)
                         for k, v in cols.items()}, index=records.index)
-    extra = feats.drop(columns=[c for c in feats.columns if c in out.columns])
-    out = pd.concat([out, extra], axis=1)
+    extra = feats.reindex(columns=list(CONTENT_COLUMNS))
+    out = pd.concat([out, extra.apply(pd.to_numeric, errors="coerce")], axis=1)
     for c in ("pred", "label"):
         out[c] = out[c].astype("string")
     return out

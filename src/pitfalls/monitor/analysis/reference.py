@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.field.conditions import CONDITIONS, robust_scale
-from pitfalls.monitor.analysis.records import COND_PREFIX, flatten
+from pitfalls.monitor.analysis.records import COND_PREFIX, CONTENT_COLUMNS, flatten
 from pitfalls.rules.quality import blur_score
 
-OOD_COLUMNS = (*(COND_PREFIX + c for c in CONDITIONS), "saturation", "colourfulness",
-               "entropy", "edge_density", "fine_detail")
+OOD_COLUMNS = (*(COND_PREFIX + c for c in CONDITIONS), *CONTENT_COLUMNS)
 """What the out-of-distribution distance is measured on: the capture conditions and the image
 properties that say what is in the picture (the scan's weight-free features)."""
 OOD_NEIGHBOURS = 5
