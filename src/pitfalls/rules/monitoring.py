@@ -25,7 +25,12 @@ from pitfalls.field.conditions import CONDITIONS, compare
 from pitfalls.field.conditions import changed as changed_conditions
 from pitfalls.findings import Finding
 from pitfalls.monitor.analysis.batch import WindowBatch
-from pitfalls.monitor.analysis.estimate import atc_estimate, below_range_p, realised
+from pitfalls.monitor.analysis.estimate import (
+    atc_estimate,
+    below_range_p,
+    realised,
+    replay_below_range_p,
+)
 from pitfalls.monitor.analysis.records import COND_PREFIX, UNUSABLE_KINDS
 from pitfalls.monitor.analysis.windows import ALL
 from pitfalls.rules.base import Doc, Param, Rule, register
@@ -148,11 +153,15 @@ class EstimatedAccuracy(WindowRule):
         what=T("Estimates each window's accuracy without labels by Average Thresholded "
                "Confidence (ATC-NE, Garg et al. 2022): the confidence threshold at which the "
                "reference's share of confident predictions equals its accuracy, applied to the "
-               "window. Fires when the estimate is significantly below the low end of the range "
-               "agreed on the expectation sheet (one-sided test counting the window's and the "
-               "reference's sampling error).",
+               "window. Where the service has the model and the reference photos, the capture "
+               "replay (FIELD002's method: the window's measured conditions applied to the "
+               "reference photos) replaces it. Fires when the estimate is significantly below "
+               "the low end of the range agreed on the expectation sheet (one-sided test "
+               "counting the window's and the reference's sampling error).",
                "各ウィンドウの正解率をラベルなしで ATC-NE（Garg ら 2022）により推定します。基準データで"
                "確信度の高い予測の割合が正解率と一致するしきい値を求め、それをウィンドウに当てはめます。"
+               "サービスがモデルと基準写真を持っている場合は、撮影条件の再現（FIELD002 と同じ方法で、"
+               "ウィンドウで測った撮影条件を基準写真に適用する）による推定を代わりに使います。"
                "推定値が期待値シートで合意した範囲の下限を有意に下回ったとき（ウィンドウと基準の両方の"
                "標本誤差を考慮した片側検定）に報告します。"),
         why=T("Labels arrive late or never. Without an estimate, a model can fail for weeks "
@@ -175,14 +184,15 @@ class EstimatedAccuracy(WindowRule):
     def check(self, ctx: Context) -> Iterator[Finding]:
         batch, scopes = self.scopes(ctx)
         ref = batch.reference
-        if ref.expected_range is None or ref.correct is None:
+        if ref.expected_range is None or (ref.correct is None and batch.replay is None):
             return
         low = ref.expected_range[0]
         for source, rows in scopes:
-            est = atc_estimate(ref, rows)
+            est = batch.replay(rows) if batch.replay is not None else atc_estimate(ref, rows)
             if est.value is None or est.value >= low:
                 continue
-            p = below_range_p(est.value, est.n, len(ref.correct), low)
+            p = (replay_below_range_p(est, low) if est.method == "replay"
+                 else below_range_p(est.value, est.n, len(ref.correct), low))
             if p >= self.p["alpha"] / len(scopes):
                 continue
             yield self.window_finding(

@@ -9,19 +9,21 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pitfalls.monitor.analysis.reference import Reference
-from pitfalls.monitor.analysis.windows import ALL, Key, check_every, in_window, starts
+from pitfalls.monitor.analysis.windows import ALL, Key, Replay, check_every, in_window, starts
 
 
 @dataclass
 class WindowBatch:
     """One window over all sources (`key.source` is `ALL`), with its flattened records and a
     history of per-source counts (rows: the previous windows' starts, oldest first; columns:
-    sources; zeros where a source sent nothing)."""
+    sources; zeros where a source sent nothing). With `replay`, MON002 judges the capture
+    replay's estimate instead of ATC."""
 
     reference: Reference
     key: Key
     records: pd.DataFrame
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    replay: Replay | None = None
 
     @property
     def end(self) -> pd.Timestamp:
@@ -52,7 +54,9 @@ def history_counts(table: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame
     return counts.where(counts.gt(0).cummax())
 
 
-def batch_for(ref: Reference, table: pd.DataFrame, key: Key, lookback: int = 24) -> WindowBatch:
+def batch_for(ref: Reference, table: pd.DataFrame, key: Key, lookback: int = 24,
+              replay: Replay | None = None) -> WindowBatch:
     """The batch of window `key` (its source is ignored: a batch covers every source)."""
     key = Key(key.every, key.start, ALL)
-    return WindowBatch(ref, key, in_window(table, key), history_counts(table, key, lookback))
+    return WindowBatch(ref, key, in_window(table, key), history_counts(table, key, lookback),
+                       replay)

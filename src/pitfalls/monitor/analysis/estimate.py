@@ -13,12 +13,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, norm
 
+from pitfalls.context import Context
+from pitfalls.evaluation.model import PreprocessSpec
 from pitfalls.field.predict import atc
+from pitfalls.monitor.analysis.records import features_table
 from pitfalls.monitor.analysis.reference import Reference
 
 LEVEL = 0.95
@@ -66,6 +70,13 @@ def atc_estimate(ref: Reference, records: pd.DataFrame) -> Estimate:
     return Estimate(float(value), [max(0.0, value - half), min(1.0, value + half)], n, "atc")
 
 
+def replay_below_range_p(est: Estimate, low: float) -> float:
+    """One-sided p-value that a replay estimate is below `low`, from its bootstrap interval
+    (taken as normal: the standard error is the 95% interval's width over 3.92)."""
+    se = max((est.ci[1] - est.ci[0]) / (2 * norm.ppf(0.5 + LEVEL / 2)), 1e-6)
+    return float(norm.cdf((float(est.value or 0.0) - low) / se))
+
+
 def below_range_p(value: float, n: int, n_ref: int, low: float) -> float:
     """One-sided p-value that a window's accuracy is below `low`, for an ATC-like estimate
     measured on `n` inputs with a threshold fitted on `n_ref` reference photos (normal
@@ -81,3 +92,26 @@ def realised(records: pd.DataFrame) -> Estimate:
     k = int((lab["pred"] == lab["label"]).sum())
     n = len(lab)
     return Estimate(k / n if n else None, wilson(k, n), n, "labels" if n else "none")
+
+
+def replay_estimate(ctx: Context, records: pd.DataFrame, model: str | Path,
+                    spec: PreprocessSpec, seed: int = 0) -> Estimate:
+    """The capture replay (`field.predict.predict_field`) with the window as the field set:
+    the window's measured conditions are fitted on the reference photos of the scan context
+    `ctx`, and the model's accuracy on the transformed photos is the estimate, with its bootstrap
+    interval. `records` are raw records (their `features` dicts) or flattened ones; needs the
+    model and the reference photos, so the service runs it where it has them (pass it to
+    `WindowStore` / `WindowBatch` as `replay`)."""
+    from pitfalls.field.data import FieldSet
+    from pitfalls.field.predict import predict_field
+    feats = features_table(records.reset_index(drop=True))
+    feats["path"] = [f"record-{i}" for i in range(len(feats))]
+    if not feats["ok"].any():
+        return Estimate(None, [float("nan"), float("nan")], 0, "none")
+    fs = FieldSet(root=ctx.root, table=feats, embeddings=np.zeros((len(feats), 1), np.float32))
+    wctx = Context(dataset=ctx.dataset, table=ctx.table, config=ctx.config,
+                   extras={**ctx.extras, "field": fs})
+    fp = predict_field(wctx, model, spec, seed, sweep=False, field_photos=False)
+    if fp is None:
+        return Estimate(None, [float("nan"), float("nan")], int(feats["ok"].sum()), "none")
+    return Estimate(fp.predicted_field_accuracy, list(fp.ci), int(feats["ok"].sum()), "replay")

@@ -19,14 +19,25 @@ from pitfalls.field.conditions import CONDITIONS, conditions
 from pitfalls.rules.quality import DarkImages, LightImages, LowInformation, blur_score
 
 COND_PREFIX = "cond_"
+RAW_PREFIX = "raw_"
 """Condition columns are `cond_<name>` (the features have a `contrast` of their own)."""
 UNUSABLE_KINDS = ("unreadable", "dark", "over_exposed", "blank", "blurred")
 CONTENT_COLUMNS = ("saturation", "colourfulness", "entropy", "edge_density", "fine_detail")
 """Features kept beside the conditions: what the picture holds (for the distance to the
-reference); the rest of the device's features are read once, here, and not carried along."""
+reference)."""
+CONDITION_INPUTS = ("ok", "brightness", "contrast", "cast_rg", "cast_yb", "sharpness", "noise",
+                    "width", "height", "jpeg_quality", "format")
+"""Features the conditions are measured from, kept so the capture replay can refit them; the
+rest of the device's features are read once, here, and not carried along."""
 
 
-def _features(records: pd.DataFrame) -> pd.DataFrame:
+def features_table(records: pd.DataFrame) -> pd.DataFrame:
+    """The records' `features` dicts as a table (`ok` False where a record has none); of a
+    flattened table, the condition inputs it kept."""
+    if "features" not in records and RAW_PREFIX + "ok" in records:
+        feats = records[[RAW_PREFIX + c for c in CONDITION_INPUTS]]
+        feats = feats.rename(columns=lambda c: c.removeprefix(RAW_PREFIX))
+        return feats.assign(ok=feats["ok"].fillna(False).astype(bool))
     col = records["features"] if "features" in records else pd.Series([None] * len(records))
     rows = [f if isinstance(f, dict) else {} for f in col]
     feats = pd.DataFrame(rows, index=records.index)
@@ -62,7 +73,8 @@ def flatten(records: pd.DataFrame, classes: Sequence[str],
             blur_median: float | None = None) -> pd.DataFrame:
     """The records as a flat table: `id`, `captured_at` (UTC), `source`, `model_version`,
     `pred`, `label`, `conf` (top probability), `p_<i>` per class, the `cond_<name>` capture
-    conditions, the `CONTENT_COLUMNS` features, `unusable` and `unusable_kind`.
+    conditions, the `CONTENT_COLUMNS` features, the `CONDITION_INPUTS` as `raw_<name>`,
+    `unusable` and `unusable_kind`.
 
     `blur_median` is the reference's median blur score: an input is blurred when its score is
     below both QUAL004's absolute limit and its share of that median (the window's own median
@@ -87,7 +99,7 @@ def flatten(records: pd.DataFrame, classes: Sequence[str],
                             if probs.shape[1] else np.nan, np.nan)
     for i in range(len(classes)):
         cols[f"p_{i}"] = probs[:, i]
-    feats = _features(records)
+    feats = features_table(records)
     cond = conditions(feats)
     for name in CONDITIONS:
         cols[COND_PREFIX + name] = cond[name].to_numpy()
@@ -96,8 +108,9 @@ def flatten(records: pd.DataFrame, classes: Sequence[str],
     cols["unusable"] = kinds.notna().to_numpy()
     out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v)
                         for k, v in cols.items()}, index=records.index)
-    extra = feats.reindex(columns=list(CONTENT_COLUMNS))
-    out = pd.concat([out, extra.apply(pd.to_numeric, errors="coerce")], axis=1)
+    extra = feats.reindex(columns=list(CONTENT_COLUMNS)).apply(pd.to_numeric, errors="coerce")
+    raw = feats.reindex(columns=list(CONDITION_INPUTS)).add_prefix(RAW_PREFIX)
+    out = pd.concat([out, extra, raw], axis=1)
     for c in ("pred", "label"):
         out[c] = out[c].astype("string")
     return out

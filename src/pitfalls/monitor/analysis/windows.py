@@ -10,18 +10,21 @@ two functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from pitfalls.field.conditions import CONDITIONS
-from pitfalls.monitor.analysis.estimate import atc_estimate, realised
+from pitfalls.monitor.analysis.estimate import Estimate, atc_estimate, realised
 from pitfalls.monitor.analysis.records import COND_PREFIX, flatten, records_frame
 from pitfalls.monitor.analysis.reference import Reference
 
 ALL = "*"
+Replay = Callable[[pd.DataFrame], Estimate]
+"""A capture-replay estimator of a window's rows (`estimate.replay_estimate` bound to a scan
+context, model and preprocessing)."""
 EVERY = {"1h": pd.Timedelta(hours=1), "1d": pd.Timedelta(days=1)}
 
 
@@ -64,9 +67,16 @@ def in_window(table: pd.DataFrame, key: Key) -> pd.DataFrame:
     return table[hit.fillna(False).to_numpy(bool)]
 
 
-def summary(ref: Reference, rows: pd.DataFrame, key: Key) -> dict[str, Any]:
-    """One window as the contract's `GET /windows` returns it (plus a few monitoring figures)."""
-    est = atc_estimate(ref, rows)
+def summary(ref: Reference, rows: pd.DataFrame, key: Key,
+            replay: Replay | None = None) -> dict[str, Any]:
+    """One window as the contract's `GET /windows` returns it (plus a few monitoring figures).
+
+    `estimated_accuracy` is the capture replay when a `replay` estimator is given and the window
+    has records, else ATC; `estimate_method` says which, and ATC is always there beside it."""
+    atc = atc_estimate(ref, rows)
+    est = replay(rows) if replay is not None and len(rows) else atc
+    if est.value is None:
+        est = atc
     real = realised(rows)
     usable = rows[~rows["unusable"]]
     mix = rows["pred"].dropna().astype(str).value_counts(normalize=True)
@@ -75,6 +85,7 @@ def summary(ref: Reference, rows: pd.DataFrame, key: Key) -> dict[str, Any]:
         "end": (key.start + check_every(key.every)).isoformat(), "source": key.source,
         "n": int(len(rows)),
         "estimated_accuracy": est.value, "ci": est.ci, "estimate_method": est.method,
+        "atc_estimate": atc.value, "atc_ci": atc.ci,
         "realised_accuracy": real.value, "realised_ci": real.ci, "n_labelled": real.n,
         "conditions": {c: _median(usable[COND_PREFIX + c]) for c in CONDITIONS},
         "prediction_mix": {str(k): float(v) for k, v in mix.items()},
@@ -90,7 +101,8 @@ def _median(values: pd.Series, how: Any = np.median) -> float | None:
     return float(how(v)) if len(v) else None
 
 
-def summarise(ref: Reference, table: pd.DataFrame, keys: Iterable[Key]) -> dict[Key, dict]:
+def summarise(ref: Reference, table: pd.DataFrame, keys: Iterable[Key],
+              replay: Replay | None = None) -> dict[Key, dict]:
     """Summaries of exactly the windows `keys`, from the flattened record table."""
     out: dict[Key, dict] = {}
     for e in {k.every for k in keys}:
@@ -104,7 +116,7 @@ def summarise(ref: Reference, table: pd.DataFrame, keys: Iterable[Key]) -> dict[
             rows = groups.get(k.start, sub.iloc[:0])
             if k.source != ALL:
                 rows = rows[rows["source"] == k.source]
-            out[k] = summary(ref, rows, k)
+            out[k] = summary(ref, rows, k, replay)
     return out
 
 
@@ -112,10 +124,12 @@ class WindowStore:
     """Records and window summaries in memory; each `add` or `label` recomputes only the windows
     it touched. Record ids are idempotency keys: a record sent twice is stored once."""
 
-    def __init__(self, ref: Reference, every: Sequence[str] = tuple(EVERY)) -> None:
+    def __init__(self, ref: Reference, every: Sequence[str] = tuple(EVERY),
+                 replay: Replay | None = None) -> None:
         for e in every:
             check_every(e)
         self.ref = ref
+        self.replay = replay
         self.every = tuple(every)
         self.table = flatten(pd.DataFrame({"id": []}), ref.classes).iloc[:0]
         self.windows: dict[Key, dict] = {}
@@ -142,7 +156,7 @@ class WindowStore:
         return self._refresh(touched(self.table[hit], self.every))
 
     def _refresh(self, keys: set[Key]) -> set[Key]:
-        self.windows.update(summarise(self.ref, self.table, keys))
+        self.windows.update(summarise(self.ref, self.table, keys, self.replay))
         self.recomputed += len(keys)
         return keys
 
