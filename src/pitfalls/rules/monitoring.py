@@ -187,12 +187,13 @@ class EstimatedAccuracy(WindowRule):
         if ref.expected_range is None or (ref.correct is None and batch.replay is None):
             return
         low = ref.expected_range[0]
+        n_ref = len(ref.correct) if ref.correct is not None else 0
         for source, rows in scopes:
             est = batch.replay(rows) if batch.replay is not None else atc_estimate(ref, rows)
             if est.value is None or est.value >= low:
                 continue
             p = (replay_below_range_p(est, low) if est.method == "replay"
-                 else below_range_p(est.value, est.n, len(ref.correct), low))
+                 else below_range_p(est.value, est.n, n_ref, low))
             if p >= self.p["alpha"] / len(scopes):
                 continue
             yield self.window_finding(

@@ -111,7 +111,7 @@ def summarise(ref: Reference, table: pd.DataFrame, keys: Iterable[Key],
         s = starts(table["captured_at"], e)
         sub = table[s.isin(wanted).to_numpy(bool)]
         sub_start = s[s.isin(wanted)]
-        groups = {start: g for start, g in sub.groupby(sub_start.to_numpy())}
+        groups: dict[Any, pd.DataFrame] = dict(iter(sub.groupby(sub_start.to_numpy())))
         for k in mine:
             rows = groups.get(k.start, sub.iloc[:0])
             if k.source != ALL:
