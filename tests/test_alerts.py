@@ -203,3 +203,54 @@ def test_email_to_a_dead_server_fails_without_raising() -> None:
     d = EmailChannel("127.0.0.1", port, "a@example.org", ["b@example.org"], retries=2,
                      backoff=0.01, timeout=2).send(_alert())
     assert not d.ok and d.attempts == 3 and time.monotonic() - t < 10
+
+
+def test_email_over_starttls_with_login(tmp_path) -> None:
+    """A real STARTTLS server (self-signed certificate made with openssl) that requires TLS
+    before login and login before mail."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    got: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            got.append(envelope.content)
+            return "250 OK"
+
+    def auth(server, session, envelope, mechanism, data):
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"monitor", b"pw-123")
+        return AuthResult(success=ok)
+
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=_free_port(),
+                     tls_context=server_tls, require_starttls=True, authenticator=auth,
+                     auth_required=True, auth_require_tls=True)
+    ctl.start()
+    try:
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        base = {"host": "127.0.0.1", "port": ctl.port, "sender": "m@example.org",
+                "to": ["t@example.org"], "backoff": 0.01, "retries": 1,
+                "ssl_context": client_tls}
+        ok = EmailChannel(**base, starttls=True, username="monitor", password="pw-123").send(
+            _alert())
+        wrong = EmailChannel(**{**base, "retries": 0}, starttls=True, username="monitor",
+                             password="nope", timeout=3).send(_alert())
+        plain = EmailChannel(**base, starttls=False).send(_alert())
+    finally:
+        ctl.stop()
+    assert ok.ok and len(got) == 1  # the wrong password and plain text delivered nothing
+    assert not wrong.ok
+    assert not plain.ok and plain.status == 530 and plain.attempts == 1  # STARTTLS required
