@@ -120,6 +120,14 @@ def test_slack_webhook_retries_until_delivered() -> None:
     assert payload["blocks"][0]["type"] == "section"
 
 
+def test_slack_payload_escapes_what_devices_named() -> None:
+    (a,) = AlertManager().observe([finding(source="<!channel> cam & co")], at=T0)
+    with Receiver() as rx:
+        assert WebhookChannel(rx.url, backoff=0.01).send(a).ok
+    body = rx.bodies[0][1].decode()
+    assert "<!channel>" not in body and "&lt;!channel&gt; cam &amp; co" in json.loads(body)["text"]
+
+
 def test_signed_json_webhook_verifies_with_hmac() -> None:
     secret = "s3cret-for-test"
     with Receiver() as rx:

@@ -81,18 +81,25 @@ def line(alert: Alert, lang: str = "en") -> str:
             f"({w['source']}: {alert.source}): {alert.summary.get_text(lang)}")
 
 
+def slack_escape(text: str) -> str:
+    """Slack's escaping of &, < and > in message text, so that a source named `<!channel>` is
+    shown, not obeyed."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(alert: Alert, lang: str = "en") -> dict[str, Any]:
     """A Slack incoming-webhook message (text plus blocks; Mattermost and Teams' Slack-compatible
-    endpoints read `text`)."""
+    endpoints read `text`). Every text from the alert is escaped."""
     w = WORDS.get(lang, WORDS["en"])
-    head = f"{EMOJI.get(alert.severity, '')} *{alert.rule}* {alert.title.get_text(lang)}"
-    fields = [f"*{w['source']}:* {alert.source}", f"*{w['state']}:* {alert.state}",
+    head = (f"{EMOJI.get(alert.severity, '')} *{alert.rule}* "
+            f"{slack_escape(alert.title.get_text(lang))}")
+    fields = [f"*{w['source']}:* {slack_escape(alert.source)}", f"*{w['state']}:* {alert.state}",
               f"*{w['opened']}:* {alert.opened_at:%Y-%m-%d %H:%M} UTC",
               f"*{w['seen']}:* {alert.count} {w['times']}"]
-    return {"text": line(alert, lang),
+    return {"text": slack_escape(line(alert, lang)),
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": head}},
-                       {"type": "section", "text": {"type": "mrkdwn",
-                                                    "text": alert.summary.get_text(lang)}},
+                       {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(
+                           alert.summary.get_text(lang))}},
                        {"type": "context", "elements": [{"type": "mrkdwn", "text": f}
                                                         for f in fields]}]}
 
