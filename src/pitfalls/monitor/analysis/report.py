@@ -52,7 +52,7 @@ def accuracy_chart(windows: Sequence[dict[str, Any]], band: tuple[float, float] 
         _, y0 = xy(0, band[0])
         parts.append(f'<rect x="{left}" y="{y1:.1f}" width="{pw}" height="{y0 - y1:.1f}" '
                      f'fill="{BAND}"/>')
-    for v in np.linspace(lo, 1.0, 5):
+    for v in np.arange(np.ceil(lo * 10 - 1e-9) / 10, 1.0001, 0.1):
         _, y = xy(0, float(v))
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="#ddd"/><text x="{left - 4}" y="{y + 3:.1f}" '
