@@ -14,22 +14,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, norm
 
 from pitfalls.context import Context
-from pitfalls.evaluation.model import PreprocessSpec
-from pitfalls.field.predict import atc
 from pitfalls.monitor.analysis.records import features_table
 from pitfalls.monitor.analysis.reference import Reference
+
+if TYPE_CHECKING:
+    from pitfalls.evaluation.model import PreprocessSpec
 
 LEVEL = 0.95
 
 
 def wilson(k: int, n: int, level: float = LEVEL) -> list[float]:
     """Wilson score interval of k successes in n trials ([nan, nan] when n is 0)."""
+    from scipy.stats import binomtest
+
     if n <= 0:
         return [float("nan"), float("nan")]
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
@@ -58,6 +61,10 @@ def window_probs(ref: Reference, records: pd.DataFrame) -> np.ndarray:
 def atc_estimate(ref: Reference, records: pd.DataFrame) -> Estimate:
     """ATC on the window's records, with the interval of the thresholded share widened by the
     uncertainty of the threshold itself (fitted on a finite reference)."""
+    from scipy.stats import norm
+
+    from pitfalls.field.predict import atc
+
     lab_probs, correct = ref.prob_matrix, ref.correct
     probs = window_probs(ref, records)
     if lab_probs is None or correct is None or not len(probs):
@@ -73,6 +80,8 @@ def atc_estimate(ref: Reference, records: pd.DataFrame) -> Estimate:
 def replay_below_range_p(est: Estimate, low: float) -> float:
     """One-sided p-value that a replay estimate is below `low`, from its bootstrap interval
     (taken as normal: the standard error is the 95% interval's width over 3.92)."""
+    from scipy.stats import norm
+
     se = max((est.ci[1] - est.ci[0]) / (2 * norm.ppf(0.5 + LEVEL / 2)), 1e-6)
     return float(norm.cdf((float(est.value or 0.0) - low) / se))
 
@@ -81,6 +90,8 @@ def below_range_p(value: float, n: int, n_ref: int, low: float) -> float:
     """One-sided p-value that a window's accuracy is below `low`, for an ATC-like estimate
     measured on `n` inputs with a threshold fitted on `n_ref` reference photos (normal
     approximation; the reference's share adds its own variance)."""
+    from scipy.stats import norm
+
     p0 = min(max(low, 1e-3), 1 - 1e-3)
     var = p0 * (1 - p0) * (1 / max(n, 1) + 1 / max(n_ref, 1))
     return float(norm.cdf((value - low) / np.sqrt(var)))
