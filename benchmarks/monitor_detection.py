@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                     "silent": f"cam-2 at {0.5 ** (step + 1):.1%} of its rate"}[scenario]
             print(f"{scenario:<11} {rule:<8} {step:>15}  {size}")
         if scenario in ("darkening", "blur"):
-            print(f"{scenario:<11} {'naive':<8} {naive_first if naive_first is not None else '-':>15}"
+            shown = naive_first if naive_first is not None else "-"
+            print(f"{scenario:<11} {'naive':<8} {shown:>15}"
                   "  (3-SE test of each condition's mean, uncorrected)")
     _, counts, _, naive_count = run("null", ref, plain, args.per_window, args.null,
                                     np.random.default_rng(SEEDS["null"]))

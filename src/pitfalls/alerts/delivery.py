@@ -33,7 +33,8 @@ log = logging.getLogger("pitfalls.alerts")
 
 SIGNATURE_HEADER = "X-Pitfalls-Signature"
 TIMESTAMP_HEADER = "X-Pitfalls-Timestamp"
-EMOJI = {"error": ":red_circle:", "warning": ":large_orange_circle:", "info": ":information_source:"}
+EMOJI = {"error": ":red_circle:", "warning": ":large_orange_circle:",
+         "info": ":information_source:"}
 WORDS = {"en": {"source": "source", "state": "state", "seen": "seen", "times": "time(s)",
                 "opened": "opened"},
          "ja": {"source": "ソース", "state": "状態", "seen": "検出", "times": "回",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pitfalls.context import Context
+from pitfalls.contract import Need
 from pitfalls.field.conditions import CONDITIONS, compare
 from pitfalls.field.conditions import changed as changed_conditions
 from pitfalls.findings import Finding
@@ -36,8 +37,10 @@ from pitfalls.monitor.analysis.windows import ALL
 from pitfalls.rules.base import Doc, Param, Rule, register
 from pitfalls.text import T
 
-ALPHA = Param(0.001, "false-alarm rate per window (Bonferroni-corrected over the sources tested)")
-MIN_N = Param(50, "fewest records a window (or one source's share of it) needs to be tested")
+ALPHA = Param(0.001, "false-alarm rate per window (Bonferroni-corrected over the sources tested)",
+              low=0, high=1, open_low=True, open_high=True)
+MIN_N = Param(50, "fewest records a window (or one source's share of it) needs to be tested",
+              low=1)
 SCOPE = T("all sources", "全ソース")
 
 
@@ -49,7 +52,7 @@ class WindowRule(Rule):
     """A MON rule: tests each scope (all sources, then each source) of one window."""
 
     phase = "production"
-    needs = frozenset({"windows"})
+    needs = frozenset({Need.WINDOWS})
 
     def scopes(self, ctx: Context) -> tuple[WindowBatch, list[tuple[str, pd.DataFrame]]]:
         batch: WindowBatch = ctx.extras["windows"]
@@ -85,10 +88,14 @@ class ConditionDrift(WindowRule):
                "Kolmogorov-Smirnov test, Holm-corrected over the conditions and "
                "Bonferroni-corrected over the sources, and reports the conditions whose median "
                "moved by at least `min_effect` reference standard deviations.",
-               "ウィンドウごとに、全ソースとソース別に、本番入力の撮影条件（露出・コントラスト・色かぶり・"
-               "ぼけ・ノイズ・解像度・JPEG 品質・縦横比。FIELD001 と同じ尺度を端末が計算した特徴量から"
-               "求めます）を基準写真と 2 標本コルモゴロフ・スミルノフ検定で比べます。条件間は Holm 補正、"
-               "ソース間は Bonferroni 補正をかけ、中央値が基準の標準偏差の `min_effect` 倍以上ずれた"
+               "ウィンドウごとに、全ソースとソース別に、本番"
+               "入力の撮影条件（露出・コントラスト・色かぶり・"
+               "ぼけ・ノイズ・解像度・JPEG 品質・縦横比。FI"
+               "ELD001 と同じ尺度を端末が計算した特徴量から"
+               "求めます）を基準写真と 2 標本コルモゴロフ・ス"
+               "ミルノフ検定で比べます。条件間は Holm 補正、"
+               "ソース間は Bonferroni 補正をかけ、中央値が"
+               "基準の標準偏差の `min_effect` 倍以上ずれた"
                "条件を報告します。"),
         why=T("Cameras get dirty, lamps fail, firmware updates change the JPEG settings, a site "
               "moves its camera next to a window. Each change moves inputs away from what the "
@@ -158,22 +165,29 @@ class EstimatedAccuracy(WindowRule):
                "reference photos) replaces it. Fires when the estimate is significantly below "
                "the low end of the range agreed on the expectation sheet (one-sided test "
                "counting the window's and the reference's sampling error).",
-               "各ウィンドウの正解率をラベルなしで ATC-NE（Garg ら 2022）により推定します。基準データで"
-               "確信度の高い予測の割合が正解率と一致するしきい値を求め、それをウィンドウに当てはめます。"
-               "サービスがモデルと基準写真を持っている場合は、撮影条件の再現（FIELD002 と同じ方法で、"
+               "各ウィンドウの正解率をラベルなしで ATC-NE（G"
+               "arg ら 2022）により推定します。基準データで"
+               "確信度の高い予測の割合が正解率と一致するしき"
+               "い値を求め、それをウィンドウに当てはめます。"
+               "サービスがモデルと基準写真を持っている場合は、"
+               "撮影条件の再現（FIELD002 と同じ方法で、"
                "ウィンドウで測った撮影条件を基準写真に適用する）による推定を代わりに使います。"
-               "推定値が期待値シートで合意した範囲の下限を有意に下回ったとき（ウィンドウと基準の両方の"
+               "推定値が期待値シートで合意した範囲の下限を"
+               "有意に下回ったとき（ウィンドウと基準の両方の"
                "標本誤差を考慮した片側検定）に報告します。"),
         why=T("Labels arrive late or never. Without an estimate, a model can fail for weeks "
               "before anyone measures it; stakeholders who were promised a range learn of the "
               "miss from their customers.",
               "ラベルは遅れて届くか、届きません。推定がなければ、誰かが測るまで何週間もモデルが"
-              "失敗し続けることがあり、範囲を約束された関係者は顧客から問題を知らされることになります。"),
+              "失敗し続けることがあり、範囲を約束された関係"
+              "者は顧客から問題を知らされることになります。"),
         fix=T("Read MON001, MON005 and MON007 for the same window: they usually say why. "
               "Collect labels for a sample of the window to confirm (MON006), then fix the "
               "capture or retrain.",
-              "同じウィンドウの MON001・MON005・MON007 を確認してください。多くの場合、原因が分かります。"
-              "ウィンドウの一部にラベルを付けて確認し（MON006）、撮影を改善するか再学習してください。"),
+              "同じウィンドウの MON001・MON005・MON0"
+              "07 を確認してください。多くの場合、原因が分かります。"
+              "ウィンドウの一部にラベルを付けて確認し（MON"
+              "006）、撮影を改善するか再学習してください。"),
         cases=("Garg et al. (2022), 'Leveraging Unlabeled Data to Predict Out-of-Distribution "
                "Performance', ICLR: ATC predicts accuracy under shift within a few points "
                "(3.87 on CIFAR-10-C).",
@@ -221,19 +235,23 @@ class PredictionMix(WindowRule):
                "corrected over the sources, and reports the population stability index (PSI) "
                "with the classes that gained and lost most; fires when the test is significant "
                "and the PSI is at least `min_psi`.",
-               "ウィンドウの予測クラスの件数を基準と 2 x k 分割表のカイ二乗検定（両側とも標本）で比べ、"
-               "ソース間は Bonferroni 補正をかけます。母集団安定性指標（PSI）と、増えた・減ったクラスを"
+               "ウィンドウの予測クラスの件数を基準と 2 x "
+               "k 分割表のカイ二乗検定（両側とも標本）で比べ、"
+               "ソース間は Bonferroni 補正をかけます。"
+               "母集団安定性指標（PSI）と、増えた・減ったクラスを"
                "示し、検定が有意で PSI が `min_psi` 以上のときに報告します。"),
         why=T("A shift in what the model predicts is the first sign of a change in what it sees "
               "(new products, a season, a different site) or of a model that has started to "
               "fail towards one class, and it needs no labels.",
-              "予測の構成の変化は、入力の変化（新製品・季節・別の拠点）や、特定のクラスに偏って失敗し"
+              "予測の構成の変化は、入力の変化（新製品・季"
+              "節・別の拠点）や、特定のクラスに偏って失敗し"
               "始めたモデルの最初の兆候で、ラベルなしで分かります。"),
         fix=T("Check whether the world changed (then the reference and the expected class mix "
               "need updating, and accuracy should be re-checked) or the model did (then look "
               "at MON001 and MON005 for the same window).",
               "現実が変わったのか（基準と想定するクラス構成を更新し、正解率を確認し直す）、モデルの"
-              "振る舞いが変わったのか（同じウィンドウの MON001・MON005 を確認する）を見極めてください。"),
+              "振る舞いが変わったのか（同じウィンドウの MON0"
+              "01・MON005 を確認する）を見極めてください。"),
         cases=("Lipton, Wang & Smola (2018), 'Detecting and Correcting for Label Shift with "
                "Black Box Predictors', ICML: the distribution of a fixed model's predictions "
                "detects and quantifies label shift without labels.",
@@ -289,7 +307,7 @@ class ConfidenceDrop(WindowRule):
     title = T("Model confidence drops", "モデルの確信度が下がっている")
     params = {"alpha": ALPHA, "min_n": MIN_N,
               "min_drop": Param(0.05, "smallest drop of the mean top-class probability that "
-                                      "counts")}
+                                      "counts", low=0, high=1)}
     doc = Doc(
         what=T("Compares the window's top-class probabilities with the reference's by a "
                "one-sided Mann-Whitney U test (Bonferroni-corrected over the sources) and fires "
@@ -297,16 +315,20 @@ class ConfidenceDrop(WindowRule):
                "reports the share of confident predictions (above the reference's median "
                "confidence) on both sides.",
                "ウィンドウの最上位クラスの確率を基準と片側マン・ホイットニーの U 検定（ソース間は "
-               "Bonferroni 補正）で比べ、有意に低く、平均が `min_drop` 以上下がったときに報告します。"
-               "確信度の高い予測（基準の確信度の中央値を超えるもの）の割合を両側について示します。"),
+               "Bonferroni 補正）で比べ、有意に低く、平均が"
+               " `min_drop` 以上下がったときに報告します。"
+               "確信度の高い予測（基準の確信度の中央値を"
+               "超えるもの）の割合を両側について示します。"),
         why=T("A model meeting inputs unlike its training data usually becomes less sure before "
               "anyone sees its errors; falling confidence is an early, label-free warning.",
-              "学習データと異なる入力に出会ったモデルは、誤りが目に見える前に確信度が下がるのが普通です。"
+              "学習データと異なる入力に出会ったモデルは、誤"
+              "りが目に見える前に確信度が下がるのが普通です。"
               "確信度の低下は、ラベルなしで得られる早期の警告です。"),
         fix=T("Look at the least confident inputs of the window and at MON001/MON005; collect "
               "and label such inputs, retrain, and consider routing low-confidence predictions "
               "to a person.",
-              "ウィンドウで確信度の低い入力と MON001・MON005 を確認してください。そうした入力を集めて"
+              "ウィンドウで確信度の低い入力と MON001・MO"
+              "N005 を確認してください。そうした入力を集めて"
               "ラベルを付けて再学習し、確信度の低い予測は人に回す運用も検討してください。"),
         cases=("Hendrycks & Gimpel (2017), 'A Baseline for Detecting Misclassified and "
                "Out-of-Distribution Examples', ICLR: the maximum softmax probability is lower "
@@ -338,7 +360,8 @@ class ConfidenceDrop(WindowRule):
                 batch, source,
                 T("Mean confidence fell from {r:.1%} to {l:.1%}; confident predictions "
                   "{rs:.0%} -> {ls:.0%}",
-                  "平均確信度が {r:.1%} から {l:.1%} に低下。確信度の高い予測は {rs:.0%} → {ls:.0%}")
+                  "平均確信度が {r:.1%} から {l:.1%} に低下"
+                  "。確信度の高い予測は {rs:.0%} → {ls:.0%}")
                 .format(r=ref.mean(), l=live.mean(), rs=float((ref > median).mean()),
                         ls=float((live > median).mean())),
                 {"reference_confidence": float(ref.mean()), "live_confidence": float(live.mean()),
@@ -357,7 +380,7 @@ class OutOfDistribution(WindowRule):
               "学習データの分布から外れた入力の割合が増えている")
     params = {"alpha": ALPHA, "min_n": MIN_N,
               "min_excess": Param(0.05, "smallest excess of the outside share over the "
-                                        "expected one that counts")}
+                                        "expected one that counts", low=0, high=1)}
     doc = Doc(
         what=T("Measures each input's mean distance to its 5 nearest reference photos on the "
                "robustly standardised capture conditions and content properties (colourfulness, "
@@ -366,16 +389,22 @@ class OutOfDistribution(WindowRule):
                "fires when the window's share beyond it is significantly higher (one-sided "
                "binomial test against the 99% upper bound of that 5% given the reference's "
                "size, Bonferroni over the sources) and at least `min_excess` above 5%.",
-               "各入力から最も近い基準写真 5 枚までの平均距離を、ロバストに標準化した撮影条件と内容の"
-               "特性（色彩度・彩度・エントロピー・エッジ・細部）で測ります。しきい値は基準写真どうしの"
-               "一つ抜き距離の 95 パーセンタイルなので、通常の入力の約 5% がそれを超えます。ウィンドウで"
-               "超える割合が有意に高く（基準の枚数から求めた 5% の 99% 上側限界に対する片側二項検定、"
+               "各入力から最も近い基準写真 5 枚までの平均"
+               "距離を、ロバストに標準化した撮影条件と内容の"
+               "特性（色彩度・彩度・エントロピー・エッジ・"
+               "細部）で測ります。しきい値は基準写真どうしの"
+               "一つ抜き距離の 95 パーセンタイルなので、通常"
+               "の入力の約 5% がそれを超えます。ウィンドウで"
+               "超える割合が有意に高く（基準の枚数から求めた "
+               "5% の 99% 上側限界に対する片側二項検定、"
                "ソース間は Bonferroni 補正）、5% より `min_excess` 以上多いときに報告します。"),
         why=T("A model's tested accuracy holds only for inputs like its test photos. New "
               "products, backgrounds, a camera pointed elsewhere or a covered lens produce "
               "inputs on which any prediction is a guess.",
-              "テストで測った正解率は、テスト写真に似た入力にしか当てはまりません。新製品、背景の変化、"
-              "向きの変わったカメラ、覆われたレンズなどによる入力では、どの予測も当て推量になります。"),
+              "テストで測った正解率は、テスト写真に似た入力"
+              "にしか当てはまりません。新製品、背景の変化、"
+              "向きの変わったカメラ、覆われたレンズなどに"
+              "よる入力では、どの予測も当て推量になります。"),
         fix=T("Look at the farthest inputs of the window: add such scenes to training and test "
               "data, or reject them and route them to a person.",
               "ウィンドウで最も遠い入力を確認し、同様の場面を学習・テストデータに加えるか、棄却して"
@@ -435,19 +464,21 @@ class RealisedAccuracy(WindowRule):
     title = T("Realised accuracy on delayed labels below the agreed range",
               "後から届いたラベルで測った正解率が合意した範囲を下回る")
     params = {"alpha": ALPHA,
-              "min_n": Param(30, "fewest labelled records a window (or source) needs")}
+              "min_n": Param(30, "fewest labelled records a window (or source) needs", low=1)}
     doc = Doc(
         what=T("Once labels arrive for a window's records, measures accuracy on them with a "
                "Wilson interval and fires when an exact one-sided binomial test says it is "
                "below the low end of the range agreed on the expectation sheet (Bonferroni over "
                "the sources).",
-               "ウィンドウのレコードにラベルが届いたら、その正解率をウィルソン区間付きで測り、正確な"
+               "ウィンドウのレコードにラベルが届いたら、そ"
+               "の正解率をウィルソン区間付きで測り、正確な"
                "片側二項検定で期待値シートの合意範囲の下限を下回ると判断されたとき（ソース間は "
                "Bonferroni 補正）に報告します。"),
         why=T("This is the number stakeholders were promised. Measuring it, with its "
               "uncertainty, is the only way to know whether the promise holds and to catch an "
               "estimate that has gone wrong.",
-              "これが関係者に約束した数字です。不確かさとともに測ることが、約束が守られているかを知り、"
+              "これが関係者に約束した数字です。不確かさとと"
+              "もに測ることが、約束が守られているかを知り、"
               "推定の誤りに気づく唯一の方法です。"),
         fix=T("Compare with the estimate (MON002) and the conditions (MON001); tell the "
               "stakeholders the measured figure; fix the capture or retrain on labelled "
@@ -500,7 +531,7 @@ class UnusableInputs(WindowRule):
               "読めない・暗い・ぼけたなど使えない入力が増えている")
     params = {"alpha": ALPHA, "min_n": MIN_N,
               "min_increase": Param(0.05, "smallest rise of the unusable share over the "
-                                          "reference's that counts")}
+                                          "reference's that counts", low=0, high=1)}
     doc = Doc(
         what=T("Counts the window's unusable inputs by the image-quality rules' own limits "
                "(unreadable as the device reported it, dark as QUAL002, washed out as QUAL003, "
@@ -508,9 +539,12 @@ class UnusableInputs(WindowRule):
                "compares the share with the reference's by a one-sided Fisher exact test "
                "(Bonferroni over the sources); fires when it is significantly higher and at "
                "least `min_increase` above it.",
-               "ウィンドウ内の使えない入力を画質ルールと同じ基準で数えます（端末が報告した読み込み失敗、"
-               "QUAL002 の暗い画像、QUAL003 の白飛び、QUAL005 のほぼ無地、基準の中央値に対する QUAL004 "
-               "のぼけ）。その割合を基準と片側フィッシャーの正確検定（ソース間は Bonferroni 補正）で比べ、"
+               "ウィンドウ内の使えない入力を画質ルールと同じ"
+               "基準で数えます（端末が報告した読み込み失敗、"
+               "QUAL002 の暗い画像、QUAL003 の白飛び、QUA"
+               "L005 のほぼ無地、基準の中央値に対する QUAL004 "
+               "のぼけ）。その割合を基準と片側フィッシャーの正確検"
+               "定（ソース間は Bonferroni 補正）で比べ、"
                "有意に高く、`min_increase` 以上増えたときに報告します。"),
         why=T("Every unusable input is a prediction nobody should trust; when they rise, a "
               "camera, a lamp or an upload path is failing, and the model's accuracy on them is "
@@ -519,7 +553,8 @@ class UnusableInputs(WindowRule):
               "アップロード経路のどこかが故障しており、その入力での正解率は偶然と大差ありません。"),
         fix=T("Fix the capture at the source named (light, focus, lens, upload); reject "
               "unusable inputs before prediction and ask for a new photo.",
-              "報告されたソースの撮影（照明・ピント・レンズ・アップロード）を直し、使えない入力は予測前に"
+              "報告されたソースの撮影（照明・ピント・レンズ"
+              "・アップロード）を直し、使えない入力は予測前に"
               "棄却して撮り直しを求めてください。"),
         cases=("Beede et al. (2020), 'A Human-Centered Evaluation of a Deep Learning System "
                "Deployed in Clinics for the Detection of Diabetic Retinopathy', CHI: over a "
@@ -568,17 +603,19 @@ class SilentSource(WindowRule):
     params = {"alpha": ALPHA,
               "min_n": Param(0, "unused (a silent source has no records); kept for symmetry"),
               "lookback": Param(24, "previous windows whose counts give each source's usual "
-                                    "rate"),
+                                    "rate", low=1),
               "min_history": Param(3, "fewest windows since a source's first record needed to "
-                                      "know its usual rate"),
-              "max_ratio": Param(0.2, "at most this share of the usual count counts as silent")}
+                                      "know its usual rate", low=1),
+              "max_ratio": Param(0.2, "at most this share of the usual count counts as silent",
+                                 low=0, high=1)}
     doc = Doc(
         what=T("For every source that sent records in the previous `lookback` windows, takes "
                "its usual count per window (the median since its first record, given at least "
                "`min_history` windows) and fires when this window's count is "
                "at most `max_ratio` of it and a Poisson test says so few is unlikely "
                "(Bonferroni over the sources).",
-               "直前 `lookback` 個のウィンドウで送信のあったソースごとに、ウィンドウあたりの通常の件数"
+               "直前 `lookback` 個のウィンドウで送信"
+               "のあったソースごとに、ウィンドウあたりの通常の件数"
                "（最初のレコード以降の中央値。`min_history` 個以上のウィンドウが必要）を求め、"
                "このウィンドウの件数がその `max_ratio` 倍以下で、ポアソン検定で"
                "その少なさが偶然とは考えにくいとき（ソース間は Bonferroni 補正）に報告します。"),
@@ -591,8 +628,10 @@ class SilentSource(WindowRule):
         fix=T("Check the device, its network and its client's spool (`pitfalls monitor log` "
               "resends what it kept); if the source was retired on purpose, it drops out "
               "after `lookback` windows.",
-              "端末・ネットワーク・クライアントのスプールを確認してください（`pitfalls monitor log` は"
-              "保存していた分を再送します）。意図的に廃止したソースなら、`lookback` 個のウィンドウの後に"
+              "端末・ネットワーク・クライアントのスプールを確認してく"
+              "ださい（`pitfalls monitor log` は"
+              "保存していた分を再送します）。意図的に廃止したソー"
+              "スなら、`lookback` 個のウィンドウの後に"
               "対象から外れます。"),
         cases=("Breck et al. (2019), 'Data Validation for Machine Learning', SysML: at Google, "
                "data errors from upstream producers, such as a feed that silently stops or "
