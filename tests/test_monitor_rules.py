@@ -104,8 +104,13 @@ def test_thresholds_are_configurable(ref, plain):
     assert not any(r == "MON003" for r, _ in strict)
     only, passed, _ = _findings(ref, frames, Config(select=["MON008"]))
     assert passed == ["MON008"]
-    with pytest.raises(Exception, match="unknown parameter"):
-        Config(rules={"MON003": {"nope": 1}}).validate()
+    from pitfalls.errors import ConfigError
+    from pitfalls.runner import check_rule_config
+
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        check_rule_config(Config(rules={"MON003": {"nope": 1}}))
+    with pytest.raises(ConfigError, match="alpha"):
+        check_rule_config(Config(rules={"MON001": {"alpha": 2.0}}))
 
 
 def test_check_window_reads_the_lookback_from_config(ref, plain):
