@@ -102,7 +102,7 @@ def run(scenario: str, ref, plain: list[dict], per_window: int, windows: int,
     for step in range(windows):
         key = Key("1h", START + (LOOKBACK + step) * HOUR, ALL)
         batch = batch_for(ref, table, key, LOOKBACK)
-        findings, _, _ = check_batch(batch)
+        findings, _, _, _ = check_batch(batch)
         for rule in {f.rule for f in findings}:
             first.setdefault(rule, step)
             counts[rule] = counts.get(rule, 0) + 1

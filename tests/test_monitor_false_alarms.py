@@ -31,8 +31,8 @@ def test_no_rule_raises_more_than_one_false_alert_per_100_windows() -> None:
     tested = 0
     for w in range(LOOKBACK, LOOKBACK + N_WINDOWS):
         batch = batch_for(ref, table, Key("1h", START + w * HOUR, ALL), LOOKBACK)
-        findings, passed, skipped = check_batch(batch)
-        assert not skipped, skipped
+        findings, passed, skipped, errors = check_batch(batch)
+        assert not skipped and not errors, (skipped, errors)
         tested += 1
         alarms.update({f.rule for f in findings})
     print("false alerts in", N_WINDOWS, "windows without shift:", dict(alarms))
@@ -54,7 +54,7 @@ def test_silent_source_is_not_confused_with_a_quiet_night() -> None:
     silent = empty = 0
     for w in range(LOOKBACK, LOOKBACK + N_WINDOWS):
         batch = batch_for(ref, table, Key("1h", START + w * HOUR, ALL), LOOKBACK)
-        findings, _, _ = check_batch(batch, Config(select=["MON008"]))
+        findings, _, _, _ = check_batch(batch, Config(select=["MON008"]))
         silent += any(f.rule == "MON008" for f in findings)
         empty += int((batch.records["source"] == "cam-9").sum() == 0)
     assert empty >= 5 and silent <= N_WINDOWS / 100

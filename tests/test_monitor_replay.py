@@ -61,6 +61,6 @@ def test_windows_and_mon002_use_the_replay_when_given(tmp_path: Path) -> None:
     w = store.windows[key]
     assert w["estimate_method"] == "replay" and w["atc_estimate"] is None  # no probs: no ATC
     assert w["estimated_accuracy"] < 0.95
-    findings, _, _ = check_batch(batch_for(ref, store.table, key, replay=replay))
+    findings, _, _, _ = check_batch(batch_for(ref, store.table, key, replay=replay))
     (f,) = [f for f in findings if f.rule == "MON002"]
     assert f.metrics["method"] == "replay" and f.metrics["estimated_accuracy"] < 0.95

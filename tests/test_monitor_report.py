@@ -25,7 +25,7 @@ def period():
     store.add(pd.concat(frames, ignore_index=True))
     findings = []
     for h in range(12):
-        f, _, _ = check_batch(batch_for(ref, store.table, Key("1h", START + h * HOUR, ALL), 6))
+        f, _, _, _ = check_batch(batch_for(ref, store.table, Key("1h", START + h * HOUR, ALL), 6))
         findings += f
     windows = store.frame("1h").to_dict("records")
     return ref, windows, findings, sorted(store.table["source"].unique())

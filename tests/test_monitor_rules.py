@@ -33,7 +33,8 @@ def plain():
 def _findings(ref, frames, config=None):
     table = flatten(pd.concat(frames, ignore_index=True), CLASSES, ref.blur_median)
     key = Key("1h", START + LOOKBACK * HOUR, ALL)
-    findings, passed, skipped = check_batch(batch_for(ref, table, key, LOOKBACK), config)
+    findings, passed, skipped, errors = check_batch(batch_for(ref, table, key, LOOKBACK), config)
+    assert not errors, errors
     return {(f.rule, f.metrics["source"]): f for f in findings}, passed, skipped
 
 

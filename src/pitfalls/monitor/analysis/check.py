@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from pitfalls.monitor.analysis.reference import Reference
 from pitfalls.monitor.analysis.windows import Key
 
 COLUMNS = ("path", "label", "split", "group", "ok")
+log = logging.getLogger("pitfalls.monitor")
 
 
 def window_context(batch: WindowBatch, config: Config | None = None) -> Context:
@@ -30,8 +32,9 @@ def window_context(batch: WindowBatch, config: Config | None = None) -> Context:
 
 
 def check_batch(batch: WindowBatch, config: Config | None = None
-                ) -> tuple[list[Finding], list[str], list[dict[str, str]]]:
-    """Findings, passed codes and skipped rules of the MON rules on `batch`."""
+                ) -> tuple[list[Finding], list[str], list[dict[str, str]], list[dict[str, str]]]:
+    """Findings, passed codes, skipped rules and rules that raised (with the error) of the MON
+    rules on `batch` (`runner.run_rules`)."""
     from pitfalls.runner import run_rules
 
     return run_rules(window_context(batch, config))
@@ -43,5 +46,8 @@ def check_window(ref: Reference, table: pd.DataFrame, key: Key, config: Config |
     if lookback is None:
         params = (config or Config()).params_for("MON008")
         lookback = int(params.get("lookback", 24))
-    findings, _, _ = check_batch(batch_for(ref, table, key, lookback), config)
+    findings, _, _, errors = check_batch(batch_for(ref, table, key, lookback), config)
+    for e in errors:  # the runner logged the traceback; the service must hear of it too
+        log.error("monitoring rule %s failed on window %s: %s", e.get("rule"), key.start,
+                  e.get("error") or e)
     return findings
