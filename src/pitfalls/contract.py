@@ -28,6 +28,7 @@ class Need(str, Enum):
     FIELD = "field"
     FIELD_PREDICTION = "field_prediction"
     BENCH = "bench"
+    WINDOWS = "windows"
 
     def __str__(self) -> str:
         return self.value
@@ -54,6 +55,8 @@ NEED_TEXT: dict[Need, T] = {
         "現場での精度を予測するには、モデル（--model）とラベル付きの評価画像が必要です"),
     Need.BENCH: T("needs benchmark results (pitfalls bench)",
                   "ベンチマーク結果（pitfalls bench）が必要です"),
+    Need.WINDOWS: T("needs windows of production records (the monitoring service)",
+                    "本番レコードのウィンドウが必要です（監視サービス）"),
 }
 
 REASON_SEPARATOR = {"en": "; ", "ja": "；"}
