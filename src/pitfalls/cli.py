@@ -366,6 +366,13 @@ def demo(
     raise typer.Exit(code)
 
 
+from pitfalls.cases.cli import cases  # noqa: E402  (the commands live with their modules)
+from pitfalls.checklist.cli import app as checklist_app  # noqa: E402
+
+app.command()(cases)
+app.add_typer(checklist_app, name="checklist")
+
+
 def main() -> None:
     """The console entry point: run the command, then leave without tearing the interpreter down.
 

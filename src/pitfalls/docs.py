@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markdown import Markdown
 from rich.table import Table
 
+from pitfalls.cases import references
 from pitfalls.rules import registry
 
 LABELS = {
@@ -43,8 +44,13 @@ def rule_text(code: str, lang: str = "en") -> str:
                   for k, p in rule.params.items()]
         lines += [""]
     if d.cases:
-        lines += [f"## {lab['cases']}"] + [f"- {c}" for c in d.cases]
+        lines += [f"## {lab['cases']}"] + [f"- {c}" for c in case_lines(d.cases, lang)]
     return "\n".join(lines)
+
+
+def case_lines(ids: tuple[str, ...], lang: str = "en") -> list[str]:
+    """'Title — citation link (`case-id`)' for each case id (see `pitfalls cases ID`)."""
+    return [f"{ref} (`{cid}`)" for cid, ref in zip(ids, references(ids, lang), strict=True)]
 
 
 def rule_markdown(code: str, lang: str = "en") -> Markdown:

@@ -1,0 +1,193 @@
+"""The filled checklist as a terminal table grouped by phase (with progress), Markdown for a pull
+request or wiki, a self-contained HTML page and JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pitfalls.cases import Case
+from pitfalls.checklist.evaluate import Checklist, Result
+from pitfalls.checklist.items import PHASES
+
+LABELS = {
+    "en": {"title": "Checklist", "stage": "stage", "research": "Model R&D",
+           "system": "Building the ML system", "production": "Operating in production",
+           "passed": "passed", "failed": "failed", "not_run": "not run", "done": "done",
+           "na": "n/a", "open": "open", "item": "item", "question": "question",
+           "status": "status", "evidence": "evidence / answer", "why": "Why it matters",
+           "how": "How to check", "cases": "Cases", "team": "team case", "readiness": "readiness",
+           "overall": "Readiness (lowest phase, ML Test Score manner)", "closed": "closed",
+           "rules": "rules", "owner": "owner", "note": "note", "mlts": "ML Test Score",
+           "qa4ai": "QA4AI", "auto": "automated", "manual": "manual", "reports": "reports",
+           "none": "none", "open_left": "{n} item(s) still open or failed",
+           "all_closed": "every item of this stage is closed",
+           "points": "an automated item that passed in the report earns 1 point, an item the "
+                     "team answered 'done' earns 0.5, a failed or open one 0; 'n/a' items leave "
+                     "the maximum"},
+    "ja": {"title": "チェックリスト", "stage": "段階", "research": "モデルの研究開発",
+           "system": "機械学習システムの開発", "production": "本番環境での運用",
+           "passed": "合格", "failed": "不合格", "not_run": "未実行", "done": "対応済み",
+           "na": "対象外", "open": "未対応", "item": "項目", "question": "確認事項",
+           "status": "状態", "evidence": "根拠・回答", "why": "なぜ重要か", "how": "確認方法",
+           "cases": "事例", "team": "チーム事例", "readiness": "準備度",
+           "overall": "準備度（最も低いフェーズ、ML Test Score 方式）", "closed": "完了",
+           "rules": "ルール", "owner": "担当", "note": "メモ", "mlts": "ML Test Score",
+           "qa4ai": "QA4AI", "auto": "自動", "manual": "手動", "reports": "レポート",
+           "none": "なし", "open_left": "未対応または不合格の項目が {n} 件あります",
+           "all_closed": "この段階の項目はすべて完了しています",
+           "points": "レポートで合格した自動項目は 1 点、チームが「対応済み」と回答した項目は 0.5 点、"
+                     "不合格・未対応は 0 点です。「対象外」の項目は満点から除きます。"},
+}
+STYLE = {"passed": "green", "done": "green", "na": "dim", "failed": "bold red", "not_run": "yellow",
+         "open": "yellow"}
+MARK = {"passed": "✔", "done": "✔", "na": "–", "failed": "✘", "not_run": "?", "open": "○"}
+
+
+def labels(lang: str) -> dict[str, str]:
+    return LABELS.get(lang, LABELS["en"])
+
+
+def _text(v: Any, lang: str) -> str:
+    if isinstance(v, dict):
+        return str(v.get(lang) or v.get("en") or "")
+    return "" if v is None else str(v)
+
+
+def item_cases(r: Result, cases: dict[str, Case]) -> list[Case]:
+    """The item's published cases, then the team's cases that name the item."""
+    own = [cases[c] for c in r.item.cases if c in cases]
+    return own + [c for c in cases.values() if c.team and r.item.id in c.checklist
+                  and c not in own]
+
+
+def result_dict(r: Result, lang: str, cases: dict[str, Case]) -> dict[str, Any]:
+    i = r.item
+    return {
+        "id": i.id, "phase": i.phase, "stages": list(i.stages), "status": r.status,
+        "automated": i.automated, "rules": list(i.rules), "evidence_state": r.evidence_state,
+        "points": r.points, "question": i.question.get_text(lang), "why": i.why.get_text(lang),
+        "how": i.how.get_text(lang), "ml_test_score": i.ml_test_score, "qa4ai": i.qa4ai,
+        "evidence": [{"rule": e.rule, "state": e.state, "severity": e.severity,
+                      "summary": _text(e.summary, lang) or None, "link": e.link,
+                      "reason": e.reason} for e in r.evidence],
+        "answer": vars(r.answer) if r.answer else None,
+        "cases": [{"id": c.id, "title": c.title.get_text(lang), "source": str(c.source),
+                   "team": c.team} for c in item_cases(r, cases)],
+    }
+
+
+def checklist_dict(cl: Checklist, lang: str, cases: dict[str, Case]) -> dict[str, Any]:
+    return {"schema_version": 1, "stage": cl.stage, "reports": cl.reports,
+            "readiness": cl.readiness(), "score": cl.score(),
+            "open": [r.item.id for r in cl.open_items()],
+            "items": [result_dict(r, lang, cases) for r in cl.results]}
+
+
+def checklist_json(cl: Checklist, lang: str, cases: dict[str, Case]) -> str:
+    return json.dumps(checklist_dict(cl, lang, cases), ensure_ascii=False, indent=2)
+
+
+def _evidence_line(r: Result, lab: dict[str, str], lang: str) -> str:
+    parts = []
+    if r.item.automated:
+        failed = sorted({e.rule for e in r.evidence if e.state == "failed"})
+        passed = sorted({e.rule for e in r.evidence if e.state == "passed"} - set(failed))
+        not_run = sorted({e.rule for e in r.evidence} - set(failed) - set(passed))
+        for name, codes in (("failed", failed), ("passed", passed), ("not_run", not_run)):
+            if codes:
+                parts.append(f"{lab[name]}: {', '.join(codes)}")
+    if r.answer:
+        who = f" ({r.answer.owner})" if r.answer.owner else ""
+        parts.append(f"{lab[r.answer.status]}{who}" + (f": {r.answer.note}" if r.answer.note else ""))
+    return "; ".join(parts) or lab["manual"]
+
+
+def print_checklist(cl: Checklist, lang: str, cases: dict[str, Case], console: Any) -> None:
+    """The terminal view: per phase a progress bar and a table of items."""
+    from rich.markup import escape
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    lab = labels(lang)
+    ready = cl.readiness()
+    console.print(f"[bold]pitfalls {lab['title']}[/] — {lab['stage']}: [bold]{cl.stage}[/]"
+                  + (f"  ({lab['reports']}: {escape(', '.join(cl.reports))})" if cl.reports else ""))
+    for phase in PHASES:
+        rs = cl.phase(phase)
+        if not rs:
+            continue
+        rd = ready[phase]
+        head = Table.grid(padding=(0, 1))
+        head.add_row(f"[bold]{lab[phase]}[/] ({phase})",
+                     ProgressBar(total=max(int(rd["total"]), 1), completed=int(rd["closed"]), width=24),
+                     f"{rd['closed']}/{rd['total']} {lab['closed']}",
+                     f"· {lab['readiness']} {rd['points']:g}/{rd['max']}")
+        console.print()
+        console.print(head)
+        table = Table(show_header=True, header_style="bold", expand=True)
+        table.add_column(lab["status"], no_wrap=True)
+        table.add_column(lab["item"], no_wrap=True)
+        table.add_column(lab["question"], ratio=3, overflow="fold")
+        table.add_column(lab["evidence"], ratio=2, overflow="fold")
+        table.add_column(lab["cases"], max_width=24, overflow="fold")
+        for r in rs:
+            own = item_cases(r, cases)
+            team = [c for c in own if c.team]
+            case_text = f"{len(own) - len(team)}" + "".join(
+                f"\n[magenta]{lab['team']}:[/] {escape(c.title.get_text(lang))}" for c in team)
+            table.add_row(f"[{STYLE[r.status]}]{MARK[r.status]} {lab[r.status]}[/]",
+                          escape(r.item.id), escape(r.item.question.get_text(lang)),
+                          escape(_evidence_line(r, lab, lang)), case_text)
+        console.print(table)
+    console.print()
+    console.print(f"[bold]{lab['overall']}: {cl.score():g}[/]  [dim]({lab['points']})[/]")
+    left = cl.open_items()
+    console.print(f"[yellow]{lab['open_left'].format(n=len(left))}[/]" if left
+                  else f"[green]{lab['all_closed']}[/]")
+
+
+def checklist_markdown(cl: Checklist, lang: str, cases: dict[str, Case]) -> str:
+    lab = labels(lang)
+    ready = cl.readiness()
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = [f"## pitfalls {lab['title']} — {lab['stage']}: {cl.stage}", ""]
+    lines += [f"**{lab['overall']}: {cl.score():g}** ({lab['points']})", ""]
+    for phase in PHASES:
+        rs = cl.phase(phase)
+        if not rs:
+            continue
+        rd = ready[phase]
+        lines += [f"### {lab[phase]} — {rd['closed']}/{rd['total']} {lab['closed']}, "
+                  f"{lab['readiness']} {rd['points']:g}/{rd['max']}", "",
+                  f"| | {lab['item']} | {lab['question']} | {lab['evidence']} |", "|---|---|---|---|"]
+        for r in rs:
+            ev = cell(_evidence_line(r, lab, lang))
+            links = [f"[{e.rule}]({e.link})" for e in r.evidence if e.state == "failed" and e.link]
+            if links:
+                ev += " · " + " ".join(links)
+            lines.append(f"| {MARK[r.status]} {lab[r.status]} | `{r.item.id}` | "
+                         f"{cell(r.item.question.get_text(lang))} | {ev} |")
+        lines.append("")
+        lines.append("<details><summary>" + lab["why"] + "</summary>")
+        lines.append("")
+        for r in rs:
+            refs = "; ".join(("**" + lab["team"] + ":** " if c.team else "")
+                             + f"{c.title.get_text(lang)} ({c.source})" for c in item_cases(r, cases))
+            lines += [f"- `{r.item.id}` — {r.item.why.get_text(lang)} *{lab['how']}:* "
+                      f"{r.item.how.get_text(lang)} *{lab['cases']}:* {refs}"]
+        lines += ["", "</details>", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def checklist_html(cl: Checklist, lang: str, cases: dict[str, Case]) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("pitfalls.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    data = checklist_dict(cl, lang, cases)
+    return env.get_template("checklist.html.j2").render(
+        c=data, lab=labels(lang), lang=lang, phases=PHASES, mark=MARK)
