@@ -11,14 +11,11 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 
+from pitfalls.console import fail
 from pitfalls.errors import PitfallsError
 
 FORMATS = ("text", "md", "html", "json", "toml")
 
-
-def fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
-    return typer.Exit(2)
 
 
 def cases(

@@ -50,7 +50,7 @@ def case_markdown(c: Case, lang: str = "en", level: int = 2) -> str:
     lab = labels(lang)
     h = "#" * level
     team = f" ({lab['team']})" if c.team else ""
-    src = f"[{c.source.citation}]({c.source.link})" if c.source.link else c.source.citation
+    src = str(c.source)  # the citation and its DOI or URL, visible in a terminal too
     lines = [f"<a id=\"{c.id}\"></a>", "", f"{h} {c.title.get_text(lang)}{team}", "",
              f"`{c.id}` · {c.year} · {lab.get(c.phase, c.phase)}", "",
              f"**{lab['source']}:** {src}", ""]

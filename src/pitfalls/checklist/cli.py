@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from pitfalls.checklist.answers import ANSWERS_FILE, STATUSES
+from pitfalls.console import fail
 from pitfalls.errors import PitfallsError
 
 app = typer.Typer(add_completion=False, invoke_without_command=True,
@@ -20,10 +21,6 @@ app = typer.Typer(add_completion=False, invoke_without_command=True,
 FORMATS = ("text", "md", "html", "json")
 log = logging.getLogger(__name__)
 
-
-def fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 def read_report(path: Path) -> tuple[str, dict[str, Any]]:
