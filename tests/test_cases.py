@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from team_case import team_case_text, write_team_project
 from typer.testing import CliRunner
 
 from pitfalls.cases import load_case, published
@@ -76,38 +77,13 @@ def test_search_by_words_phase_and_rule() -> None:
     assert none.exit_code == 0 and "No case matches" in none.output
 
 
-TEAM_CASE = '''id = "line3-glare-2025"
-year = 2025
-phase = "production"
-rules = ["FIELD001"]
-checklist = ["field-visit"]
-
-[source]
-citation = "Post-mortem PM-42"
-url = "https://wiki.example.com/pm-42"
-
-[title]
-en = "Glare on line 3 <script>alert(1)</script>"
-ja = "3 号ラインの照り返し"
-
-[what_happened]
-en = "Afternoon sun on the belt halved recall for two weeks."
-
-[how_found]
-en = "Operators complained."
-
-[lesson]
-en = "Visit the line at every hour the camera runs."
-'''
+TEAM_CASE = team_case_text()
 
 
 @pytest.fixture
 def team_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project whose pyproject names a case folder holding one team case."""
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.pitfalls]\ncase-dirs = ["incidents"]\n', encoding="utf-8")
-    (tmp_path / "incidents").mkdir()
-    (tmp_path / "incidents" / "line3-glare-2025.toml").write_text(TEAM_CASE, encoding="utf-8")
+    write_team_project(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -130,15 +130,14 @@ def print_checklist(cl: Checklist, lang: str, cases: dict[str, Case], console: A
         table.add_column(lab["item"], no_wrap=True)
         table.add_column(lab["question"], ratio=3, overflow="fold")
         table.add_column(lab["evidence"], ratio=2, overflow="fold")
-        table.add_column(lab["cases"], max_width=24, overflow="fold")
+        table.add_column(lab["cases"], justify="right")
         for r in rs:
             own = item_cases(r, cases)
-            team = [c for c in own if c.team]
-            case_text = f"{len(own) - len(team)}" + "".join(
-                f"\n[magenta]{lab['team']}:[/] {escape(c.title.get_text(lang))}" for c in team)
+            team = "".join(f"\n[magenta]{lab['team']}:[/] {escape(c.title.get_text(lang))}"
+                           for c in own if c.team)
             table.add_row(f"[{STYLE[r.status]}]{MARK[r.status]} {lab[r.status]}[/]",
-                          escape(r.item.id), escape(r.item.question.get_text(lang)),
-                          escape(_evidence_line(r, lab, lang)), case_text)
+                          escape(r.item.id), escape(r.item.question.get_text(lang)) + team,
+                          escape(_evidence_line(r, lab, lang)), str(len(own)))
         console.print(table)
     console.print()
     console.print(f"[bold]{lab['overall']}: {cl.score():g}[/]  [dim]({lab['points']})[/]")
