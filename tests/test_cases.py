@@ -168,3 +168,25 @@ def test_published_case_toml_round_trips(cid: str, tmp_path: Path) -> None:
     path.write_text(case_toml(case), encoding="utf-8")
     back = load_case(path, "published")
     assert back == case
+
+
+def test_report_shows_team_cases_under_their_rules(demo_run, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from pitfalls.findings import Report
+
+    where, _, _ = demo_run
+    report = Report.from_json(where / "report" / "report.json")
+    assert "FIELD001" in report.codes
+    write_team_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    html = report.to_html("en")
+    field = html.split('data-rule="FIELD001"', 1)[1].split("</article>", 1)[0]
+    assert "Glare on line 3 &lt;script&gt;" in field and "(team case)" in field
+    assert "A diabetic-retinopathy model meets clinics in Thailand" in field  # published, by id
+    assert "<script>alert(1)" not in html
+    # a broken team case costs the team's cases, not the report
+    (tmp_path / "incidents" / "bad.toml").write_text("id = ", encoding="utf-8")
+    html = report.to_html("en")
+    assert "Glare on line 3" not in html and 'data-rule="FIELD001"' in html
+    assert any("bad.toml" in r.getMessage() for r in caplog.records)
