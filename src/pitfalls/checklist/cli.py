@@ -3,7 +3,6 @@ and `pitfalls checklist answer ID --status done|na|open`."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,19 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def read_report(path: Path) -> tuple[str, dict[str, Any]]:
-    """(the report.html beside it, or '', the report.json as a dict); `PitfallsError` when it is
-    not a pitfalls report."""
-    from pitfalls.errors import InputError
+    """(the report.html beside it, or '', the report.json as a dict)."""
+    from pitfalls.report.read import read_report_json
 
-    file = path / "report.json" if path.is_dir() else path
-    if not file.is_file():
-        raise InputError(f"no report at {file}; run 'pitfalls scan' first (it writes report.json)")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{file} is not a readable report.json: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
-        raise InputError(f"{file} is not a pitfalls report (no 'findings')")
+    file, data = read_report_json(path)
     html = file.with_name("report.html")
     return (str(html) if html.is_file() else ""), data
 
