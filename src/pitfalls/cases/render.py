@@ -9,21 +9,29 @@ from collections.abc import Iterable
 from pitfalls.cases.library import PHASES, TEXTS, Case
 from pitfalls.text import T
 
+PHASE_LABELS = {
+    "en": {"research": "Model R&D", "system": "Building the ML system",
+           "production": "Operating in production"},
+    "ja": {"research": "モデルの研究開発", "system": "機械学習システムの開発",
+           "production": "本番環境での運用"},
+}
+"""The talk's three phases, in the words every page uses."""
+
 LABELS = {
     "en": {"title": "Case library", "what_happened": "What happened", "how_found": "How it was found",
            "lesson": "Lesson", "source": "Source", "rules": "Rules", "checklist": "Checklist items",
-           "team": "team case", "published": "published", "phase": "phase", "year": "year",
+           "team": "team case", "published": "published", "name": "title", "phase": "phase", "year": "year",
            "search": "Search", "all": "all phases", "none": "No case matches.",
            "intro": "Real, published cases of the pitfalls `pitfalls` checks for, and the team's own "
                     "incidents. Rules and checklist items cite them by id.",
-           "research": "model R&D", "system": "building the system", "production": "operation"},
+           **PHASE_LABELS["en"]},
     "ja": {"title": "事例集", "what_happened": "何が起きたか", "how_found": "どう見つかったか",
            "lesson": "教訓", "source": "出典", "rules": "ルール", "checklist": "チェックリスト項目",
-           "team": "チーム事例", "published": "公開事例", "phase": "フェーズ", "year": "年",
+           "team": "チーム事例", "published": "公開事例", "name": "タイトル", "phase": "フェーズ", "year": "年",
            "search": "検索", "all": "全フェーズ", "none": "該当する事例はありません。",
            "intro": "`pitfalls` が調べる落とし穴の、公開された実例とチーム自身の事例です。"
                     "ルールとチェックリスト項目は ID でこれらを参照します。",
-           "research": "モデルの研究開発", "system": "システム開発", "production": "本番運用"},
+           **PHASE_LABELS["ja"]},
 }
 
 
@@ -36,9 +44,12 @@ def cases_table(cases: list[Case], lang: str = "en"):  # -> rich.table.Table
     from rich.table import Table
 
     lab = labels(lang)
-    table = Table(title=lab["title"], show_lines=False)
-    for col in ("id", lab["year"], lab["phase"], lab["title"], lab["rules"]):
-        table.add_column(col, overflow="fold")
+    table = Table(title=lab["title"], show_lines=False, expand=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column(lab["year"])
+    table.add_column(lab["phase"], max_width=18, overflow="fold")
+    table.add_column(lab["name"], ratio=3, overflow="fold")
+    table.add_column(lab["rules"], ratio=1, overflow="fold")
     for c in cases:
         mark = f" [magenta]({lab['team']})[/]" if c.team else ""
         table.add_row(escape(c.id), str(c.year), lab.get(c.phase, c.phase),

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 from pitfalls.cases import Case
+from pitfalls.cases.render import PHASE_LABELS
 from pitfalls.checklist.evaluate import Checklist, Result
 from pitfalls.checklist.items import PHASES
 
 LABELS = {
-    "en": {"title": "Checklist", "stage": "stage", "research": "Model R&D",
-           "system": "Building the ML system", "production": "Operating in production",
+    "en": {"title": "Checklist", "stage": "stage", **PHASE_LABELS["en"],
            "passed": "passed", "failed": "failed", "not_run": "not run", "done": "done",
            "na": "n/a", "open": "open", "item": "item", "question": "question",
            "status": "status", "evidence": "evidence / answer", "why": "Why it matters",
@@ -25,8 +25,7 @@ LABELS = {
            "points": "an automated item that passed in the report earns 1 point, an item the "
                      "team answered 'done' earns 0.5, a failed or open one 0; 'n/a' items leave "
                      "the maximum"},
-    "ja": {"title": "チェックリスト", "stage": "段階", "research": "モデルの研究開発",
-           "system": "機械学習システムの開発", "production": "本番環境での運用",
+    "ja": {"title": "チェックリスト", "stage": "段階", **PHASE_LABELS["ja"],
            "passed": "合格", "failed": "不合格", "not_run": "未実行", "done": "対応済み",
            "na": "対象外", "open": "未対応", "item": "項目", "question": "確認事項",
            "status": "状態", "evidence": "根拠・回答", "why": "なぜ重要か", "how": "確認方法",
