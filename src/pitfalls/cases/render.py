@@ -22,14 +22,14 @@ LABELS = {
            "lesson": "Lesson", "source": "Source", "rules": "Rules", "checklist": "Checklist items",
            "team": "team case", "published": "published", "name": "title", "phase": "phase", "year": "year",
            "search": "Search", "all": "all phases", "none": "No case matches.",
-           "intro": "Real, published cases of the pitfalls `pitfalls` checks for, and the team's own "
+           "intro": "Real, published cases of the pitfalls that pitfalls checks for, and the team's own "
                     "incidents. Rules and checklist items cite them by id.",
            **PHASE_LABELS["en"]},
     "ja": {"title": "事例集", "what_happened": "何が起きたか", "how_found": "どう見つかったか",
            "lesson": "教訓", "source": "出典", "rules": "ルール", "checklist": "チェックリスト項目",
            "team": "チーム事例", "published": "公開事例", "name": "タイトル", "phase": "フェーズ", "year": "年",
            "search": "検索", "all": "全フェーズ", "none": "該当する事例はありません。",
-           "intro": "`pitfalls` が調べる落とし穴の、公開された実例とチーム自身の事例です。"
+           "intro": "pitfalls が調べる落とし穴の、公開された実例とチーム自身の事例です。"
                     "ルールとチェックリスト項目は ID でこれらを参照します。",
            **PHASE_LABELS["ja"]},
 }

@@ -15,7 +15,7 @@ LABELS = {
     "en": {"title": "Checklist", "stage": "stage", **PHASE_LABELS["en"],
            "passed": "passed", "failed": "failed", "not_run": "not run", "done": "done",
            "na": "n/a", "open": "open", "item": "item", "question": "question",
-           "status": "status", "evidence": "evidence / answer", "why": "Why it matters",
+           "status": "status", "evidence": "Evidence / answer", "why": "Why it matters",
            "how": "How to check", "cases": "Cases", "team": "team case", "readiness": "readiness",
            "overall": "Readiness (lowest phase, ML Test Score manner)", "closed": "closed",
            "rules": "rules", "owner": "owner", "note": "note", "mlts": "ML Test Score",
