@@ -190,3 +190,15 @@ def test_report_shows_team_cases_under_their_rules(demo_run, tmp_path: Path,
     html = report.to_html("en")
     assert "Glare on line 3" not in html and 'data-rule="FIELD001"' in html
     assert any("bad.toml" in r.getMessage() for r in caplog.records)
+
+
+def test_case_dirs_must_be_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.pitfalls]\ncase-dirs = 3\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["cases"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert "case-dirs must be a list of folders" in result.output
+    (tmp_path / "pyproject.toml").write_text('[tool.pitfalls]\ncase-dirs = ["gone"]\n',
+                                             encoding="utf-8")
+    result = CliRunner().invoke(app, ["cases"])
+    assert result.exit_code == 2 and "gone" in result.output and "does not exist" in result.output

@@ -201,6 +201,8 @@ def team_dirs(cfg: Any = None) -> list[Path]:
     dirs = cfg.case_dirs
     if isinstance(dirs, str):
         dirs = [dirs]
+    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+        raise CaseError(f"{cfg.source}: case-dirs must be a list of folders, not {dirs!r}")
     return [(base / d) for d in dirs]
 
 
