@@ -25,7 +25,7 @@ def cases(
              "template for a team case, or 'export DIR' to write the team's cases as TOML files.")] = None,
     phase: Annotated[str | None, typer.Option(help="research, system or production.")] = None,
     rule: Annotated[str | None, typer.Option(help="Cases illustrating this rule code (or prefix).")] = None,
-    lang: Annotated[str, typer.Option(help="en or ja.")] = "en",
+    lang: Annotated[str | None, typer.Option(help="en or ja (default: the config's).")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="text, md, html, json or toml.")] = "text",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (html default: pitfalls-cases.html).")] = None,
     team_only: Annotated[bool, typer.Option("--team", help="Only the team's cases.")] = False,
@@ -34,6 +34,13 @@ def cases(
     from pitfalls.cases import all_cases, search, team_cases
 
     words = list(words or [])
+    if lang is None:
+        from pitfalls.config import find_config
+
+        try:
+            lang = find_config().lang
+        except PitfallsError as exc:
+            raise fail(str(exc)) from None
     if lang not in ("en", "ja") or format not in FORMATS:
         raise fail(f"--lang must be en or ja; --format one of {', '.join(FORMATS)}")
     if phase is not None and phase not in ("research", "system", "production"):
