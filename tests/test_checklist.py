@@ -23,6 +23,8 @@ run = CliRunner().invoke
 def _json(args: list[str]) -> dict:
     result = run(app, [*args, "--format", "json"])
     assert result.exit_code in (0, 1), (result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
     return json.loads(result.output)
 
 
