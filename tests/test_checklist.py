@@ -203,7 +203,7 @@ def test_team_case_shows_in_the_checklist(tmp_path: Path, monkeypatch: pytest.Mo
     assert {"id": "line3-glare-2025", "title": "Glare on line 3", "team": True}.items() <= \
         next(c for c in visit["cases"] if c["team"]).items()
     md = run(app, ["checklist", "--format", "md"]).output
-    assert "**team case:** Glare on line 3" in md
+    assert "**team case:** [Glare on line 3](https://wiki.example.com/pm-42) (2025)" in md
 
 
 def test_sheet_questions_are_the_checklist_items(tmp_path: Path,

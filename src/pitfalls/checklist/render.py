@@ -19,7 +19,8 @@ LABELS = {
            "how": "How to check", "cases": "Cases", "team": "team case", "readiness": "readiness",
            "overall": "Readiness (lowest phase, ML Test Score manner)", "closed": "closed",
            "rules": "rules", "owner": "owner", "note": "note", "mlts": "ML Test Score",
-           "qa4ai": "QA4AI", "auto": "automated", "manual": "manual", "reports": "reports",
+           "qa4ai": "QA4AI", "auto": "automated", "manual": "manual",
+           "unanswered": "manual, not answered yet", "reports": "reports",
            "none": "none", "open_left": "{n} item(s) still open or failed",
            "all_closed": "every item of this stage is closed",
            "points": "an automated item that passed in the report earns 1 point, an item the "
@@ -32,7 +33,8 @@ LABELS = {
            "cases": "事例", "team": "チーム事例", "readiness": "準備度",
            "overall": "準備度（最も低いフェーズ、ML Test Score 方式）", "closed": "完了",
            "rules": "ルール", "owner": "担当", "note": "メモ", "mlts": "ML Test Score",
-           "qa4ai": "QA4AI", "auto": "自動", "manual": "手動", "reports": "レポート",
+           "qa4ai": "QA4AI", "auto": "自動", "manual": "手動",
+           "unanswered": "手動・未回答", "reports": "レポート",
            "none": "なし", "open_left": "未対応または不合格の項目が {n} 件あります",
            "all_closed": "この段階の項目はすべて完了しています",
            "points": "レポートで合格した自動項目は 1 点、チームが「対応済み」と回答した項目は 0.5 点、"
@@ -99,7 +101,7 @@ def _evidence_line(r: Result, lab: dict[str, str], lang: str) -> str:
     if r.answer:
         who = f" ({r.answer.owner})" if r.answer.owner else ""
         parts.append(f"{lab[r.answer.status]}{who}" + (f": {r.answer.note}" if r.answer.note else ""))
-    return "; ".join(parts) or lab["manual"]
+    return "; ".join(parts) or lab["unanswered"]
 
 
 def print_checklist(cl: Checklist, lang: str, cases: dict[str, Case], console: Any) -> None:
@@ -173,12 +175,21 @@ def checklist_markdown(cl: Checklist, lang: str, cases: dict[str, Case]) -> str:
         lines.append("<details><summary>" + lab["why"] + "</summary>")
         lines.append("")
         for r in rs:
-            refs = "; ".join(("**" + lab["team"] + ":** " if c.team else "")
-                             + f"{c.title.get_text(lang)} ({c.source})" for c in item_cases(r, cases))
+            refs = "; ".join(("**" + lab["team"] + ":** " if c.team else "") + _case_ref(c, lang)
+                             for c in item_cases(r, cases))
             lines += [f"- `{r.item.id}` — {r.item.why.get_text(lang)} *{lab['how']}:* "
                       f"{r.item.how.get_text(lang)} *{lab['cases']}:* {refs}"]
         lines += ["", "</details>", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _case_ref(c: Case, lang: str) -> str:
+    """A case as a short Markdown reference: its title linked to its source (or the citation)."""
+    title = c.title.get_text(lang).replace("[", "(").replace("]", ")")
+    link = c.source.link
+    if link and link.startswith(("https://", "http://")):
+        return f"[{title}]({link}) ({c.year})"
+    return f"{title} ({c.source.citation})"
 
 
 def checklist_html(cl: Checklist, lang: str, cases: dict[str, Case]) -> str:
