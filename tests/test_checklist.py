@@ -177,7 +177,8 @@ def test_bad_answers_and_options_are_clear_messages(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no report" in r.output
 
 
-def test_html_is_self_contained_and_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_is_self_contained_and_escaped(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     write_team_project(tmp_path, title="Glare <script>alert(1)</script>")
     monkeypatch.chdir(tmp_path)
     run(app, ["checklist", "answer", "who-acts", "--status", "done", "--note",

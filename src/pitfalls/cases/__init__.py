@@ -1,4 +1,5 @@
-"""The case library: real, published cases behind every rule and checklist item, and the team's own."""
+"""The case library: real, published cases behind every rule and checklist item, and the
+team's own."""
 
 from pitfalls.cases.library import (
     Case,

@@ -18,16 +18,20 @@ PHASE_LABELS = {
 """The talk's three phases, in the words every page uses."""
 
 LABELS = {
-    "en": {"title": "Case library", "what_happened": "What happened", "how_found": "How it was found",
+    "en": {"title": "Case library", "what_happened": "What happened",
+           "how_found": "How it was found",
            "lesson": "Lesson", "source": "Source", "rules": "Rules", "checklist": "Checklist items",
-           "team": "team case", "published": "published", "name": "title", "phase": "phase", "year": "year",
+           "team": "team case", "published": "published", "name": "title", "phase": "phase",
+           "year": "year",
            "search": "Search", "all": "all phases", "none": "No case matches.",
-           "intro": "Real, published cases of the pitfalls that pitfalls checks for, and the team's own "
+           "intro": "Real, published cases of the pitfalls that pitfalls checks for, and the "
+                    "team's own "
                     "incidents. Rules and checklist items cite them by id.",
            **PHASE_LABELS["en"]},
     "ja": {"title": "事例集", "what_happened": "何が起きたか", "how_found": "どう見つかったか",
            "lesson": "教訓", "source": "出典", "rules": "ルール", "checklist": "チェックリスト項目",
-           "team": "チーム事例", "published": "公開事例", "name": "タイトル", "phase": "フェーズ", "year": "年",
+           "team": "チーム事例", "published": "公開事例", "name": "タイトル", "phase": "フェーズ",
+           "year": "年",
            "search": "検索", "all": "全フェーズ", "none": "該当する事例はありません。",
            "intro": "pitfalls が調べる落とし穴の、公開された実例とチーム自身の事例です。"
                     "ルールとチェックリスト項目は ID でこれらを参照します。",
@@ -127,7 +131,8 @@ def case_toml(c: Case) -> str:
              f"rules = {json.dumps(list(c.rules))}",
              f"checklist = {json.dumps(list(c.checklist))}", "", "[source]",
              f"citation = {_toml_str(c.source.citation)}"]
-    lines += [f"{k} = {_toml_str(v)}" for k, v in (("doi", c.source.doi), ("url", c.source.url)) if v]
+    links = (("doi", c.source.doi), ("url", c.source.url))
+    lines += [f"{k} = {_toml_str(v)}" for k, v in links if v]
     for key in TEXTS:
         t: T = getattr(c, key)
         lines += ["", f"[{key}]", f"en = {_toml_str(t['en'])}"]

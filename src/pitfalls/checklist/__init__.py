@@ -1,4 +1,5 @@
-"""The phase checklist: items as data, filled in from report.json evidence and the team's answers."""
+"""The phase checklist: items as data, filled in from report.json evidence and the team's
+answers."""
 
 from pitfalls.checklist.evaluate import Checklist, Result, fill
 from pitfalls.checklist.items import Item, for_stage, items, sheet_questions

@@ -54,7 +54,8 @@ def read_answers(path: Path, known: set[str] | None = None) -> dict[str, Answer]
     for item_id, entry in data.items():
         where = f"{path} [{item_id}]"
         if not isinstance(entry, dict):
-            raise InputError(f"{where}: expected a table with status = \"done\", \"na\" or \"open\"")
+            raise InputError(f"{where}: expected a table with status = "
+                             "\"done\", \"na\" or \"open\"")
         unknown = set(entry) - set(FIELDS)
         if unknown:
             raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
@@ -73,7 +74,8 @@ def write_answers(path: Path, answers: dict[str, Answer], order: list[str]) -> N
     """Write every answer (in checklist `order`, unknown ids last) as TOML."""
     ids = [i for i in order if i in answers] + sorted(set(answers) - set(order))
     lines = ["# Answers to `pitfalls checklist` (manual items, or automated ones the team has",
-             "# decided by hand). Set them with `pitfalls checklist answer ID --status done|na|open`.",
+             "# decided by hand). Set them with",
+             "# `pitfalls checklist answer ID --status done|na|open`.",
              ""]
     for item_id in ids:
         bare = re.fullmatch(r"[A-Za-z0-9_-]+", item_id)

@@ -37,7 +37,8 @@ LABELS = {
            "unanswered": "手動・未回答", "reports": "レポート",
            "none": "なし", "open_left": "未対応または不合格の項目が {n} 件あります",
            "all_closed": "この段階の項目はすべて完了しています",
-           "points": "レポートで合格した自動項目は 1 点、チームが「対応済み」と回答した項目は 0.5 点、"
+           "points": "レポートで合格した自動項目は 1 点、"
+                     "チームが「対応済み」と回答した項目は 0.5 点、"
                      "不合格・未対応は 0 点です。「対象外」の項目は満点から除きます。"},
 }
 STYLE = {"passed": "green", "done": "green", "na": "dim", "failed": "bold red", "not_run": "yellow",
@@ -100,7 +101,8 @@ def _evidence_line(r: Result, lab: dict[str, str], lang: str) -> str:
                 parts.append(f"{lab[name]}: {', '.join(codes)}")
     if r.answer:
         who = f" ({r.answer.owner})" if r.answer.owner else ""
-        parts.append(f"{lab[r.answer.status]}{who}" + (f": {r.answer.note}" if r.answer.note else ""))
+        note = f": {r.answer.note}" if r.answer.note else ""
+        parts.append(f"{lab[r.answer.status]}{who}{note}")
     return "; ".join(parts) or lab["unanswered"]
 
 
@@ -112,8 +114,9 @@ def print_checklist(cl: Checklist, lang: str, cases: dict[str, Case], console: A
 
     lab = labels(lang)
     ready = cl.readiness()
+    reports = f"  ({lab['reports']}: {escape(', '.join(cl.reports))})" if cl.reports else ""
     console.print(f"[bold]pitfalls {lab['title']}[/] — {lab['stage']}: [bold]{cl.stage}[/]"
-                  + (f"  ({lab['reports']}: {escape(', '.join(cl.reports))})" if cl.reports else ""))
+                  + reports)
     for phase in PHASES:
         rs = cl.phase(phase)
         if not rs:
@@ -121,7 +124,8 @@ def print_checklist(cl: Checklist, lang: str, cases: dict[str, Case], console: A
         rd = ready[phase]
         head = Table.grid(padding=(0, 1))
         head.add_row(f"[bold]{lab[phase]}[/] ({phase})",
-                     ProgressBar(total=max(int(rd["total"]), 1), completed=int(rd["closed"]), width=24),
+                     ProgressBar(total=max(int(rd["total"]), 1), completed=int(rd["closed"]),
+                                 width=24),
                      f"{rd['closed']}/{rd['total']} {lab['closed']}",
                      f"· {lab['readiness']} {rd['points']:g}/{rd['max']}")
         console.print()
@@ -163,7 +167,8 @@ def checklist_markdown(cl: Checklist, lang: str, cases: dict[str, Case]) -> str:
         rd = ready[phase]
         lines += [f"### {lab[phase]} — {rd['closed']}/{rd['total']} {lab['closed']}, "
                   f"{lab['readiness']} {rd['points']:g}/{rd['max']}", "",
-                  f"| | {lab['item']} | {lab['question']} | {lab['evidence']} |", "|---|---|---|---|"]
+                  f"| | {lab['item']} | {lab['question']} | {lab['evidence']} |",
+                  "|---|---|---|---|"]
         for r in rs:
             ev = cell(_evidence_line(r, lab, lang))
             links = [f"[{e.rule}]({e.link})" for e in r.evidence if e.state == "failed" and e.link]
@@ -216,7 +221,8 @@ def items_markdown() -> str:
              "items from a scan's report.json; the team answers the others in "
              "`pitfalls-checklist.toml` (`pitfalls checklist answer ID --status done`). "
              "See [the command's page](commands/checklist.md) and [the case library](cases.md).",
-             "", "| id | phase | stages | decided by | ML Test Score | QA4AI | question | 確認事項 |",
+             "",
+             "| id | phase | stages | decided by | ML Test Score | QA4AI | question | 確認事項 |",
              "|---|---|---|---|---|---|---|---|"]
     for i in items().values():
         lines.append(f"| [{i.id}](#{i.id}) | {i.phase} | {', '.join(i.stages)} | "

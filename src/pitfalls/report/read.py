@@ -9,9 +9,11 @@ from typing import Any
 from pitfalls.errors import InputError
 
 
-def read_report_json(path: Path, need: tuple[str, ...] = ("findings",)) -> tuple[Path, dict[str, Any]]:
+def read_report_json(path: Path,
+                     need: tuple[str, ...] = ("findings",)) -> tuple[Path, dict[str, Any]]:
     """(the report.json file, its content) for a report folder or file; `InputError` when it is
-    missing, unreadable or lacks the top-level keys in `need` (`findings` a list, others objects)."""
+    missing, unreadable or lacks the top-level keys in `need` (`findings` a list, others
+    objects)."""
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
         raise InputError(f"no report at {file}; run 'pitfalls scan' first (it writes report.json)")
