@@ -173,7 +173,7 @@ def test_published_case_toml_round_trips(cid: str, tmp_path: Path) -> None:
 def test_report_shows_team_cases_under_their_rules(demo_run, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    from pitfalls.findings import Report
+    from pitfalls.report.document import Report
 
     where, _, _ = demo_run
     report = Report.from_json(where / "report" / "report.json")
