@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import traceback
 from collections.abc import Callable
@@ -87,3 +88,18 @@ def scene_folder(tmp_path: Path) -> Callable[..., Path]:
             Image.fromarray(scene(first + i)).save(folder / f"{i}.{ext}")
         return root
     return make
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    """`pitfalls demo DIR` run once per session through the CLI: (DIR, report.json, terminal
+    output). Tests only read it."""
+    from typer.testing import CliRunner
+
+    from pitfalls.cli import app
+
+    where = tmp_path_factory.mktemp("demo") / "project"
+    result = CliRunner().invoke(app, ["demo", str(where)])
+    assert_cli_ok(result, 0)
+    report = json.loads((where / "report" / "report.json").read_text(encoding="utf-8"))
+    return where, report, result.output

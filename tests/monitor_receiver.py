@@ -4,10 +4,10 @@
 
 It speaks the contract's `POST /api/v1/records`: checks the bearer token (401), validates with
 the contract's own `validate_batch` (422 with per-record reasons, valid records still stored),
-commits the valid records (their JSON) to SQLite (one row per id: a resend is a duplicate) and only then
-answers `{"accepted", "duplicates"}`. `--fail N` answers 503 to the first N posts; `--status S`
-answers S to every post. Every post is appended to the table `posts` (size, status), so tests can
-see what came over the wire. The helpers below start it from tests.
+commits the valid records (their JSON) to SQLite (one row per id: a resend is a duplicate)
+and only then answers `{"accepted", "duplicates"}`. `--fail N` answers 503 to the first N
+posts; `--status S` answers S to every post. Every post is appended to the table `posts`
+(size, status), so tests can see what came over the wire. The helpers below start it from tests.
 """
 
 from __future__ import annotations

@@ -23,14 +23,9 @@ PLANTED_RULES = ("IMB001", "IMB002", "DUP001", "DUP002", "LEAK001", "LEAK002", "
                  "FIELD003")
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
-    """`pitfalls demo DIR` run once through the CLI: (DIR, report.json, terminal output)."""
-    where = tmp_path_factory.mktemp("demo") / "project"
-    result = CliRunner().invoke(app, ["demo", str(where)])
-    assert_cli_ok(result, 0)
-    report = json.loads((where / "report" / "report.json").read_text(encoding="utf-8"))
-    return where, report, result.output
+def _paths_in(report: dict, prefix: str) -> set[str]:
+    return {p for f in report["findings"] if f["rule"].startswith(prefix)
+            for item in f["items"] for p in item.get("paths", [])}
 
 
 def test_build_is_deterministic(demo_run, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pitfalls.docs import catalogue_markdown, main, rule_text
+from pitfalls.cases import published
+from pitfalls.docs import catalogue_markdown, main, pages, rule_text
 from pitfalls.rules import registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +18,22 @@ def test_rules_page_is_generated_from_the_code() -> None:
     page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     assert page == catalogue_markdown(), (
         "docs/rules.md is out of date: run `python -m pitfalls.docs` and commit the result")
+
+
+@pytest.mark.parametrize("name", ["checklist.md", "cases.md"])
+def test_checklist_and_case_pages_are_generated_from_the_data(name: str) -> None:
+    page = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    assert page == pages()[name], (
+        f"docs/{name} is out of date: run `python -m pitfalls.docs` and commit the result")
+
+
+def test_generator_writes_every_page(tmp_path: Path) -> None:
+    assert main([str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.md", "checklist.md", "rules.md"]
+    cases = (tmp_path / "cases.md").read_text(encoding="utf-8")
+    assert all(f'<a id="{cid}"></a>' in cases for cid in published())
+    checklist = (tmp_path / "checklist.md").read_text(encoding="utf-8")
+    assert "| [field-visit](#field-visit) | production |" in checklist
 
 
 def test_generator_writes_every_rule(tmp_path: Path) -> None:
@@ -38,7 +55,10 @@ def test_rule_documentation_is_complete_in_both_languages(code: str) -> None:
         assert text.get("ja", "").strip(), f"{code}: empty Japanese text"
         assert text["ja"] != text["en"], f"{code}: Japanese text is a copy of the English"
     assert len(rule.doc.cases) >= 1, f"{code}: no real published case"
-    assert all(len(case) > 40 for case in rule.doc.cases), f"{code}: a case without its source"
+    library = published()
+    for cid in rule.doc.cases:
+        assert cid in library, f"{code}: case {cid!r} is not in the case library"
+        assert len(library[cid].source.citation) > 40, f"{cid}: a case without its source"
 
 
 @pytest.mark.parametrize("lang,heading", [("en", "Why it matters"), ("ja", "なぜ問題か")])

@@ -292,19 +292,12 @@ def bench(
 
 def _read_report(path: Path) -> dict:
     """A scan's report.json (or the folder holding it) as a dict; exit 2 when it is not one."""
-    import json
+    from pitfalls.report.read import read_report_json
 
-    file = path / "report.json" if path.is_dir() else path
-    if not file.is_file():
-        raise _fail(f"no report at {file}; run 'pitfalls scan' first (it writes report.json)")
     try:
-        report = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _fail(f"{file} is not a readable report.json: {exc}") from None
-    if not isinstance(report, dict) or not isinstance(report.get("findings"), list) \
-            or not isinstance(report.get("dataset"), dict):
-        raise _fail(f"{file} is not a pitfalls report (no 'dataset' and 'findings')")
-    return report
+        return read_report_json(path, need=("dataset", "findings"))[1]
+    except PitfallsError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()
@@ -364,6 +357,11 @@ def demo(
 from pitfalls.cli_monitor import monitor_app  # noqa: E402 - the sub-app's module is light
 
 app.add_typer(monitor_app, name="monitor")
+from pitfalls.cases.cli import cases  # noqa: E402  (the commands live with their modules)
+from pitfalls.checklist.cli import app as checklist_app  # noqa: E402
+
+app.command()(cases)
+app.add_typer(checklist_app, name="checklist")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@
     ignore = ["QUAL"]
     fail-on = "warning"
     lang = "ja"
+    case-dirs = ["incidents"]        # folders of the team's own cases (`pitfalls cases`)
 
     [tool.pitfalls.rules.LEAK002]    # a rule's thresholds (see `pitfalls rules LEAK002`)
     threshold = 0.95
@@ -43,6 +44,7 @@ class Config:
     cache_dir: str | None = None
     allow_outside_root: bool = False
     questions: dict[str, str] = field(default_factory=dict)
+    case_dirs: list[str] = field(default_factory=list)
     source: str | None = None
 
     def selects(self, code: str) -> bool:

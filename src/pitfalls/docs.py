@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markdown import Markdown
 from rich.table import Table
 
+from pitfalls.cases import references
 from pitfalls.rules import registry
 
 LABELS = {
@@ -43,8 +44,13 @@ def rule_text(code: str, lang: str = "en") -> str:
                   for k, p in rule.params.items()]
         lines += [""]
     if d.cases:
-        lines += [f"## {lab['cases']}"] + [f"- {c}" for c in d.cases]
+        lines += [f"## {lab['cases']}"] + [f"- {c}" for c in case_lines(d.cases, lang)]
     return "\n".join(lines)
+
+
+def case_lines(ids: tuple[str, ...], lang: str = "en") -> list[str]:
+    """'Title — citation link (`case-id`)' for each case id (see `pitfalls cases ID`)."""
+    return [f"{ref} (`{cid}`)" for cid, ref in zip(ids, references(ids, lang), strict=True)]
 
 
 def rule_markdown(code: str, lang: str = "en") -> Markdown:
@@ -77,16 +83,33 @@ def catalogue_markdown(lang: str = "en") -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def pages() -> dict[str, str]:
+    """Every generated documentation page by file name: the rules, the checklist, the cases."""
+    from pitfalls.cases import published
+    from pitfalls.cases.render import book_markdown
+    from pitfalls.checklist.render import items_markdown
+
+    return {"rules.md": catalogue_markdown(), "checklist.md": items_markdown(),
+            "cases.md": book_markdown(published().values(), "en", generated=True)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pitfalls.docs [OUT]`: write the rule catalogue page (default docs/rules.md)."""
+    """`python -m pitfalls.docs [DIR | FILE.md]`: write the generated pages into DIR (default
+    docs/): rules.md, checklist.md and cases.md; a FILE.md argument writes the rule catalogue."""
     import sys
     from pathlib import Path
 
     args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0]) if args else Path("docs") / "rules.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(catalogue_markdown(), encoding="utf-8")
-    print(f"wrote {out} ({len(registry())} rules)")
+    target = Path(args[0]) if args else Path("docs")
+    if target.suffix == ".md":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(catalogue_markdown(), encoding="utf-8")
+        print(f"wrote {target} ({len(registry())} rules)")
+        return 0
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in pages().items():
+        (target / name).write_text(text, encoding="utf-8")
+        print(f"wrote {target / name}")
     return 0
 
 

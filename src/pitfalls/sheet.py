@@ -10,6 +10,7 @@ A PDF is printed with headless Chromium when one is installed.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,19 +20,33 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pitfalls.text import T
 
-QUESTIONS: dict[str, T] = {
-    "who_acts": T("Who acts on a wrong answer, and how do they notice it?",
-                  "間違った答えが出たとき、誰がどう気づいて対応しますか？"),
-    "acceptable_error": T("What error rate is acceptable, and what does one error cost?",
-                          "どの程度の誤り率なら許容できますか？ 誤り 1"
-                          " 件の損失はどれくらいですか？"),
-    "fallback": T("What happens when the model is unsure or the photo is unusable?",
-                  "モデルが判断に迷うとき、写真が使えないときはどうしますか？"),
-    "review": T("Who reviews the measurements after release, and how often?",
-                "リリース後の測定結果を誰がどのくらいの頻度で確認しますか？"),
-}
-"""Questions no tool can answer; answers come from `[tool.pitfalls.questions]` under these keys
-(any other key there is shown as a question of its own)."""
+log = logging.getLogger(__name__)
+
+
+def questions_no_tool_can_answer() -> dict[str, T]:
+    """The sheet's questions no tool can answer, by key: the checklist items that name a sheet key
+    (one source). Answers come from `[tool.pitfalls.questions]` under these keys (any other key
+    there is shown as a question of its own)."""
+    from pitfalls.checklist.items import sheet_questions
+
+    return {key: item.question for key, item in sheet_questions().items()}
+
+
+def checklist_answers(path: str | Path | None = None) -> dict[str, str]:
+    """Sheet answers from the checklist's answers file (default `pitfalls-checklist.toml` in the
+    working folder): the note of each sheet item answered `done`."""
+    from pitfalls.checklist.answers import ANSWERS_FILE, read_answers
+    from pitfalls.checklist.items import sheet_questions
+    from pitfalls.errors import PitfallsError
+
+    try:
+        answers = read_answers(Path(path or ANSWERS_FILE))
+    except PitfallsError as exc:
+        log.warning("checklist answers not used on the sheet: %s", exc)
+        return {}
+    return {key: answers[item.id].note for key, item in sheet_questions().items()
+            if item.id in answers and answers[item.id].status == "done" and answers[item.id].note}
+
 
 AFTER_RELEASE = [
     T("Share of confident predictions and the accuracy estimated from it without labels (ATC).",
@@ -112,8 +127,8 @@ def sheet_data(report: dict[str, Any], *, lang: str = "en", bench: dict[str, Any
                  "machine": ", ".join(str(v) for v in (bench.get("machine") or {}).values()
                                       if isinstance(v, str | int | float))[:120]}
     asked = dict(questions or {})
-    qs = [{"question": QUESTIONS[k].get_text(lang), "answer": asked.pop(k, None)}
-          for k in QUESTIONS]
+    qs = [{"question": q.get_text(lang), "answer": asked.pop(k, None)}
+          for k, q in questions_no_tool_can_answer().items()]
     qs += [{"question": k.replace("_", " "), "answer": v} for k, v in asked.items()]
     labels = sorted((ds.get("labels") or {}).keys())
     n_eval = ev.get("n") or pred.get("n_eval")
@@ -178,7 +193,7 @@ def write_sheet(report: dict[str, Any], out: str | Path, *, lang: str = "en",
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read bench results {bench}: {exc}") from None
     if questions is None:
-        questions = find_config().questions
+        questions = {**checklist_answers(), **find_config().questions}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     html = out / "sheet.html"

@@ -29,6 +29,7 @@ summary. A section template receives:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,8 @@ from pitfalls.report.thumbs import THUMB_SIDE, Thumb, Thumbnailer
 if TYPE_CHECKING:
     from pitfalls.findings import Finding
     from pitfalls.report.document import Report
+
+log = logging.getLogger(__name__)
 
 MAX_ITEMS = 12
 """Items with images shown per finding (the rest are in report.json)."""
@@ -263,8 +266,23 @@ def _doc(code: str, lang: str) -> dict[str, Any] | None:
     if doc is None:
         return None
     return {"what": doc.what.get_text(lang), "why": doc.why.get_text(lang),
-            "fix": doc.fix.get_text(lang), "cases": list(doc.cases),
+            "fix": doc.fix.get_text(lang), "cases": _cases(code, doc.cases, lang),
             "notes": doc.notes.get_text(lang) if doc.notes else None}
+
+
+def _cases(code: str, ids: tuple[str, ...], lang: str) -> list[str]:
+    """The rule's published cases, then the team's cases that name the rule (from `case-dirs`)."""
+    from pitfalls.cases import references, team_cases
+    from pitfalls.errors import PitfallsError
+
+    out = references(ids, lang)
+    try:
+        team = team_cases()
+    except PitfallsError as exc:  # a broken team case must not cost the report
+        log.warning("team cases not shown: %s", exc)
+        return out
+    return out + [f"{c.reference(lang)} ({messages(lang)['team_case']})" for c in team.values()
+                  if code in c.rules]
 
 
 def _rule_title(code: str, lang: str) -> str:
@@ -281,11 +299,29 @@ def _wide(v: Any) -> bool:
     return isinstance(v, list | tuple) and any(isinstance(x, Mapping) for x in v)
 
 
+def _order(severity: str) -> int:
+    """Findings are shown worst first (a stable sort keeps the report's order within a severity)."""
+    return -severity_rank(severity) if severity in SEVERITIES else 0
+
+
+def _anchor(position: int, rule: str) -> str:
+    return f"finding-{position}-{re.sub(r'[^A-Za-z0-9]', '', rule)}"
+
+
+def finding_anchors(findings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The `report.html` anchor of each finding of a report.json, in report.json's order."""
+    order = sorted(range(len(findings)), key=lambda j: _order(str(findings[j].get("severity"))))
+    out = [""] * len(findings)
+    for position, j in enumerate(order):
+        out[j] = _anchor(position, str(findings[j].get("rule")))
+    return out
+
+
 def _finding_view(i: int, f: Finding, lang: str, thumbs: Thumbnailer,
                   max_items: int) -> FindingView:
     evidence, shown = _evidence(f.items, thumbs, max_items)
     return FindingView(
-        anchor=f"finding-{i}-{re.sub(r'[^A-Za-z0-9]', '', f.rule)}",
+        anchor=_anchor(i, f.rule),
         rule=f.rule, severity=f.severity if f.severity in SEVERITIES else "info",
         phase=f.phase, title=f.title.get_text(lang), summary=f.summary.get_text(lang),
         metrics=[(str(k), format_value(v, 1), _wide(v)) for k, v in (f.metrics or {}).items()],
@@ -316,8 +352,7 @@ def render_html(report: Report, lang: str = "en", *, max_items: int = MAX_ITEMS,
     lang = lang if lang in FONTS else "en"
     m = messages(lang)
     thumbs = Thumbnailer(report.root, side=thumb_side)
-    ordered = sorted(report.findings, key=lambda f: (-severity_rank(f.severity)
-                                                     if f.severity in SEVERITIES else 0))
+    ordered = sorted(report.findings, key=lambda f: _order(f.severity))
     thumbs.prefetch(_shown_paths(ordered, max_items))
     views = [_finding_view(i, f, lang, thumbs, max_items) for i, f in enumerate(ordered)]
     counts = {p: {s: 0 for s in SEVERITIES} for p in PHASES}

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Doc:
-    """A rule's documentation: what it checks, why it matters, how to fix it, and real cases."""
+    """A rule's documentation: what it checks, why it matters, how to fix it, and the ids of the
+    real cases behind it in the case library (`pitfalls/cases/library/`)."""
 
     what: T
     why: T

@@ -134,12 +134,7 @@ class DuplicatesInSplit(Rule):
               "copies came from (scraping the same page twice, augmented copies saved to disk).",
               "各グループから 1 枚だけ残すか、グループを 1 例として重み付けしてください。"
               "複製の出所（同じページの重複収集、保存された拡張画像など）を確認してください。"),
-        cases=("Carlini et al. (2023), 'Extracting Training Data from Diffusion Models', USENIX "
-               "Security: images duplicated in the training set were the ones the model memorised "
-               "and reproduced.",
-               "Barz & Denzler (2020), 'Do We Train on Test Data? Purging CIFAR of Near-"
-               "Duplicates', Journal of Imaging 6(6):41: near-duplicates are common in CIFAR, "
-               "within and across splits."),
+        cases=("barz-denzler-2020-cifar-duplicates", "carlini-2023-diffusion-memorisation"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -192,12 +187,7 @@ class ConflictingDuplicates(Rule):
               "guideline for the classes that are confused.",
               "各グループを確認し、正しいラベルの 1 枚だけを残してください。混同されている"
               "クラスについてラベル付けの基準を見直してください。"),
-        cases=("Northcutt, Athalye & Mueller (2021), 'Pervasive Label Errors in Test Sets "
-               "Destabilize Machine Learning Benchmarks', NeurIPS Datasets and Benchmarks: on "
-               "average 3.3% of the test labels of ten popular benchmarks are wrong; copies of one "
-               "image under different labels are the most direct evidence of such errors.",
-               "Barz & Denzler (2020), 'Do We Train on Test Data?', Journal of Imaging 6(6):41: "
-               "among CIFAR's near-duplicates some carry different labels."),
+        cases=("barz-denzler-2020-cifar-duplicates", "northcutt-2021-label-errors"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

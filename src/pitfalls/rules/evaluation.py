@@ -52,11 +52,7 @@ class TestSetTooSmall(Rule):
               "intervals alongside every score and do not claim differences inside them.",
               "クラスごとに示した枚数のテスト画像を追加するか、すべてのスコアに区間を併記し、"
               "区間内の差を主張しないでください。"),
-        cases=("Recht, Roelofs, Schmidt & Shankar (2019), 'Do ImageNet classifiers generalize "
-               "to ImageNet?' (ICML): test-set sampling alone moves accuracy by points, more than "
-               "many published improvements.",
-               "Dietterich (1998), 'Approximate statistical tests for comparing supervised "
-               "classification learning algorithms', Neural Computation 10(7)."),
+        cases=("dietterich-1998-statistical-tests", "recht-2019-imagenet-v2"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -129,14 +125,9 @@ class LeakInflatedScore(Rule):
               "sessions and near-duplicates stay on one side, and retrain.",
               "リークのないスコアを報告してください。`pitfalls split` でグループ・セッション・類似"
               "画像を片側にまとめて分割し直し、再学習してください。"),
-        cases=("Barz & Denzler (2020), 'Do we train on test data? Purging CIFAR of "
-               "near-duplicates' (J. Imaging 6(6)): 3.3% of CIFAR-10 and 10% of CIFAR-100 test "
-               "images have near-duplicates in train; on the purged ciFAIR sets, model accuracy "
-               "drops and rankings change.",
-               "Roberts et al. (2021), 'Common pitfalls and recommendations for using machine "
-               "learning to detect and prognosticate for COVID-19 using chest radiographs and CT "
-               "scans' (Nature Machine Intelligence 3): many studies split images of the same "
-               "patient across train and test."),
+        cases=("kaufman-2012-leakage",
+               "barz-denzler-2020-cifar-duplicates",
+               "roberts-2021-covid-pitfalls"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -203,9 +194,7 @@ class Miscalibration(Rule):
               "regression) and re-check the reliability diagram.",
               "別の検証用分割で較正（温度スケーリング、Platt 法、等調回帰）し、信頼性図を"
               "確認し直してください。"),
-        cases=("Guo, Pleiss, Sun & Weinberger (2017), 'On calibration of modern neural "
-               "networks' (ICML): ResNets on CIFAR-100 had ECE above 10%; temperature scaling "
-               "fixed most of it.",),
+        cases=("guo-2017-calibration",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -277,11 +266,8 @@ class WeakSlice(Rule):
               "report per-slice metrics; if the slice is out of scope, say so in the spec.",
               "弱いスライスの学習画像を集める、その条件に向けたデータ拡張をする、スライス別の指標を"
               "報告する、などを行ってください。対象外の条件なら仕様に明記してください。"),
-        cases=("Oakden-Rayner et al. (2020), 'Hidden stratification causes clinically "
-               "meaningful failures in machine learning for medical imaging' (ACM CHIL).",
-               "Buolamwini & Gebru (2018), 'Gender Shades' (FAT*): commercial face-analysis "
-               "error rates up to 34.7% for darker-skinned women vs 0.8% for lighter-skinned "
-               "men."),
+        cases=("buolamwini-gebru-2018-gender-shades",
+               "oakden-rayner-2020-hidden-stratification"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

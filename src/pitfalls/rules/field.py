@@ -72,13 +72,7 @@ class FieldConditions(Rule):
               "現場と同じ条件（同じカメラ・照明・距離・アプリ設定）で学習・テスト用の写真を集める、"
               "測定された変化でデータ拡張する、または現場の撮影（照明・シャッター速度・JPEG 品質）"
               "を改善してから再テストしてください。"),
-        cases=("Beede et al. (2020), 'A Human-Centered Evaluation of a Deep Learning System "
-               "Deployed in Clinics for the Detection of Diabetic Retinopathy', CHI 2020: a "
-               "model accurate in the lab rejected over a fifth of images in Thai clinics, "
-               "largely because of poor lighting and low-quality photos.",
-               "Hendrycks & Dietterich (2019), 'Benchmarking Neural Network Robustness to Common "
-               "Corruptions and Perturbations', ICLR: blur, noise, brightness and JPEG "
-               "compression cut ImageNet accuracy sharply (ImageNet-C)."),
+        cases=("hendrycks-dietterich-2019-imagenet-c", "beede-2020-dr-thailand"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -164,12 +158,7 @@ class FieldAccuracy(Rule):
               "関係者にはラボではなく現場の数字を伝えてください（`pitfalls sheet`）。"
               "最も影響の大きい条件（照明・ピント・圧縮）を改善するか、"
               "その条件で学習してください。"),
-        cases=("Garg et al. (2022), 'Leveraging Unlabeled Data to Predict Out-of-Distribution "
-               "Performance', ICLR: ATC predicts accuracy under shift within a few points "
-               "(3.87 on CIFAR-10-C).",
-               "Koh et al. (2021), 'WILDS: A Benchmark of in-the-Wild Distribution Shifts', "
-               "ICML: models lose up to tens of points between the labs/hospitals/cameras they "
-               "were tested on and new ones (e.g. Camelyon17, iWildCam)."),
+        cases=("beede-2020-dr-thailand", "koh-2021-wilds", "garg-2022-atc"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -233,9 +222,7 @@ class FieldOutOfDistribution(Rule):
               "restrict the model's use (reject and route to a person) where they occur.",
               "分布外の写真を確認し、同様の場面を学習・テストデータに加えるか、そうした写真では"
               "モデルを使わない（棄却して人に回す）運用にしてください。"),
-        cases=("Zech et al. (2018), 'Variable generalization performance of a deep learning "
-               "model to detect pneumonia in chest radiographs', PLOS Medicine: a model trained "
-               "at two hospitals performed worse on a third hospital's X-rays.",),
+        cases=("beery-2018-terra-incognita", "zech-2018-pneumonia-hospitals", "koh-2021-wilds"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -49,12 +49,7 @@ class ClassImbalance(Rule):
               "and judge the model by balanced accuracy and per-class recall, not accuracy.",
               "少数クラスの画像を追加収集してください。難しければ損失の重み付けやリサンプリングを行"
               "い、正解率ではなくバランス正解率とクラス別再現率で評価してください。"),
-        cases=("Buda, Maki & Mazurowski (2018), 'A systematic study of the class imbalance "
-               "problem in convolutional neural networks', Neural Networks 106: accuracy falls as "
-               "imbalance grows; oversampling works best.",
-               "ISIC skin-lesion archives: melanoma is a small minority of lesions, and models "
-               "reporting high accuracy have missed most melanomas (Esteva et al. 2017 discuss "
-               "per-class sensitivity for this reason)."),
+        cases=("buda-2018-class-imbalance",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -107,9 +102,7 @@ class SplitLabelShift(Rule):
               "groups and near-duplicates together), or report per-class metrics.",
               "ラベルで層化して分割し直してください（`pitfalls split` はグループや類似画像を"
               "まとめたまま層化します）。またはクラス別の指標を報告してください。"),
-        cases=("Recht et al. (2019), 'Do ImageNet classifiers generalize to ImageNet?': a new "
-               "test set built with a slightly different selection process cost models 11-14 "
-               "points of accuracy.",),
+        cases=("recht-2019-imagenet-v2",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -184,12 +177,7 @@ class HiddenMinorityFailure(Rule):
               "class, re-weight or resample in training, and tune the decision threshold.",
               "バランス正解率とクラス別再現率を報告してください。苦手なクラスの画像を増やす、"
               "学習時に重み付けやリサンプリングをする、判定しきい値を調整する、などで改善します。"),
-        cases=("Oakden-Rayner, Dunnmon, Carneiro & Ré (2020), 'Hidden stratification causes "
-               "clinically meaningful failures in machine learning for medical imaging' (ACM "
-               "CHIL): models with high overall AUC performed far worse on clinically important "
-               "subclasses.",
-               "Buda, Maki & Mazurowski (2018), Neural Networks 106: under class imbalance, "
-               "overall accuracy stays high while minority classes are misclassified."),
+        cases=("buda-2018-class-imbalance", "oakden-rayner-2020-hidden-stratification"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -49,10 +49,7 @@ class LikelyLabelErrors(Rule):
               "labels, and re-evaluate; for test sets, have two people relabel them.",
               "一覧の画像を（誤りの可能性が高い順に）見直し、誤ったラベルを修正または除外して再評価"
               "してください。テストセットは二人で付け直すのが確実です。"),
-        cases=("Northcutt, Athalye & Mueller (2021), 'Pervasive label errors in test sets "
-               "destabilize machine learning benchmarks' (NeurIPS Datasets and Benchmarks): an "
-               "average of 3.3% label errors across 10 benchmark test sets (at least 6% in "
-               "ImageNet's validation set); correcting them changes model rankings.",),
+        cases=("northcutt-2021-label-errors", "sambasivan-2021-data-cascades"),
     )
 
     def prefetch(self, ctx: Context) -> None:

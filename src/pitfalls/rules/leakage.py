@@ -125,11 +125,7 @@ class ExactLeak(Rule):
               "again with `pitfalls split`, which keeps copies on one side.",
               "評価用分割（または学習）から複製を除き、評価し直してください。`pitfalls split` で"
               "分割し直すと、複製は同じ側にまとめられます。"),
-        cases=(_BARZ,
-               "Roberts et al. (2021), 'Common pitfalls and recommendations for using machine "
-               "learning to detect and prognosticate for COVID-19 using chest radiographs and CT "
-               "scans', Nature Machine Intelligence 3: many reviewed models were evaluated on data "
-               "that overlapped their training data."),
+        cases=("barz-denzler-2020-cifar-duplicates", "roberts-2021-covid-pitfalls"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -173,10 +169,7 @@ class NearDuplicateLeak(Rule):
               "ほぼ同一の画像のグループを分割の片側にまとめてください（`pitfalls split` が行います"
               "）。または評価から除いて評価し直してください（EVAL0"
               "02 が除いた場合の得点を示します）。"),
-        cases=(_BARZ,
-               "Recht et al. (2019), 'Do ImageNet Classifiers Generalize to ImageNet?', ICML: "
-               "near-duplicates between the new and the original test images were removed before "
-               "comparing accuracies."),
+        cases=("recht-2019-imagenet-v2", "barz-denzler-2020-cifar-duplicates"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -229,15 +222,9 @@ class GroupLeak(Rule):
               "`pitfalls split`), so that each group is entirely on one side.",
               "グループ単位で分割してください（scikit-learn の GroupShuffleSplit / "
               "StratifiedGroupKFold、または `pitfalls split`）。各グループが片側だけに入ります。"),
-        cases=("ChestX-ray14 (Wang et al. 2017) has many images per patient; the first version of "
-               "CheXNet (Rajpurkar et al. 2017, arXiv:1711.05225v1) split images without keeping "
-               "patients apart and later versions re-split by patient (discussed by L. "
-               "Oakden-Rayner, 'CheXNet: an in-depth review', 2018).",
-               "Zech et al. (2018), 'Variable generalization performance of a deep learning model "
-               "to detect pneumonia in chest radiographs', PLOS Medicine 15(11): models learned "
-               "the hospital and did worse on other hospitals' patients.",
-               "Roberts et al. (2021), Nature Machine Intelligence 3: COVID-19 imaging models with "
-               "the same patients in training and test."),
+        cases=("kaufman-2012-leakage",
+               "zech-2018-pneumonia-hospitals",
+               "roberts-2021-covid-pitfalls"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -295,12 +282,9 @@ class SessionLeak(Rule):
               "which keeps inferred sessions together) and re-evaluate.",
               "セッション単位で分割してください。セッションを `group` 列に記入する（または推定"
               "セッションをまとめる `pitfalls split` を使う）うえで評価し直してください。"),
-        cases=("Beery, Van Horn & Perona (2018), 'Recognition in Terra Incognita', ECCV: camera "
-               "traps shoot sequences of near-identical frames; models evaluated at locations "
-               "seen in training looked far better than at new locations.",
-               "Barz & Denzler (2020), 'Do We Train on Test Data?', Journal of Imaging 6(6):41: "
-               "many of CIFAR's cross-split near-duplicates are different shots of the same scene "
-               "rather than copies."),
+        cases=("kaufman-2012-leakage",
+               "beery-2018-terra-incognita",
+               "barz-denzler-2020-cifar-duplicates"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -56,11 +56,9 @@ class LatencyBudget(Rule):
               "model, int8, more threads), or renegotiate the budget with the numbers in hand.",
               "パレートフロントから予算内の構成（入力解像度を下げる、小さいモデル、int8、"
               "スレッド数）を選ぶか、数値を示して予算を見直してください。"),
-        cases=("Reddi et al. (2020), 'MLPerf Inference Benchmark', ISCA: the single-stream "
-               "scenario is scored by 90th-percentile latency and the server scenario by a "
-               "99th-percentile bound, because averages hide the tail.",
-               "Dean & Barroso (2013), 'The Tail at Scale', Communications of the ACM 56(2): at "
-               "Google, rare slow responses dominate user-visible latency once requests fan out."),
+        cases=("dean-barroso-2013-tail-at-scale",
+               "canziani-2016-accuracy-speed",
+               "reddi-2020-mlperf-inference"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -112,11 +110,7 @@ class DominatedModel(Rule):
               "選んだ兆候です。"),
         fix=T("Drop it from the candidates and choose on the Pareto front in the report.",
               "候補から外し、レポートのパレートフロント上から選んでください。"),
-        cases=("Canziani, Paszke & Culurciello (2016), 'An Analysis of Deep Neural Network Models "
-               "for Practical Applications': VGG nets were slower and larger than ResNet and "
-               "GoogLeNet at lower ImageNet accuracy.",
-               "Tan & Le (2019), 'EfficientNet', ICML: EfficientNet-B7 matched GPipe's accuracy "
-               "while being 8.4x smaller and 6.1x faster at inference."),
+        cases=("canziani-2016-accuracy-speed", "tan-le-2019-efficientnet"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -179,17 +173,10 @@ class PreprocessingSkew(Rule):
               "export it into the graph), and keep this check in CI.",
               "学習時と全く同じ変換で推論してください（仕様ファイルとしてモデルと一緒に配布するか"
               "グラフに組み込む）。このチェックを CI に入れてください。"),
-        cases=("Sculley et al. (2015), 'Hidden Technical Debt in Machine Learning Systems', "
-               "NeurIPS: training/serving skew named among the costliest hidden debts.",
-               "Zinkevich, 'Rules of Machine Learning' (Google), rule #29: the YouTube home page "
-               "switched to logging features at serving time, with significant quality "
-               "improvements, to remove training-serving skew.",
-               "Parmar, Zhang & Zhu (2022), 'On Aliased Resizing and Surprising Subtleties in GAN "
-               "Evaluation', CVPR: PIL, OpenCV, TensorFlow and PyTorch resizes give different "
-               "pixels and change the measured scores; timm stores each model's interpolation "
-               "and crop_pct because evaluation depends on them.",
-               "OpenCV decodes images in BGR order while PIL and torchvision use RGB; Caffe-era "
-               "models expect BGR, a mismatch documented across model zoos."),
+        cases=("sculley-2015-hidden-technical-debt",
+               "breck-2017-ml-test-score",
+               "touvron-2019-train-test-resolution",
+               "parmar-2022-aliased-resizing"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -240,11 +227,7 @@ class QuantizationLoss(Rule):
               "sensitive layers in float, or use quantization-aware training.",
               "より代表的な学習画像で較正する、チャネル単位で量子化する、敏感な層を浮動小数点のまま"
               "残す、または量子化を考慮した学習を使ってください。"),
-        cases=("Reddi et al. (2020), 'MLPerf Inference Benchmark': a quantized submission must "
-               "reach at least 99% of the FP32 reference accuracy (99.9% for some tasks).",
-               "Krishnamoorthi (2018), 'Quantizing deep convolutional networks for efficient "
-               "inference: A whitepaper': per-layer post-training weight quantization collapsed "
-               "MobileNet-v1's top-1 accuracy, while per-channel kept it close to float."),
+        cases=("krishnamoorthi-2018-quantization", "reddi-2020-mlperf-inference"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -74,9 +74,7 @@ class BrokenFiles(Rule):
               "mis-typed files to their real format's extension.",
               "該当ファイルを再出力・再取得するか、データセットから除いてください。"
               "形式違いのファイルは実際の形式の拡張子に改名してください。"),
-        cases=("CleanVision and the Open Images / LAION tooling all ship broken-file checks "
-               "because scraped datasets routinely contain truncated downloads and HTML error "
-               "pages saved as .jpg.",),
+        cases=("imagenet-2012-png-cmyk-files",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -219,8 +217,7 @@ class DarkImages(PerImageRule):
               "field condition (keep them, and make sure every class and split has them).",
               "暗い画像が撮影の失敗（削除・撮り直し）なのか、現場の実際の条件（残して全クラス・全分"
               "割に含める）なのかを確認してください。"),
-        cases=("CleanVision (Cleanlab, 2023) reports dark images among the most common issues it "
-               "finds in public datasets such as Caltech-256 and Food-101.",),
+        cases=("hendrycks-dietterich-2019-imagenet-c", "beede-2020-dr-thailand"),
         notes=T("CleanVision thresholds the 99th percentile of its perceived brightness at 0.32; "
                 "the 95th percentile of luma at 0.25 flags the same images in its test set while "
                 "leaving night photos with a few bright lights alone.",
@@ -258,8 +255,7 @@ class LightImages(PerImageRule):
               "differ systematically between classes.",
               "撮影の失敗は除き、撮影時に露出を調整し、"
               "照明がクラス間で系統的に異ならないようにしてください。"),
-        cases=("CleanVision (Cleanlab, 2023) flags 'light' images as a standard issue type in "
-               "its audits of public image datasets.",),
+        cases=("hendrycks-dietterich-2019-imagenet-c",),
         notes=T("CleanVision thresholds the 5th percentile of perceived brightness at 0.95; luma "
                 "at 0.9 is equivalent on its test images.",
                 "CleanVision は知覚輝度の 5 パーセンタイルを 0.95 で判定します。輝度では 0.9 が"
@@ -321,9 +317,9 @@ class BlurryImages(PerImageRule):
               "class) when the field will produce blur too.",
               "ぼやけた画像を削除・撮り直すか、現場でもぼけが生じるなら意図的に（全クラスに）"
               "残してください。"),
-        cases=("Pech-Pacheco et al. (2000), 'Diatom autofocusing in brightfield microscopy': the "
-               "variance of the Laplacian as a focus measure, the basis of most blur checks.",
-               "CleanVision (Cleanlab, 2023) reports blurry images as a standard issue type."),
+        cases=("pech-pacheco-2000-focus-measure",
+               "hendrycks-dietterich-2019-imagenet-c",
+               "beede-2020-dr-thailand"),
         notes=T("CleanVision measures edge strength on a 64-pixel thumbnail; the relative "
                 "Laplacian variance on the 256-pixel working copy agrees on its test images and "
                 "adapts to the dataset (a microscope set that is soft everywhere is not flooded). "
@@ -386,8 +382,7 @@ class LowInformation(PerImageRule):
               "す。撮影パイプラインの故障を示していることもよくあります。"),
         fix=T("Remove them, or give them an explicit 'no object' class if the field produces them.",
               "削除するか、現場でも発生するなら明示的な「対象なし」クラスにしてください。"),
-        cases=("CleanVision (Cleanlab, 2023) found low-information images (e.g. blank frames) "
-               "in public datasets such as Food-101 and Caltech-256.",),
+        cases=("norouzzadeh-2018-camera-trap-empty",),
         notes=T("CleanVision uses the entropy of the three-channel histogram with a threshold of "
                 "3 bits; on its test images that equals about 1.5 bits of the luma histogram.",
                 "CleanVision は 3 チャンネルのヒストグラムのエントロピーを 3 ビットで判定します。"
@@ -430,8 +425,7 @@ class OddSize(PerImageRule):
               "特定のクラスに偏るとショートカットになります。"),
         fix=T("Check where the outliers come from; drop thumbnails; resize consistently.",
               "外れ値の出所を確認し、サムネイルは除き、一貫した方法でリサイズしてください。"),
-        cases=("CleanVision (Cleanlab, 2023) reports 'odd size' images, e.g. thumbnails mixed "
-               "into full-size photo datasets.",),
+        cases=("hendrycks-dietterich-2019-imagenet-c", "touvron-2019-train-test-resolution"),
         notes=T("CleanVision uses an IQR fence on sqrt(area) alone; the added factor from the "
                 "median keeps datasets with a tight size spread from flagging ordinary photos.",
                 "CleanVision は sqrt(面積) の四分位範囲のみを使います。中央値からの倍率条件を加え、"
@@ -478,8 +472,7 @@ class OddAspect(PerImageRule):
               "帯状の画像）では対象が失われたり歪んだりし、そもそも写真でないこともよくあります。"),
         fix=T("Check the listed files; crop or pad them deliberately, or remove them.",
               "該当ファイルを確認し、意図的に切り取る・余白を付ける、または削除してください。"),
-        cases=("CleanVision (Cleanlab, 2023) reports 'odd aspect ratio' images as a standard "
-               "issue type in its dataset audits.",),
+        cases=("touvron-2019-train-test-resolution",),
         notes=T("CleanVision flags a short/long ratio below 0.35 (long/short above 2.9); 3.0 here, "
                 "plus a check relative to the dataset's typical shape.",
                 "CleanVision は短辺/長辺が 0.35 未満（長辺/短辺 2.9 超）で判定します。"
@@ -528,9 +521,7 @@ class ColourModes(Rule):
               "check where the grayscale images come from.",
               "データセット作成時にすべてのファイルを一つのモード（通常 8 ビット RGB）に変換し、"
               "グレースケール画像の出所を確認してください。"),
-        cases=("CleanVision (Cleanlab, 2023) reports grayscale images as a standard issue type; "
-               "ImageNet contains CMYK JPEGs and grayscale images that broke early loaders "
-               "(noted in the Caffe and TensorFlow ImageNet preprocessing scripts).",),
+        cases=("imagenet-2012-png-cmyk-files",),
         notes=T("CleanVision calls an image grayscale only when its file mode is L; here an RGB "
                 "file whose channels are all equal counts too.",
                 "CleanVision はファイルのモードが L のときだけグレースケールとします。"
@@ -597,9 +588,7 @@ class ExifOrientation(Rule):
               "training and in serving alike.",
               "データセット作成時に一度だけ向きを適用する（PIL.ImageOps.exif_transpose の後、"
               "タグなしで保存する）か、学習と推論の両方でローダーが適用するようにしてください。"),
-        cases=("Adam Geitgey (2019), 'The dumb reason your fancy Computer Vision app isn't "
-               "working: Exif Orientation' (Medium): models fed sideways phone photos because "
-               "the loaders ignored the EXIF tag.",),
+        cases=("geitgey-2019-exif-orientation",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:

@@ -181,12 +181,9 @@ class PropertyShortcut(ProbeRule):
               "collect images of every class with every camera.",
               "全クラスを同じ撮影・出力パイプライン（解像度、形式、品質、カラーモード）に揃えるか、"
               "データ拡張でそれらをランダム化してください。全クラスを全カメラで撮影してください。"),
-        cases=("Zech et al. (2018), 'Variable generalization performance of a deep learning model "
-               "to detect pneumonia in chest radiographs', PLOS Medicine: the CNN identified the "
-               "hospital (scanner, image processing) and used its pneumonia prevalence.",
-               "DeGrave, Janizek & Lee (2021), 'AI for radiographic COVID-19 detection selects "
-               "shortcuts over signal', Nature Machine Intelligence: COVID-positive and negative "
-               "X-rays came from different sources with different image characteristics."),
+        cases=("zech-2018-pneumonia-hospitals",
+               "geirhos-2020-shortcut-learning",
+               "degrave-2021-covid-shortcuts"),
         notes=T("File size is scored with the content probe (as bits per pixel) because it "
                 "follows texture: a class of grass makes larger JPEGs than a class of sky.",
                 "ファイルサイズはテクスチャに従う（芝生のクラスは空のクラスより JPEG が大きい）"
@@ -276,12 +273,10 @@ class BorderShortcut(ProbeRule):
               "another source.",
               "縁を切り取る（またはすべての画像に同じ余白を付ける）、全クラスを同じ背景で撮影する、"
               "例示画像を確認する、別の出所の画像で評価する、のいずれかを行ってください。"),
-        cases=("Ribeiro, Singh & Guestrin (2016), ''Why should I trust you?'': a husky-vs-wolf "
-               "classifier that had learned the snow in the background (KDD 2016).",
-               "Winkler et al. (2019), JAMA Dermatology: a dermoscopy CNN's melanoma scores rose "
-               "with surgical skin markings around the lesion.",
-               "Zech et al. (2018), PLOS Medicine: hospital-specific tokens in the corners of "
-               "chest radiographs let a CNN identify the hospital."),
+        cases=("ribeiro-2016-husky-wolf",
+               "zech-2018-pneumonia-hospitals",
+               "winkler-2019-skin-markings",
+               "geirhos-2020-shortcut-learning"),
         notes=T("Calibrated with benchmarks/calibrate_rules.py on 512x384 JPEGs (quality 85-95, "
                 "four classes on belts, outdoor scenes and real photo tiles, 5 seeds): no warning "
                 "on clean splits; caught on one class: solid frames of 3, 6 and 30 px (score "
@@ -444,10 +439,7 @@ class MetadataShortcut(ProbeRule):
               "evaluate on a source held out entirely, and say so in the results.",
               "全クラスを全ての出所（カメラ、施設、撮影日）から集めてください。不可能なら、"
               "一つの出所を丸ごと評価用に取り分けて評価し、そのことを結果に明記してください。"),
-        cases=("Zech et al. (2018), PLOS Medicine: pneumonia prevalence differed between "
-               "hospitals and a CNN detected the hospital with near-perfect accuracy.",
-               "DeGrave, Janizek & Lee (2021), Nature Machine Intelligence: COVID-19 X-ray "
-               "datasets drew positives and negatives from different sources."),
+        cases=("zech-2018-pneumonia-hospitals", "degrave-2021-covid-shortcuts"),
     )
     needs = frozenset({Need.FEATURES, Need.LABELS})
 
