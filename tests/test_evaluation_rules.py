@@ -138,6 +138,16 @@ def test_weak_slice_with_failure_examples(tmp_path: Path) -> None:
     failures = set(table[test]["path"][night & ~right])
     assert item["paths"] and set(item["paths"]) <= failures
     assert finding.metrics["correction"] == "benjamini-hochberg"
+    # Each failed example carries its true label and the (wrong) prediction, image by image.
+    truth = dict(zip(table["path"], table["label"], strict=True))
+    assert item["label"] == [truth[p] for p in item["paths"]]
+    assert all(p != t for p, t in zip(item["pred"], item["label"], strict=True))
+    # The report shows the worst slices' failed examples as labelled thumbnails.
+    html = report.to_html()
+    section = html[html.index("slice-fails"):]
+    shown = item["paths"][0]
+    assert f'alt="{shown}"' in section and "data:image/" in section
+    assert f"{truth[shown]} → {item['pred'][0]}" in section
 
 
 def test_label_errors_from_predictions_and_from_probe(tmp_path: Path) -> None:

@@ -294,3 +294,16 @@ def test_terminal_summary(report_scan: Report) -> None:
     print_summary(report_scan, console, lang="ja")
     text = console.export_text()
     assert "QUAL001" in text and "重大度" in text
+
+
+def test_long_tables_fold_under_a_count() -> None:
+    """A finding's table of many rows shows ten open and folds the rest under their count."""
+    from pitfalls.report.html import VISIBLE_ROWS, _records_table
+
+    rows = [{"label": f"class {i}", "n": i} for i in range(25)]
+    html = str(_records_table(rows, more="{n} more rows"))
+    shown, folded = html.split("<details", 1)
+    assert shown.count("<tr>") == VISIBLE_ROWS + 1  # header and ten rows
+    assert f"{25 - VISIBLE_ROWS} more rows" in folded
+    assert folded.count("<tr>") == 25 - VISIBLE_ROWS + 1
+    assert "<details" not in str(_records_table(rows[:5], more="{n} more rows"))

@@ -188,10 +188,17 @@ def evaluation_section(ctx: Context) -> dict[str, Any] | None:
     worst = []
     for rec in sl.head(10).to_dict("records"):
         wrong = [int(r) for r in rec.pop("rows") if not _is_correct(es, int(r))]
-        rec["failures"] = [str(paths[r]) for r in wrong[:6]]
+        rec["failures"] = [{"path": str(paths[r]), **outcome(es, r)} for r in wrong[:6]]
         worst.append(rec)
     section["slices"] = worst
     return section
+
+
+def outcome(es: EvalSet, row: int) -> dict[str, str]:
+    """The true label and the prediction of one evaluation row (a row of the table)."""
+    pos = int(np.searchsorted(es.rows, row))
+    return {"label": str(es.classes[int(es.y_true[pos])]),
+            "pred": str(es.classes[int(es.y_pred[pos])])}
 
 
 def _is_correct(es: EvalSet, row: int) -> bool:

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 MAX_ITEMS = 12
 """Items with images shown per finding (the rest are in report.json)."""
 MAX_ROWS = 30
+VISIBLE_ROWS = 10
+"""Rows of a finding's table shown open; the rest (up to MAX_ROWS) fold under a count."""
 """Rows of a table of items without images shown per finding."""
 MAX_IMAGES = 10
 """Images shown per item (a long session row is cut, the count of the rest shown)."""
@@ -153,15 +155,26 @@ def _columns(records: Sequence[Mapping[str, Any]], skip: set[str] = frozenset())
     return cols
 
 
-def _records_table(records: Sequence[Mapping[str, Any]], depth: int = 0) -> Markup:
+def _records_table(records: Sequence[Mapping[str, Any]], depth: int = 0,
+                   more: str | None = None) -> Markup:
+    """Records as a table; with `more` (a text with `{n}`), rows past `VISIBLE_ROWS` fold into
+    a collapsed part that says how many it holds."""
     cols = _columns(records)
     head = Markup("").join(Markup("<th>{}</th>").format(c) for c in cols)
-    body = Markup("").join(
-        Markup("<tr>{}</tr>").format(Markup("").join(
-            Markup("<td>{}</td>").format(format_value(r.get(c), depth + 1)) for c in cols))
-        for r in records)
-    return Markup('<table class="records"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
-                  ).format(head, body)
+
+    def table(rows: Sequence[Mapping[str, Any]]) -> Markup:
+        body = Markup("").join(
+            Markup("<tr>{}</tr>").format(Markup("").join(
+                Markup("<td>{}</td>").format(format_value(r.get(c), depth + 1)) for c in cols))
+            for r in rows)
+        return Markup('<table class="records"><thead><tr>{}</tr></thead><tbody>{}</tbody>'
+                      '</table>').format(head, body)
+
+    if more is None or len(records) <= VISIBLE_ROWS + 2:
+        return table(records)
+    rest = records[VISIBLE_ROWS:]
+    return Markup('{}<details class="more-rows"><summary>{}</summary>{}</details>').format(
+        table(records[:VISIBLE_ROWS]), more.format(n=len(rest)), table(rest))
 
 
 # -- the view ---------------------------------------------------------------------------------
@@ -230,8 +243,8 @@ def _shown_paths(findings: Sequence[Finding], max_items: int) -> list[str]:
     return out
 
 
-def _evidence(items: Sequence[Mapping[str, Any]], thumbs: Thumbnailer, max_items: int
-              ) -> tuple[list[EvidenceBlock], int]:
+def _evidence(items: Sequence[Mapping[str, Any]], thumbs: Thumbnailer, max_items: int,
+              more_rows: str | None = None) -> tuple[list[EvidenceBlock], int]:
     """Items laid out by how many paths each has; returns the blocks and how many items shown."""
     blocks: dict[str, EvidenceBlock] = {}
     plain: list[Mapping[str, Any]] = []
@@ -253,7 +266,7 @@ def _evidence(items: Sequence[Mapping[str, Any]], thumbs: Thumbnailer, max_items
     out = list(blocks.values())
     if plain:
         rows = [{k: v for k, v in r.items() if k != "paths"} for r in plain[:MAX_ROWS]]
-        out.append(EvidenceBlock("table", table=_records_table(rows)))
+        out.append(EvidenceBlock("table", table=_records_table(rows, more=more_rows)))
         shown += len(rows)
     return out, shown
 
@@ -319,7 +332,7 @@ def finding_anchors(findings: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _finding_view(i: int, f: Finding, lang: str, thumbs: Thumbnailer,
                   max_items: int) -> FindingView:
-    evidence, shown = _evidence(f.items, thumbs, max_items)
+    evidence, shown = _evidence(f.items, thumbs, max_items, messages(lang)["more_rows"])
     return FindingView(
         anchor=_anchor(i, f.rule),
         rule=f.rule, severity=f.severity if f.severity in SEVERITIES else "info",
@@ -360,6 +373,7 @@ def render_html(report: Report, lang: str = "en", *, max_items: int = MAX_ITEMS,
         counts.setdefault(v.phase, {s: 0 for s in SEVERITIES})[v.severity] += 1
     d = report.dataset or {}
     base = {"m": m, "lang": lang, "report": report,
+            "image": lambda path, note="": ImageView(thumbs(str(path)), str(note)),
             "split_labels": lambda names: {str(n): split_name(str(n), lang) for n in names}}
     page = _env().get_template("report.html.j2")
     return page.render(

@@ -10,7 +10,7 @@ import numpy as np
 
 from pitfalls.context import Context
 from pitfalls.contract import Need
-from pitfalls.evaluation.evalset import eval_set, leak_comparison, scores, slice_table
+from pitfalls.evaluation.evalset import eval_set, leak_comparison, outcome, scores, slice_table
 from pitfalls.evaluation.metrics import wilson_half_width
 from pitfalls.findings import Finding
 from pitfalls.rules.base import Doc, Param, Rule, register
@@ -283,8 +283,11 @@ class WeakSlice(Rule):
         correct = dict(zip(es.rows.tolist(), es.correct.tolist(), strict=True))
         items = []
         for rec in bad.to_dict("records"):
-            wrong = [int(r) for r in rec["rows"] if not correct[int(r)]]
-            items.append({"paths": [str(paths[r]) for r in wrong[:8]], "column": rec["column"],
+            wrong = [int(r) for r in rec["rows"] if not correct[int(r)]][:8]
+            seen = [outcome(es, r) for r in wrong]
+            items.append({"paths": [str(paths[r]) for r in wrong],
+                          "label": [o["label"] for o in seen], "pred": [o["pred"] for o in seen],
+                          "column": rec["column"],
                           "kind": rec["kind"], "value": rec["value"], "n": int(rec["n"]),
                           "accuracy": rec["accuracy"], "accuracy_rest": rec["accuracy_rest"],
                           "p_value": rec["p_value"], "q_value": rec["q_value"]})
