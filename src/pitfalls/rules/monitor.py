@@ -109,13 +109,7 @@ class ConditionDrift(WindowRule):
               "報告された条件とソースを確認し、カメラの清掃・ピント調整、照明や撮影設定の復旧を"
               "行ってください。変化が恒久的なら、その条件で写真を集めて再学習・再テストし、"
               "基準を更新してください。"),
-        cases=("Rabanser, Günnemann & Lipton (2019), 'Failing Loudly: An Empirical Study of "
-               "Methods for Detecting Dataset Shift', NeurIPS: per-feature two-sample tests "
-               "with a Bonferroni correction detect image shifts (noise, blur, contrast) "
-               "reliably from a few hundred samples.",
-               "Hendrycks & Dietterich (2019), 'Benchmarking Neural Network Robustness to Common "
-               "Corruptions and Perturbations', ICLR: blur, noise, brightness and JPEG "
-               "compression cut ImageNet accuracy sharply (ImageNet-C)."),
+        cases=("rabanser-2019-failing-loudly", "hendrycks-dietterich-2019-imagenet-c"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -188,11 +182,7 @@ class EstimatedAccuracy(WindowRule):
               "07 を確認してください。多くの場合、原因が分かります。"
               "ウィンドウの一部にラベルを付けて確認し（MON"
               "006）、撮影を改善するか再学習してください。"),
-        cases=("Garg et al. (2022), 'Leveraging Unlabeled Data to Predict Out-of-Distribution "
-               "Performance', ICLR: ATC predicts accuracy under shift within a few points "
-               "(3.87 on CIFAR-10-C).",
-               "Recht et al. (2019), 'Do ImageNet Classifiers Generalize to ImageNet?', ICML: "
-               "on new test photos collected the same way, accuracy fell by 11-14 points."),
+        cases=("garg-2022-atc", "recht-2019-imagenet-v2"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -252,12 +242,7 @@ class PredictionMix(WindowRule):
               "現実が変わったのか（基準と想定するクラス構成を更新し、正解率を確認し直す）、モデルの"
               "振る舞いが変わったのか（同じウィンドウの MON0"
               "01・MON005 を確認する）を見極めてください。"),
-        cases=("Lipton, Wang & Smola (2018), 'Detecting and Correcting for Label Shift with "
-               "Black Box Predictors', ICML: the distribution of a fixed model's predictions "
-               "detects and quantifies label shift without labels.",
-               "Rabanser, Günnemann & Lipton (2019), 'Failing Loudly', NeurIPS: tests on the "
-               "black-box predictions of the deployed model (BBSD) were among the best shift "
-               "detectors."),
+        cases=("lipton-2018-label-shift", "rabanser-2019-failing-loudly"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -330,12 +315,7 @@ class ConfidenceDrop(WindowRule):
               "ウィンドウで確信度の低い入力と MON001・MO"
               "N005 を確認してください。そうした入力を集めて"
               "ラベルを付けて再学習し、確信度の低い予測は人に回す運用も検討してください。"),
-        cases=("Hendrycks & Gimpel (2017), 'A Baseline for Detecting Misclassified and "
-               "Out-of-Distribution Examples', ICLR: the maximum softmax probability is lower "
-               "on misclassified and out-of-distribution inputs across vision, text and speech.",
-               "Ovadia et al. (2019), 'Can You Trust Your Model's Uncertainty? Evaluating "
-               "Predictive Uncertainty Under Dataset Shift', NeurIPS: confidence and accuracy "
-               "both fall as corruption increases, and calibration degrades."),
+        cases=("hendrycks-gimpel-2017-msp-baseline", "ovadia-2019-uncertainty-shift"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -409,12 +389,7 @@ class OutOfDistribution(WindowRule):
               "data, or reject them and route them to a person.",
               "ウィンドウで最も遠い入力を確認し、同様の場面を学習・テストデータに加えるか、棄却して"
               "人に回してください。"),
-        cases=("Koh et al. (2021), 'WILDS: A Benchmark of in-the-Wild Distribution Shifts', "
-               "ICML: camera-trap models lost much of their accuracy on cameras at new "
-               "locations (iWildCam).",
-               "Zech et al. (2018), 'Variable generalization performance of a deep learning "
-               "model to detect pneumonia in chest radiographs', PLOS Medicine: a model trained "
-               "at two hospitals performed worse on a third hospital's X-rays."),
+        cases=("koh-2021-wilds", "zech-2018-pneumonia-hospitals"),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -485,10 +460,7 @@ class RealisedAccuracy(WindowRule):
               "field data.",
               "推定（MON002）と撮影条件（MON001）と比べ、関係者に実測値を伝え、撮影を改善するか、"
               "ラベル付きの現場データで再学習してください。"),
-        cases=("Wong et al. (2021), 'External Validation of a Widely Implemented Proprietary "
-               "Sepsis Prediction Model in Hospitalized Patients', JAMA Internal Medicine: "
-               "measured on real outcomes, the model's AUC was 0.63, far below the 0.76-0.83 "
-               "its developer reported.",),
+        cases=("wong-2021-epic-sepsis",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -556,10 +528,7 @@ class UnusableInputs(WindowRule):
               "報告されたソースの撮影（照明・ピント・レンズ"
               "・アップロード）を直し、使えない入力は予測前に"
               "棄却して撮り直しを求めてください。"),
-        cases=("Beede et al. (2020), 'A Human-Centered Evaluation of a Deep Learning System "
-               "Deployed in Clinics for the Detection of Diabetic Retinopathy', CHI: over a "
-               "fifth of the images taken in Thai clinics were rejected as ungradable, largely "
-               "because of poor lighting.",),
+        cases=("beede-2020-dr-thailand",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
@@ -633,10 +602,7 @@ class SilentSource(WindowRule):
               "保存していた分を再送します）。意図的に廃止したソー"
               "スなら、`lookback` 個のウィンドウの後に"
               "対象から外れます。"),
-        cases=("Breck et al. (2019), 'Data Validation for Machine Learning', SysML: at Google, "
-               "data errors from upstream producers, such as a feed that silently stops or "
-               "changes, were a frequent cause of production model failures, which is why "
-               "every batch is validated against the previous ones.",),
+        cases=("breck-2019-data-validation",),
     )
 
     def check(self, ctx: Context) -> Iterator[Finding]:
