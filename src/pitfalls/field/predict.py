@@ -108,12 +108,9 @@ def simulated_conditions(ctx: Context) -> list[str]:
 
 
 def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
-                  seed: int = 0, *, sweep: bool = True,
-                  field_photos: bool = True) -> FieldPrediction | None:
-    """Predicted field accuracy of `model` (None without labelled evaluation photos).
-
-    Without `sweep` the severity sweep is skipped; without `field_photos` the field set is
-    features only (production records: no photo to decode, so no ATC on them here)."""
+                  seed: int = 0, sweep: bool = True) -> FieldPrediction | None:
+    """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
+    False skips the severity sweep (the report's curves)."""
     fs: FieldSet = ctx.extras["field"]
     t = ctx.table
     rows = [int(r) for r in lab_rows(ctx) if isinstance(t["label"].iloc[r], str)
@@ -169,8 +166,8 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
             field_images.append(got[0])
     atc_value = atc(lab_probs, lab_ok, net.probs(field_images)) if field_images else None
     sub = sorted(rng.choice(len(photos), min(SWEEP_IMAGES, len(photos)), replace=False).tolist())
-    sweeps = []
-    for name, (label, param, values) in SWEEP.items() if sweep else ():
+    curves = []
+    for name, (label, param, values) in (SWEEP.items() if sweep else ()):
         accs = []
         for v in values:
             cap = sweep_capture(param, v)
@@ -178,10 +175,10 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
                 accs.append(float(lab_ok[sub].mean()))
                 continue
             accs.append(float((run([cap], sub).argmax(axis=1) == y[sub]).mean()))
-        sweeps.append({"condition": name, "label": dict(label), "param": param,
-                       "severity": [float(v) for v in values], "accuracy": accs})
+        curves.append({"condition": name, "label": dict(label), "param": param,
+                      "severity": [float(v) for v in values], "accuracy": accs})
     return FieldPrediction(
         lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
         predicted_field_accuracy=float(field_ok.mean()), ci=_accuracy_ci(field_ok),
         atc_estimate=atc_value, n_eval=len(photos), n_field=len(field_images),
-        simulated=simulated, costs=costs, sweep=sweeps, capture=summarise(captures))
+        simulated=simulated, costs=costs, sweep=curves, capture=summarise(captures))
