@@ -91,19 +91,29 @@ def run_shift(name: str, n: int, models: list[Path], tmp_path: Path) -> list[dic
         assert fp is not None
         true = true_accuracy(model, truth)
         est, (lo, hi) = fp.predicted_field_accuracy, fp.ci
+        replay = getattr(fp, "replay_accuracy", est)  # the estimate itself before the combination
         atc = fp.atc_estimate if fp.atc_estimate is not None else float("nan")
         rows.append({"shift": name, "model": model.stem, "lab": fp.lab_accuracy, "truth": true,
-                     "replay": est, "lo": lo, "hi": hi, "covers": lo <= true <= hi,
-                     "atc": atc, "err": abs(est - true), "err_atc": abs(atc - true),
+                     "replay": replay, "est": est, "lo": lo, "hi": hi,
+                     "covers": lo <= true <= hi, "atc": atc, "err": abs(est - true),
+                     "err_replay": abs(replay - true), "err_atc": abs(atc - true),
+                     "missed": ",".join(str(m["condition"]) for m in
+                                        getattr(fp, "unreproduced", [])),
                      "seconds": time.perf_counter() - t0})
     return rows
 
 
+HEAD = (f"{'shift':24s} {'model':12s} {'lab':>5s} {'truth':>5s} {'replay':>6s} {'ATC':>5s} "
+        f"{'estim':>5s} {'95% interval':>13s} {'cover':>5s} {'e_rep':>5s} {'e_ATC':>5s} "
+        f"{'e_est':>5s} {'s':>4s}  unreproduced")
+
+
 def show(r: dict) -> str:
-    return (f"{r['shift']:26s} {r['model']:13s} {r['lab']:6.1%} {r['truth']:6.1%} "
-            f"{r['replay']:6.1%} [{r['lo']:6.1%},{r['hi']:6.1%}] "
-            f"{'yes' if r['covers'] else 'NO':>5s} {r['atc']:6.1%} {r['err'] * 100:6.1f} "
-            f"{r['err_atc'] * 100:6.1f} {r['seconds']:5.1f}")
+    return (f"{r['shift']:24s} {r['model']:12s} {r['lab']:5.0%} {r['truth']:5.1%} "
+            f"{r['replay']:6.1%} {r['atc']:5.1%} {r['est']:5.1%} "
+            f"[{r['lo']:5.1%},{r['hi']:5.1%}] {'yes' if r['covers'] else 'NO':>5s} "
+            f"{r['err_replay'] * 100:5.1f} {r['err_atc'] * 100:5.1f} {r['err'] * 100:5.1f} "
+            f"{r['seconds']:4.0f}  {r['missed']}")
 
 
 def main() -> None:
@@ -124,23 +134,23 @@ def main() -> None:
         write_lab(tmp_path / "lab", args.n)
         build_context(tmp_path / "lab", find_config().merged(workers=1),
                       cache=tmp_path / "cache")  # the lab's features, once for every worker
-        print(f"{'shift':26s} {'model':13s} {'lab':>6s} {'truth':>6s} {'replay':>6s} "
-              f"{'95% interval':>15s} {'cover':>5s} {'ATC':>6s} {'err':>6s} {'errATC':>6s} "
-              f"{'s':>5s}", flush=True)
+        print(HEAD, flush=True)
         with ProcessPoolExecutor(args.jobs) as pool:
             for got in pool.map(run_shift, args.shifts.split(","), [args.n] * 99,
                                 [models] * 99, [tmp_path] * 99):
                 rows += got
                 for r in got:
                     print(show(r), flush=True)
-    err = np.array([r["err"] for r in rows])
-    err_atc = np.array([r["err_atc"] for r in rows])
+    print()
+    for key, what in (("err_replay", "replay"), ("err_atc", "ATC (lab-calibrated)"),
+                      ("err", "estimate (FIELD002)")):
+        e = np.array([r[key] for r in rows])
+        print(f"{what:22s} mean abs error {np.nanmean(e) * 100:4.1f} points, max "
+              f"{np.nanmax(e) * 100:4.1f}, within 5 points {np.mean(e <= 0.05):4.0%}")
     cover = np.array([r["covers"] for r in rows])
-    print(f"\nreplay: mean abs error {err.mean() * 100:.1f} points, max {err.max() * 100:.1f}, "
-          f"within 5 points {np.mean(err <= 0.05):.0%}; interval coverage {cover.mean():.0%} "
-          f"({cover.sum()}/{len(cover)})")
-    print(f"ATC:    mean abs error {np.nanmean(err_atc) * 100:.1f} points, "
-          f"max {np.nanmax(err_atc) * 100:.1f}, within 5 points {np.mean(err_atc <= 0.05):.0%}")
+    width = np.array([r["hi"] - r["lo"] for r in rows])
+    print(f"interval coverage {cover.mean():.0%} ({cover.sum()}/{len(cover)}), mean width "
+          f"{width.mean() * 100:.1f} points")
     print(f"{args.n * 4} lab and {args.n * 4} field photos per shift; "
           f"{time.perf_counter() - t0:.0f} s in all")
 

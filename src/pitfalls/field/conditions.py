@@ -14,6 +14,7 @@ additively (logarithms for multiplicative quantities):
 | resolution   | log2 of the pixel side (sqrt of w x h)     | a lower-resolution camera     |
 | jpeg_quality | estimated JPEG quality (100 for lossless)  | stronger compression          |
 | aspect       | log of width / height                      | another sensor or crop        |
+| vignetting   | log of the corners' mean luma / the photo's| lens fall-off, a cheap lens   |
 
 Sensor noise raises the Laplacian variance as much as detail does (20 sigma² for the 4-neighbour
 Laplacian of white noise), so `blur` subtracts that share; otherwise a noisier camera would look
@@ -57,6 +58,8 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
     Condition("jpeg_quality", T("JPEG quality (compression)", "JPEG 品質（圧縮）"),
               T("more compressed", "圧縮が強い")),
     Condition("aspect", T("aspect ratio", "縦横比"), T("different shape", "形が違う")),
+    Condition("vignetting", T("vignetting (darker corners)", "周辺減光（四隅が暗い）"),
+              T("darker corners", "四隅が暗い")),
 )}
 
 LAPLACIAN_NOISE_GAIN = 20.0
@@ -97,6 +100,9 @@ def conditions(table: pd.DataFrame) -> pd.DataFrame:
             "resolution": np.log2(np.sqrt(width * height)),
             "jpeg_quality": quality,
             "aspect": np.log(width / height),
+            "vignetting": np.log(np.maximum(np.nanmean(np.stack(
+                [_num(table, f"corner_{c}_lum") for c in ("tl", "tr", "bl", "br")]), axis=0),
+                1e-3)),
         }, index=table.index)
     out[~ok] = np.nan
     return out
@@ -116,7 +122,7 @@ def measure_image(rgb: np.ndarray, jpeg_quality: float | None = None) -> dict[st
 
 SCALE_FLOOR = {"exposure": 0.01, "contrast": 0.03, "cast_rg": 0.01, "cast_yb": 0.01,
                "blur": 0.03, "noise": 0.4, "resolution": 0.05, "jpeg_quality": 2.0,
-               "aspect": 0.02}
+               "aspect": 0.02, "vignetting": 0.03}
 """Smallest spread assumed per condition, so a perfectly uniform lab set (every photo at JPEG
 quality 90) does not turn a negligible change into an infinite effect size."""
 

@@ -22,7 +22,7 @@ from pitfalls.field.capture import Capture, apply_capture
 from pitfalls.field.conditions import measure_image
 
 SIMULATED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise", "resolution",
-             "jpeg_quality")
+             "jpeg_quality", "vignetting")
 """Conditions the capture model reproduces (aspect ratio would need cropping the scene)."""
 
 
@@ -83,6 +83,20 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
     return 0.5 * (lo + hi) * scale_up
 
 
+MEAN_R2 = 1.0 / 3.0
+"""Mean of r² over the frame (r = 1 at the corners) in `capture.falloff`."""
+CORNER_R2 = 0.677
+"""Mean of r² over the corner patches the `vignetting` condition reads (15% x 22% of the sides)."""
+
+
+def vignette_strength(ratio: float) -> float:
+    """Fall-off strength that multiplies the corners' luma relative to the photo's by `ratio`
+    (< 1): (1 - v x CORNER_R2) / (1 - v x MEAN_R2) = ratio."""
+    if ratio >= 1.0:
+        return 0.0
+    return float(np.clip((1.0 - ratio) / (CORNER_R2 - ratio * MEAN_R2), 0.0, 0.95))
+
+
 def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
             now: dict[str, float] | None = None, seed: int = 0) -> Capture:
     """The capture parameters that move one photo's conditions to `target` (missing keys and
@@ -94,8 +108,11 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         return None if v is None or not np.isfinite(v) else float(v)
 
     cap = Capture()
+    if (t := want("vignetting")) is not None and t < now["vignetting"]:
+        cap = replace(cap, vignette=vignette_strength(float(np.exp(t - now["vignetting"]))))
     if (t := want("exposure")) is not None and now["exposure"] > 1e-3:
-        cap = replace(cap, gain=float(np.clip(t / now["exposure"], 0.1, 4.0)))
+        dim = 1.0 - cap.vignette * MEAN_R2  # the fall-off already darkens the whole photo
+        cap = replace(cap, gain=float(np.clip(t / now["exposure"] / dim, 0.1, 4.0)))
     if (t := want("contrast")) is not None:
         cap = replace(cap, contrast=float(np.clip(np.exp(t - now["contrast"]), 0.2, 3.0)))
     rg, yb = want("cast_rg"), want("cast_yb")
@@ -142,4 +159,28 @@ def summarise(captures: list[Capture]) -> dict[str, float]:
         v = pd.to_numeric(frame[col], errors="coerce").dropna()
         if len(v):
             out[col] = float(v.median())
+    return out
+
+
+def unreproduced(lab: pd.DataFrame, replay: pd.DataFrame, field: pd.DataFrame,
+                 names: list[str], min_effect: float = 0.5,
+                 alpha: float = 0.01) -> list[dict[str, float | str]]:
+    """Conditions the replay did not bring to the field's: after the fit, the replayed lab photos
+    still differ from the field photos (KS p below `alpha` and a median gap of at least
+    `min_effect` lab standard deviations). Each: condition, effect before and after the fit."""
+    from scipy.stats import ks_2samp
+
+    from pitfalls.field.conditions import robust_scale
+
+    out: list[dict[str, float | str]] = []
+    for name in names:
+        a, r, f = (d[name].to_numpy(float) for d in (lab, replay, field))
+        a, r, f = a[np.isfinite(a)], r[np.isfinite(r)], f[np.isfinite(f)]
+        if min(len(a), len(r), len(f)) < 3:
+            continue
+        scale = robust_scale(a, name)
+        after = float(np.median(r) - np.median(f)) / scale
+        if abs(after) >= min_effect and ks_2samp(r, f).pvalue < alpha:
+            out.append({"condition": name, "after": after,
+                        "before": float(np.median(a) - np.median(f)) / scale})
     return out

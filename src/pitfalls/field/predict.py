@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pitfalls.context import Context
 from pitfalls.decode import DecodeError, decode_bytes
@@ -24,7 +25,8 @@ from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
 from pitfalls.field.conditions import conditions, measure_image
 from pitfalls.field.data import FieldSet, comparison, lab_rows
-from pitfalls.field.fit import SIMULATED, fit_one, quantile_targets, summarise
+from pitfalls.field.estimate import atc, field_estimate
+from pitfalls.field.fit import SIMULATED, fit_one, quantile_targets, summarise, unreproduced
 from pitfalls.sources import read_bytes
 
 MAX_IMAGES = 400
@@ -51,6 +53,9 @@ class FieldPrediction:
     lab_ci: list[float]
     predicted_field_accuracy: float
     ci: list[float]
+    replay_accuracy: float
+    replay_ci: list[float]
+    mismatch: float
     atc_estimate: float | None
     n_eval: int
     n_field: int
@@ -58,6 +63,7 @@ class FieldPrediction:
     costs: list[dict[str, Any]] = field(default_factory=list)
     sweep: list[dict[str, Any]] = field(default_factory=list)
     capture: dict[str, float] = field(default_factory=dict)
+    unreproduced: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -67,20 +73,6 @@ def _accuracy_ci(correct: np.ndarray) -> list[float]:
     """95% interval of an accuracy (never [1, 1] when every answer is right)."""
     lo, hi = proportion_interval(np.asarray(correct, dtype=float), np.ones(len(correct)))
     return [float(lo), float(hi)]
-
-
-def neg_entropy(probs: np.ndarray) -> np.ndarray:
-    p = np.clip(probs, 1e-12, 1.0)
-    return (p * np.log(p)).sum(axis=1)
-
-
-def atc(lab_probs: np.ndarray, lab_correct: np.ndarray, field_probs: np.ndarray) -> float | None:
-    """Average Thresholded Confidence with the negative-entropy score (ATC-NE)."""
-    if len(lab_probs) == 0 or len(field_probs) == 0:
-        return None
-    s_lab, s_field = neg_entropy(lab_probs), neg_entropy(field_probs)
-    threshold = float(np.quantile(s_lab, 1.0 - float(lab_correct.mean())))
-    return float((s_field > threshold).mean())
 
 
 def _decode(path: Path) -> tuple[np.ndarray, float | None] | None:
@@ -141,15 +133,23 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
                         measure_image(p.rgb, p.quality), seed=seed + i)
                 for i, p in enumerate(photos)] if simulated else [Capture()] * len(photos)
 
-    def run(caps: list[Capture], subset: list[int] | None = None) -> np.ndarray:
+    def render(caps: list[Capture], subset: list[int] | None = None) -> list[np.ndarray]:
         idx = subset if subset is not None else range(len(photos))
-        imgs = [apply_capture(photos[i].rgb, caps[i] if len(caps) > 1 else caps[0], seed + i)
+        return [apply_capture(photos[i].rgb, caps[i] if len(caps) > 1 else caps[0], seed + i)
                 for i in idx]
-        return net.probs(imgs)
+
+    def run(caps: list[Capture], subset: list[int] | None = None) -> np.ndarray:
+        return net.probs(render(caps, subset))
 
     lab_probs = net.probs([p.rgb for p in photos])
     lab_ok = lab_probs.argmax(axis=1) == y
-    field_ok = run(captures).argmax(axis=1) == y if simulated else lab_ok
+    replayed = render(captures) if simulated else [p.rgb for p in photos]
+    replay_probs = net.probs(replayed) if simulated else lab_probs
+    field_cond = conditions(fs.table[fs.ok])
+    replay_cond = pd.DataFrame([measure_image(im) for im in replayed]) if simulated else lab_cond
+    missed = unreproduced(lab_cond, replay_cond, field_cond,
+                          [c for c in simulated if c != "jpeg_quality"])
+    field_ok = replay_probs.argmax(axis=1) == y
     costs = []
     groups: dict[tuple[str, ...], list[str]] = {}
     for c in simulated:
@@ -164,7 +164,9 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         got = _decode(fs.root / str(p))
         if got is not None:
             field_images.append(got[0])
-    atc_value = atc(lab_probs, lab_ok, net.probs(field_images)) if field_images else None
+    field_probs = net.probs(field_images) if field_images else np.zeros((0, len(net.classes)))
+    atc_value = atc(lab_probs, lab_ok, field_probs) if field_images else None
+    est = field_estimate(replay_probs, field_ok, field_probs, seed)
     sub = sorted(rng.choice(len(photos), min(SWEEP_IMAGES, len(photos)), replace=False).tolist())
     curves = []
     for name, (label, param, values) in (SWEEP.items() if sweep else ()):
@@ -178,7 +180,10 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         curves.append({"condition": name, "label": dict(label), "param": param,
                       "severity": [float(v) for v in values], "accuracy": accs})
     return FieldPrediction(
-        lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
-        predicted_field_accuracy=float(field_ok.mean()), ci=_accuracy_ci(field_ok),
-        atc_estimate=atc_value, n_eval=len(photos), n_field=len(field_images),
-        simulated=simulated, costs=costs, sweep=curves, capture=summarise(captures))
+        lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok, seed),
+        predicted_field_accuracy=float(est["estimate"]), ci=list(est["ci"]),
+        replay_accuracy=float(field_ok.mean()), replay_ci=_accuracy_ci(field_ok, seed + 1),
+        mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
+        n_field=len(field_images),
+        simulated=simulated, costs=costs, sweep=curves, capture=summarise(captures),
+        unreproduced=missed)
