@@ -91,7 +91,7 @@ def run_shift(name: str, n: int, models: list[Path], tmp_path: Path) -> list[dic
         assert fp is not None
         true = true_accuracy(model, truth)
         est, (lo, hi) = fp.predicted_field_accuracy, fp.ci
-        replay = getattr(fp, "replay_accuracy", est)  # the estimate itself before the combination
+        replay = getattr(fp, "atc_replay", est)  # ATC calibrated on the replay (after the change)
         atc = fp.atc_estimate if fp.atc_estimate is not None else float("nan")
         rows.append({"shift": name, "model": model.stem, "lab": fp.lab_accuracy, "truth": true,
                      "replay": replay, "est": est, "lo": lo, "hi": hi,
@@ -104,15 +104,15 @@ def run_shift(name: str, n: int, models: list[Path], tmp_path: Path) -> list[dic
 
 
 HEAD = (f"{'shift':24s} {'model':12s} {'lab':>5s} {'truth':>5s} {'replay':>6s} {'ATC':>5s} "
-        f"{'estim':>5s} {'95% interval':>13s} {'cover':>5s} {'e_rep':>5s} {'e_ATC':>5s} "
-        f"{'e_est':>5s} {'s':>4s}  unreproduced")
+        f"{'ATC-r':>5s} {'95% interval':>13s} {'cover':>5s} {'e_rep':>5s} {'e_ATC':>5s} "
+        f"{'e_ATr':>5s} {'s':>4s}  unreproduced")
 
 
 def show(r: dict) -> str:
     return (f"{r['shift']:24s} {r['model']:12s} {r['lab']:5.0%} {r['truth']:5.1%} "
-            f"{r['replay']:6.1%} {r['atc']:5.1%} {r['est']:5.1%} "
+            f"{r['est']:6.1%} {r['atc']:5.1%} {r['replay']:5.1%} "
             f"[{r['lo']:5.1%},{r['hi']:5.1%}] {'yes' if r['covers'] else 'NO':>5s} "
-            f"{r['err_replay'] * 100:5.1f} {r['err_atc'] * 100:5.1f} {r['err'] * 100:5.1f} "
+            f"{r['err'] * 100:5.1f} {r['err_atc'] * 100:5.1f} {r['err_replay'] * 100:5.1f} "
             f"{r['seconds']:4.0f}  {r['missed']}")
 
 
@@ -142,8 +142,8 @@ def main() -> None:
                 for r in got:
                     print(show(r), flush=True)
     print()
-    for key, what in (("err_replay", "replay"), ("err_atc", "ATC (lab-calibrated)"),
-                      ("err", "estimate (FIELD002)")):
+    for key, what in (("err", "replay (FIELD002)"), ("err_atc", "ATC (lab-calibrated)"),
+                      ("err_replay", "ATC from the replay")):
         e = np.array([r[key] for r in rows])
         print(f"{what:22s} mean abs error {np.nanmean(e) * 100:4.1f} points, max "
               f"{np.nanmax(e) * 100:4.1f}, within 5 points {np.mean(e <= 0.05):4.0%}")

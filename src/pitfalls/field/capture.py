@@ -27,8 +27,8 @@ class Capture:
     contrast: float = 1.0      # scales deviations from the photo's mean luma
     gain_r: float = 1.0        # white balance: red and blue channel gains
     gain_b: float = 1.0
-    vignette: float = 0.0      # radial fall-off: intensities times 1 - vignette x r², r = 1 at
-                               # the corners
+    vignette: float = 0.0      # radial fall-off: intensities times 1 - vignette x r² -
+    vignette4: float = 0.0     # vignette4 x r⁴, r = 1 at the corners
     blur_sigma: float = 0.0    # Gaussian blur, pixels of the original photo
     motion_px: float = 0.0     # horizontal motion blur length, pixels
     scale: float = 1.0         # down-scaling factor of the pixel side (0.5 = half the width)
@@ -48,16 +48,17 @@ PARAMS_OF = {"exposure": ("gain",), "contrast": ("contrast",), "cast_rg": ("gain
              "cast_yb": ("gain_r", "gain_b"), "blur": ("blur_sigma", "motion_px"),
              "noise": ("noise_sigma",), "resolution": ("scale",),
              "jpeg_quality": ("jpeg_quality",), "aspect": (),
-             "vignetting": ("vignette",)}
+             "vignetting": ("vignette", "vignette4")}
 """Which capture parameters reproduce each measured condition."""
 
 
-def falloff(h: int, w: int, strength: float) -> np.ndarray:
-    """The lens's relative illumination, 1 - strength x r² (r = 1 at the corners), float32."""
+def falloff(h: int, w: int, a: float, b: float = 0.0) -> np.ndarray:
+    """The lens's relative illumination, 1 - a r² - b r⁴ (r = 1 at the corners), float32."""
     y = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / max(h / 2, 1)
     x = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / max(w / 2, 1)
     r2 = (y[:, None] ** 2 + x[None, :] ** 2) * np.float32(0.5)
-    return np.float32(1.0) - np.float32(strength) * r2
+    return np.clip(np.float32(1.0) - np.float32(a) * r2 - np.float32(b) * r2 * r2,
+                   np.float32(0.02), np.float32(1.0))
 
 
 def apply_capture(rgb: np.ndarray, cap: Capture, seed: int = 0) -> np.ndarray:
@@ -69,8 +70,8 @@ def apply_capture(rgb: np.ndarray, cap: Capture, seed: int = 0) -> np.ndarray:
     gains = np.array([cap.gain * cap.gain_r, cap.gain, cap.gain * cap.gain_b], np.float32)
     if not np.allclose(gains, 1.0):
         x = x * gains
-    if cap.vignette > 1e-3:
-        x = x * falloff(x.shape[0], x.shape[1], cap.vignette)[..., None]
+    if abs(cap.vignette) > 1e-3 or abs(cap.vignette4) > 1e-3:
+        x = x * falloff(x.shape[0], x.shape[1], cap.vignette, cap.vignette4)[..., None]
     img = Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8))
     if cap.blur_sigma > 0.05:
         img = img.filter(ImageFilter.GaussianBlur(cap.blur_sigma))

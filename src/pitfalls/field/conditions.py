@@ -182,3 +182,26 @@ def changed(cmp: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.5) -> 
     if cmp.empty:
         return cmp
     return cmp[(cmp["p_holm"] < alpha) & (cmp["effect"].abs() >= min_effect)]
+
+
+RINGS = ((0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 1.0))
+"""Rings of r (1 at the corners) whose mean luma gives the radial brightness profile."""
+
+
+def radial_profile(rgb: np.ndarray, side: int = 64) -> np.ndarray:
+    """Log of each outer ring's mean luma over the centre disc's (len(RINGS) - 1 values), on a
+    small copy: lens fall-off lowers them all, more the farther out."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    k = side / max(h, w)
+    small = np.asarray(Image.fromarray(rgb).resize((max(4, round(w * k)), max(4, round(h * k))),
+                                                   Image.Resampling.BOX), np.float32)
+    g = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    sh, sw = g.shape
+    y = (np.arange(sh) - (sh - 1) / 2) / (sh / 2)
+    x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
+    r = np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
+    means = [float(g[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
+             for lo, hi in RINGS]
+    return np.log(np.maximum(means[1:], 0.5) / max(means[0], 0.5))

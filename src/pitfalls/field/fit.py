@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from pitfalls.features.properties import WORK_SIDE
-from pitfalls.field.capture import Capture, apply_capture
+from pitfalls.field.capture import Capture, apply_capture, falloff
 from pitfalls.field.conditions import measure_image
 
 SIMULATED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise", "resolution",
@@ -83,22 +83,28 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
     return 0.5 * (lo + hi) * scale_up
 
 
-MEAN_R2 = 1.0 / 3.0
-"""Mean of r² over the frame (r = 1 at the corners) in `capture.falloff`."""
-CORNER_R2 = 0.677
-"""Mean of r² over the corner patches the `vignetting` condition reads (15% x 22% of the sides)."""
+def fit_vignette(lab: np.ndarray, field: np.ndarray) -> tuple[float, float]:
+    """Fall-off (a, b) of 1 - a r² - b r⁴ that moves the lab photos' median radial profile
+    (`conditions.radial_profile`, one row per photo) to the field's."""
+    from pitfalls.field.conditions import RINGS
 
+    delta = np.nanmedian(field, axis=0) - np.nanmedian(lab, axis=0)
+    if not np.all(np.isfinite(delta)) or delta.min() > -0.02:
+        return 0.0, 0.0
+    mids = np.array([np.sqrt((lo * lo + hi * hi) / 2) for lo, hi in RINGS])
+    r2 = mids ** 2
 
-def vignette_strength(ratio: float) -> float:
-    """Fall-off strength that multiplies the corners' luma relative to the photo's by `ratio`
-    (< 1): (1 - v x CORNER_R2) / (1 - v x MEAN_R2) = ratio."""
-    if ratio >= 1.0:
-        return 0.0
-    return float(np.clip((1.0 - ratio) / (CORNER_R2 - ratio * MEAN_R2), 0.0, 0.95))
+    def resid(p: np.ndarray) -> np.ndarray:
+        f = np.clip(1 - p[0] * r2 - p[1] * r2 * r2, 0.02, 1.0)
+        return np.log(f[1:] / f[0]) - delta
+
+    sol = least_squares(resid, x0=[0.3, 0.0], bounds=([-0.5, -1.0], [1.5, 1.5]))
+    return float(sol.x[0]), float(sol.x[1])
 
 
 def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
-            now: dict[str, float] | None = None, seed: int = 0) -> Capture:
+            now: dict[str, float] | None = None, seed: int = 0,
+            base: Capture | None = None) -> Capture:
     """The capture parameters that move one photo's conditions to `target` (missing keys and
     NaN targets are left as they are)."""
     now = now or measure_image(rgb, quality)
@@ -107,11 +113,9 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         v = target.get(name)
         return None if v is None or not np.isfinite(v) else float(v)
 
-    cap = Capture()
-    if (t := want("vignetting")) is not None and t < now["vignetting"]:
-        cap = replace(cap, vignette=vignette_strength(float(np.exp(t - now["vignetting"]))))
+    cap = base or Capture()
     if (t := want("exposure")) is not None and now["exposure"] > 1e-3:
-        dim = 1.0 - cap.vignette * MEAN_R2  # the fall-off already darkens the whole photo
+        dim = float(np.mean(falloff(16, 16, cap.vignette, cap.vignette4)))  # already darker
         cap = replace(cap, gain=float(np.clip(t / now["exposure"] / dim, 0.1, 4.0)))
     if (t := want("contrast")) is not None:
         cap = replace(cap, contrast=float(np.clip(np.exp(t - now["contrast"]), 0.2, 3.0)))
@@ -184,3 +188,55 @@ def unreproduced(lab: pd.DataFrame, replay: pd.DataFrame, field: pd.DataFrame,
             out.append({"condition": name, "after": after,
                         "before": float(np.median(a) - np.median(f)) / scale})
     return out
+
+
+def _gap(replay: pd.DataFrame, field: pd.DataFrame, lab: pd.DataFrame, names: list[str]) -> float:
+    """Sum over `names` of |median replay - median field| in lab standard deviations."""
+    from pitfalls.field.conditions import robust_scale
+
+    total = 0.0
+    for n in names:
+        r, f = replay[n].to_numpy(float), field[n].to_numpy(float)
+        r, f = r[np.isfinite(r)], f[np.isfinite(f)]
+        if len(r) and len(f):
+            total += abs(float(np.median(r) - np.median(f))) / robust_scale(
+                lab[n].to_numpy(float), n)
+    return total
+
+
+REFINED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise")
+"""Conditions that interact in the camera's order (vignetting darkens and adds contrast, blur
+removes noise...), so their targets are corrected from what the first replay reached."""
+
+
+def fit_set(images: list[np.ndarray], qualities: list[float | None], lab: pd.DataFrame,
+            field: pd.DataFrame, names: list[str], seed: int = 0, rounds: int = 1,
+            base: Capture | None = None) -> tuple[list[Capture], list[np.ndarray], pd.DataFrame]:
+    """Fit every photo's capture to the field's quantiles, then correct the targets by what
+    the replay missed (`rounds` times, kept only where the gap to the field shrinks).
+
+    Returns the captures, the replayed photos and their measured conditions."""
+    targets = quantile_targets(lab, field, [n for n in names if n != "vignetting"])
+    now = [measure_image(im, q) for im, q in zip(images, qualities, strict=True)]
+
+    def attempt(tg: pd.DataFrame) -> tuple[list[Capture], list[np.ndarray], pd.DataFrame]:
+        caps = [fit_one(im, q, tg.iloc[i].to_dict(), now[i], seed=seed + i, base=base)
+                for i, (im, q) in enumerate(zip(images, qualities, strict=True))]
+        shown = [apply_capture(im, c, seed + i) for i, (im, c) in enumerate(
+            zip(images, caps, strict=True))]
+        return caps, shown, pd.DataFrame([measure_image(s) for s in shown])
+
+    goal = targets
+    best = attempt(targets)
+    tuned = [n for n in names if n in REFINED]
+    gap = _gap(best[2], field, lab, tuned)
+    for _ in range(rounds if tuned else 0):
+        corrected = targets.copy()
+        for n in tuned:
+            corrected[n] = corrected[n] + (goal[n] - best[2][n].to_numpy(float))
+        trial = attempt(corrected)
+        trial_gap = _gap(trial[2], field, lab, tuned)
+        if trial_gap >= gap:
+            break
+        best, gap, targets = trial, trial_gap, corrected
+    return best

@@ -16,17 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pitfalls.context import Context
 from pitfalls.decode import DecodeError, decode_bytes
 from pitfalls.evaluation.metrics import proportion_interval
 from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
-from pitfalls.field.conditions import conditions, measure_image
+from pitfalls.field.conditions import conditions, radial_profile
 from pitfalls.field.data import FieldSet, comparison, lab_rows
 from pitfalls.field.estimate import atc, field_estimate
-from pitfalls.field.fit import SIMULATED, fit_one, quantile_targets, summarise, unreproduced
+from pitfalls.field.fit import SIMULATED, fit_set, fit_vignette, summarise, unreproduced
 from pitfalls.sources import read_bytes
 
 MAX_IMAGES = 400
@@ -55,6 +54,7 @@ class FieldPrediction:
     ci: list[float]
     replay_accuracy: float
     replay_ci: list[float]
+    atc_replay: float
     mismatch: float
     atc_estimate: float | None
     n_eval: int
@@ -99,21 +99,14 @@ def simulated_conditions(ctx: Context) -> list[str]:
     return [c for c in cmp.loc[cmp["p_value"] < APPLY_P, "condition"] if c in SIMULATED]
 
 
-def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
-                  seed: int = 0, sweep: bool = True) -> FieldPrediction | None:
-    """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
-    False skips the severity sweep (the report's curves)."""
-    fs: FieldSet = ctx.extras["field"]
+def _lab_photos(ctx: Context, net: _Model, rng: np.random.Generator
+                ) -> tuple[list[Photo], list[int]]:
+    """The labelled evaluation photos the model knows the classes of (a sample of MAX_IMAGES),
+    decoded, and their table rows."""
     t = ctx.table
-    rows = [int(r) for r in lab_rows(ctx) if isinstance(t["label"].iloc[r], str)
-            or t["label"].notna().iloc[r]]
-    classes = sorted({str(v) for v in t["label"].dropna()})
-    net = _Model(model, spec, classes)
     index = {c: i for i, c in enumerate(net.classes)}
-    rows = [r for r in rows if str(t["label"].iloc[r]) in index]
-    if not rows:
-        return None
-    rng = np.random.default_rng(seed)
+    rows = [int(r) for r in lab_rows(ctx) if t["label"].notna().iloc[r]
+            and str(t["label"].iloc[r]) in index]
     if len(rows) > MAX_IMAGES:
         rows = sorted(rng.choice(rows, MAX_IMAGES, replace=False).tolist())
     photos: list[Photo] = []
@@ -123,15 +116,41 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         if got is not None:
             photos.append(Photo(got[0], got[1], index[str(t["label"].iloc[r])]))
             kept.append(r)
+    return photos, kept
+
+
+def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
+                  seed: int = 0, sweep: bool = True) -> FieldPrediction | None:
+    """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
+    False skips the severity sweep (the report's curves)."""
+    fs: FieldSet = ctx.extras["field"]
+    t = ctx.table
+    net = _Model(model, spec, sorted({str(v) for v in t["label"].dropna()}))
+    rng = np.random.default_rng(seed)
+    photos, kept = _lab_photos(ctx, net, rng)
     if not photos:
         return None
     y = np.array([p.label for p in photos])
     simulated = simulated_conditions(ctx)
     lab_cond = conditions(t.iloc[kept]).reset_index(drop=True)
-    targets = quantile_targets(lab_cond, conditions(fs.table[fs.ok]), simulated)
-    captures = [fit_one(p.rgb, p.quality, targets.iloc[i].to_dict(),
-                        measure_image(p.rgb, p.quality), seed=seed + i)
-                for i, p in enumerate(photos)] if simulated else [Capture()] * len(photos)
+    field_cond = conditions(fs.table[fs.ok])
+    field_images = []
+    for p in fs.table["path"].to_numpy()[fs.ok]:
+        got = _decode(fs.root / str(p))
+        if got is not None:
+            field_images.append(got[0])
+    if simulated:
+        base = Capture()
+        if "vignetting" in simulated and field_images:
+            a, b = fit_vignette(np.array([radial_profile(p.rgb) for p in photos]),
+                                np.array([radial_profile(im) for im in field_images]))
+            base = Capture(vignette=a, vignette4=b)
+        captures, replayed, replay_cond = fit_set(
+            [p.rgb for p in photos], [p.quality for p in photos], lab_cond, field_cond,
+            simulated, seed, base=base)
+    else:
+        captures, replayed, replay_cond = ([Capture()] * len(photos), [p.rgb for p in photos],
+                                           lab_cond)
 
     def render(caps: list[Capture], subset: list[int] | None = None) -> list[np.ndarray]:
         idx = subset if subset is not None else range(len(photos))
@@ -143,10 +162,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
 
     lab_probs = net.probs([p.rgb for p in photos])
     lab_ok = lab_probs.argmax(axis=1) == y
-    replayed = render(captures) if simulated else [p.rgb for p in photos]
     replay_probs = net.probs(replayed) if simulated else lab_probs
-    field_cond = conditions(fs.table[fs.ok])
-    replay_cond = pd.DataFrame([measure_image(im) for im in replayed]) if simulated else lab_cond
     missed = unreproduced(lab_cond, replay_cond, field_cond,
                           [c for c in simulated if c != "jpeg_quality"])
     field_ok = replay_probs.argmax(axis=1) == y
@@ -159,11 +175,6 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         costs.append({"conditions": names, "accuracy": acc,
                       "cost": float(lab_ok.mean()) - acc})
     costs.sort(key=lambda d: -d["cost"])
-    field_images = []
-    for p in fs.table["path"].to_numpy()[fs.ok] if field_photos else []:
-        got = _decode(fs.root / str(p))
-        if got is not None:
-            field_images.append(got[0])
     field_probs = net.probs(field_images) if field_images else np.zeros((0, len(net.classes)))
     atc_value = atc(lab_probs, lab_ok, field_probs) if field_images else None
     est = field_estimate(replay_probs, field_ok, field_probs, seed)
@@ -183,6 +194,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok, seed),
         predicted_field_accuracy=float(est["estimate"]), ci=list(est["ci"]),
         replay_accuracy=float(field_ok.mean()), replay_ci=_accuracy_ci(field_ok, seed + 1),
+        atc_replay=float(est["atc_replay"]),
         mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
         n_field=len(field_images),
         simulated=simulated, costs=costs, sweep=curves, capture=summarise(captures),

@@ -182,19 +182,20 @@ class FieldAccuracy(Rule):
         what=T("Fits a capture model (exposure, contrast, colour cast, Gaussian and motion blur, "
                "sensor noise, down-scaling, JPEG quality) so that the transformed evaluation "
                "photos match the field photos' measured conditions, and runs the model on them "
-               "(the replay). The prediction carries the replay's accuracy to the field photos "
-               "themselves through the model's confidence (Average Thresholded Confidence, Garg "
-               "et al. 2022, calibrated on the replay rather than the lab), so a shift the "
-               "capture model cannot represent still shows. The 95% interval resamples lab and "
-               "field photos and spans both the replay and the field estimate; conditions the "
-               "replay could not reproduce are named. Also shown: lab accuracy, the condition "
-               "that costs most, and plain ATC.",
+               "(the replay): its accuracy is the prediction. As a check on the field photos "
+               "themselves, the replay's accuracy is carried to them through the model's "
+               "confidence (Average Thresholded Confidence, Garg et al. 2022, calibrated on the "
+               "replay rather than the lab), so a shift the capture model cannot represent still "
+               "shows: the 95% interval resamples lab and field photos and spans both, and "
+               "conditions the replay could not reproduce are named. Also shown: lab accuracy, "
+               "the condition that costs most, and plain ATC.",
                "撮影モデル（露出・コントラスト・色かぶり・ガウスぼけと手ぶれ・センサーノイズ・縮小"
                "・JPEG 品質）を、変換後の評価写真が現場写真の撮影条件と一致するように当てはめ、"
-               "モデルを実行します（再現）。再現した写真での正解率を、モデルの確信度を介して現場写真"
-               "そのものへ引き継ぐため（ATC, Garg ら 2022 をラボではなく再現写真で較正）、撮影"
-               "モデルで表せない変化も予測に現れます。95% 区間はラボと現場の写真を再標本化し、再現"
-               "の値と現場での推定値の両方を含みます。再現できなかった条件は名前を挙げて示します。"
+               "モデルを実行します（再現）。その正解率が予測値です。現場写真そのものでの確認として、"
+               "再現した写真での正解率をモデルの確信度を介して現場写真へ引き継ぐため（ATC, Garg "
+               "ら 2022 をラボではなく再現写真で較正）、撮影モデルで表せない変化も見えます。95% "
+               "区間はラボと現場の写真を再標本化し、両方の値を含みます。再現できなかった条件は"
+               "名前を挙げて示します。"
                "ラボの正解率、最も影響の大きい条件、通常の ATC も並べて示します。"),
         why=T("Stakeholders plan with the lab number. If the field's cameras and light cost ten "
               "points, the project is judged a failure after release although the model did "
@@ -240,7 +241,8 @@ class FieldAccuracy(Rule):
             metrics={"lab_accuracy": fp.lab_accuracy, "lab_ci": fp.lab_ci,
                      "predicted_field_accuracy": fp.predicted_field_accuracy, "ci": fp.ci,
                      "atc_estimate": fp.atc_estimate, "replay_accuracy": fp.replay_accuracy,
-                     "replay_ci": fp.replay_ci, "mismatch": fp.mismatch,
+                     "replay_ci": fp.replay_ci, "atc_replay": fp.atc_replay,
+                     "mismatch": fp.mismatch,
                      "unreproduced": [m["condition"] for m in fp.unreproduced], "drop": drop,
                      "simulated": fp.simulated, "n_eval": fp.n_eval, "n_field": fp.n_field},
             items=items,
