@@ -117,3 +117,48 @@ def test_empty_field_folder_is_an_input_error(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(PitfallsError):
         pitfalls.scan(data, field=empty, cache=tmp_path / "cache", workers=1)
+
+
+def test_a_difference_that_costs_nothing_is_information(tmp_path: Path) -> None:
+    """Strong JPEG compression (blockier, blurrier, colour noise) does not move a brightness
+    model: FIELD001 still names the changed conditions, graded by their replayed cost as
+    information, not a warning."""
+    model = brightness_model(tmp_path / "m.onnx")
+
+    def compressed(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        import io
+
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=30, subsampling="4:2:0")
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+    data, field, _ = make_data(tmp_path, compressed)
+    report = pitfalls.scan(data, model=model, preprocess=SPEC, field=field,
+                           cache=tmp_path / "cache", workers=1)
+    f1 = report.by_rule("FIELD001")
+    assert f1 and f1[0].metrics["changed"], [f.rule for f in report.findings]
+    assert f1[0].severity == "info", f1[0].metrics
+    costs = {c["condition"]: c["cost"] for c in f1[0].metrics["conditions"]
+             if c["cost"] is not None}
+    assert all(costs[c] < 0.02 for c in f1[0].metrics["changed"]), costs
+    assert not report.by_rule("FIELD002")
+
+
+def test_interval_spans_the_field_photos_own_confidence() -> None:
+    """Where the field photos are less confident than the replay, ATC calibrated on the replay
+    reads a lower accuracy, and the interval reaches it; where they match, it stays tight."""
+    from pitfalls.field.estimate import field_estimate
+
+    rng = np.random.default_rng(0)
+    n = 300
+    ok = rng.random(n) < 0.8
+    top = np.where(ok, rng.uniform(0.7, 0.99, n), rng.uniform(0.4, 0.75, n))
+    replay = np.stack([top, 1 - top], axis=1)
+    same = field_estimate(replay, ok, replay[rng.permutation(n)], seed=1)
+    assert abs(same["estimate"] - ok.mean()) < 1e-9
+    assert same["mismatch"] < 0.05
+    assert same["ci"][1] - same["ci"][0] < 0.15
+    unsure_top = np.clip(top - 0.2, 0.5, 1.0)
+    unsure = field_estimate(replay, ok, np.stack([unsure_top, 1 - unsure_top], axis=1), seed=1)
+    assert unsure["atc_replay"] < unsure["estimate"] - 0.2
+    assert unsure["ci"][0] <= unsure["atc_replay"]
