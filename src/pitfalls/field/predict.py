@@ -190,10 +190,12 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
             accs.append(float((run([cap], sub).argmax(axis=1) == y[sub]).mean()))
         curves.append({"condition": name, "label": dict(label), "param": param,
                       "severity": [float(v) for v in values], "accuracy": accs})
+    replay_ci = _accuracy_ci(field_ok)  # never [1, 1]: the interval keeps it
+    ci = [min(est["ci"][0], replay_ci[0]), max(est["ci"][1], replay_ci[1])]
     return FieldPrediction(
-        lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok, seed),
-        predicted_field_accuracy=float(est["estimate"]), ci=list(est["ci"]),
-        replay_accuracy=float(field_ok.mean()), replay_ci=_accuracy_ci(field_ok, seed + 1),
+        lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
+        predicted_field_accuracy=float(est["estimate"]), ci=ci,
+        replay_accuracy=float(field_ok.mean()), replay_ci=replay_ci,
         atc_replay=float(est["atc_replay"]),
         mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
         n_field=len(field_images),
