@@ -185,23 +185,35 @@ def changed(cmp: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.5) -> 
 
 
 RINGS = ((0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 1.0))
-"""Rings of r (1 at the corners) whose mean luma gives the radial brightness profile."""
+"""Rings of r (1 at the corners) whose brightness gives the radial profile."""
+PROFILE_SIDE = 64
+"""Longer side of the small copy the radial profile is measured on."""
 
 
-def radial_profile(rgb: np.ndarray, side: int = 64) -> np.ndarray:
-    """Log of each outer ring's mean luma over the centre disc's (len(RINGS) - 1 values), on a
-    small copy: lens fall-off lowers them all, more the farther out."""
+def small_luma(rgb: np.ndarray, side: int = PROFILE_SIDE) -> np.ndarray:
+    """Luma (0-255, float32) of a box-filtered copy whose longer side is `side`."""
     from PIL import Image
 
     h, w = rgb.shape[:2]
     k = side / max(h, w)
     small = np.asarray(Image.fromarray(rgb).resize((max(4, round(w * k)), max(4, round(h * k))),
                                                    Image.Resampling.BOX), np.float32)
-    g = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    return small @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def radial_profile(g: np.ndarray) -> np.ndarray:
+    """Mean brightness rank (0-1, within the photo) of each outer ring minus the centre disc's,
+    for luma `g` (`small_luma`): ranks do not move under any global tone curve (gain, gamma,
+    contrast), so only a change that depends on the position, such as lens fall-off, lowers
+    them (len(RINGS) - 1 values)."""
     sh, sw = g.shape
     y = (np.arange(sh) - (sh - 1) / 2) / (sh / 2)
     x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
     r = np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
-    means = [float(g[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
+    flat = g.ravel()
+    rank = np.empty(flat.size)
+    rank[np.argsort(flat, kind="stable")] = np.arange(flat.size) / max(flat.size - 1, 1)
+    rank = rank.reshape(g.shape)
+    means = [float(rank[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
              for lo, hi in RINGS]
-    return np.log(np.maximum(means[1:], 0.5) / max(means[0], 0.5))
+    return np.array(means[1:]) - means[0]

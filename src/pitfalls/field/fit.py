@@ -83,23 +83,31 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
     return 0.5 * (lo + hi) * scale_up
 
 
-def fit_vignette(lab: np.ndarray, field: np.ndarray) -> tuple[float, float]:
-    """Fall-off (a, b) of 1 - a r² - b r⁴ that moves the lab photos' median radial profile
-    (`conditions.radial_profile`, one row per photo) to the field's."""
-    from pitfalls.field.conditions import RINGS
+VIGNETTE_GRID = [(a, b) for a in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3)
+                 for b in (0.0, 0.3, 0.6)]
+"""Fall-offs (a, b of 1 - a r² - b r⁴) tried by `fit_vignette`."""
+MIN_RANK_DROP = 0.04
+"""Smallest drop of an outer ring's median brightness rank that `fit_vignette` acts on."""
 
-    delta = np.nanmedian(field, axis=0) - np.nanmedian(lab, axis=0)
-    if not np.all(np.isfinite(delta)) or delta.min() > -0.02:
+
+def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float, float]:
+    """The fall-off (a, b) of 1 - a r² - b r⁴ whose replay on the lab photos' small lumas
+    (`conditions.small_luma`) best matches the field's median radial profile (brightness ranks,
+    so a tone curve does not pass for vignetting); (0, 0) when no grid point beats none."""
+    from pitfalls.field.conditions import radial_profile
+
+    goal = np.nanmedian(np.array([radial_profile(g) for g in field]), axis=0)
+    now = np.nanmedian(np.array([radial_profile(g) for g in lab]), axis=0)
+    if float(np.max(now - goal)) < MIN_RANK_DROP:  # the outer rings are no darker
         return 0.0, 0.0
-    mids = np.array([np.sqrt((lo * lo + hi * hi) / 2) for lo, hi in RINGS])
-    r2 = mids ** 2
-
-    def resid(p: np.ndarray) -> np.ndarray:
-        f = np.clip(1 - p[0] * r2 - p[1] * r2 * r2, 0.02, 1.0)
-        return np.log(f[1:] / f[0]) - delta
-
-    sol = least_squares(resid, x0=[0.3, 0.0], bounds=([-0.5, -1.0], [1.5, 1.5]))
-    return float(sol.x[0]), float(sol.x[1])
+    best, best_err = (0.0, 0.0), np.inf
+    for a, b in VIGNETTE_GRID:
+        prof = np.nanmedian(np.array([radial_profile(g * falloff(*g.shape, a, b))
+                                      for g in lab]), axis=0)
+        err = float(np.sum((prof - goal) ** 2))
+        if err < best_err - 1e-12:
+            best, best_err = (a, b), err
+    return best
 
 
 def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],

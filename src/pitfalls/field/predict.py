@@ -22,7 +22,7 @@ from pitfalls.decode import DecodeError, decode_bytes
 from pitfalls.evaluation.metrics import proportion_interval
 from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
-from pitfalls.field.conditions import conditions, radial_profile
+from pitfalls.field.conditions import conditions, small_luma
 from pitfalls.field.data import FieldSet, comparison, lab_rows
 from pitfalls.field.estimate import atc, field_estimate
 from pitfalls.field.fit import SIMULATED, fit_set, fit_vignette, summarise, unreproduced
@@ -35,6 +35,8 @@ SWEEP_IMAGES = 60
 APPLY_P = 0.05
 """A condition is simulated when its two-sample test gives p below this (uncorrected: missing a
 real shift costs more here than simulating a small one)."""
+VIGNETTE_IMAGES = 80
+"""Evaluation photos the fall-off is fitted on."""
 
 
 @dataclass
@@ -142,8 +144,8 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     if simulated:
         base = Capture()
         if "vignetting" in simulated and field_images:
-            a, b = fit_vignette(np.array([radial_profile(p.rgb) for p in photos]),
-                                np.array([radial_profile(im) for im in field_images]))
+            a, b = fit_vignette([small_luma(p.rgb) for p in photos[:VIGNETTE_IMAGES]],
+                                [small_luma(im) for im in field_images])
             base = Capture(vignette=a, vignette4=b)
         captures, replayed, replay_cond = fit_set(
             [p.rgb for p in photos], [p.quality for p in photos], lab_cond, field_cond,
