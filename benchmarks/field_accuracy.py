@@ -30,6 +30,8 @@ from field_shifts import SHIFTS, encode  # noqa: E402
 from pitfalls import demo  # noqa: E402
 from pitfalls.config import find_config  # noqa: E402
 from pitfalls.decode import decode_bytes  # noqa: E402
+from pitfalls.demo.drawing import tray_edge  # noqa: E402
+from pitfalls.demo.settings import DEMO_MODEL, FRAME_CLASS, LEMON_SIZE, SIZE  # noqa: E402
 from pitfalls.evaluation.model import ModelRunner, load_spec  # noqa: E402
 from pitfalls.field.data import load_field  # noqa: E402
 from pitfalls.field.predict import predict_field  # noqa: E402
@@ -41,9 +43,9 @@ LAB_SEED, FIELD_SEED = 101, 202
 
 def scene(rng: np.random.Generator, label: str) -> np.ndarray:
     """One raw scene as the demo draws its photos (lemons larger, apples framed)."""
-    size = demo.LEMON_SIZE if label == "lemon" else demo.SIZE
+    size = LEMON_SIZE if label == "lemon" else SIZE
     img = demo.draw_scene(rng, label, size)
-    img = demo._frame(img) if label == demo.FRAME_CLASS else img
+    img = tray_edge(img) if label == FRAME_CLASS else img
     return np.asarray(img)
 
 
@@ -125,7 +127,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--jobs", type=int, default=2, help="shifts measured at once")
     args = ap.parse_args()
-    models = [Path(demo.__file__).parent / "demo_models" / f"{m}.onnx"
+    models = [DEMO_MODEL.parent / f"{m}.onnx"
               for m in args.models.split(",")]
     rows: list[dict] = []
     t0 = time.perf_counter()
