@@ -14,6 +14,7 @@ additively (logarithms for multiplicative quantities):
 | resolution   | log2 of the pixel side (sqrt of w x h)     | a lower-resolution camera     |
 | jpeg_quality | estimated JPEG quality (100 for lossless)  | stronger compression          |
 | aspect       | log of width / height                      | another sensor or crop        |
+| vignetting   | log of the corners' mean luma / the photo's| lens fall-off, a cheap lens   |
 
 Sensor noise raises the Laplacian variance as much as detail does (20 sigma² for the 4-neighbour
 Laplacian of white noise), so `blur` subtracts that share; otherwise a noisier camera would look
@@ -57,6 +58,8 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
     Condition("jpeg_quality", T("JPEG quality (compression)", "JPEG 品質（圧縮）"),
               T("more compressed", "圧縮が強い")),
     Condition("aspect", T("aspect ratio", "縦横比"), T("different shape", "形が違う")),
+    Condition("vignetting", T("vignetting (darker corners)", "周辺減光（四隅が暗い）"),
+              T("darker corners", "四隅が暗い")),
 )}
 
 LAPLACIAN_NOISE_GAIN = 20.0
@@ -97,6 +100,9 @@ def conditions(table: pd.DataFrame) -> pd.DataFrame:
             "resolution": np.log2(np.sqrt(width * height)),
             "jpeg_quality": quality,
             "aspect": np.log(width / height),
+            "vignetting": np.log(np.maximum(np.nanmean(np.stack(
+                [_num(table, f"corner_{c}_lum") for c in ("tl", "tr", "bl", "br")]), axis=0),
+                1e-3)),
         }, index=table.index)
     out[~ok] = np.nan
     return out
@@ -116,7 +122,7 @@ def measure_image(rgb: np.ndarray, jpeg_quality: float | None = None) -> dict[st
 
 SCALE_FLOOR = {"exposure": 0.01, "contrast": 0.03, "cast_rg": 0.01, "cast_yb": 0.01,
                "blur": 0.03, "noise": 0.4, "resolution": 0.05, "jpeg_quality": 2.0,
-               "aspect": 0.02}
+               "aspect": 0.02, "vignetting": 0.03}
 """Smallest spread assumed per condition, so a perfectly uniform lab set (every photo at JPEG
 quality 90) does not turn a negligible change into an infinite effect size."""
 
@@ -176,3 +182,38 @@ def changed(cmp: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.5) -> 
     if cmp.empty:
         return cmp
     return cmp[(cmp["p_holm"] < alpha) & (cmp["effect"].abs() >= min_effect)]
+
+
+RINGS = ((0.0, 0.3), (0.3, 0.6), (0.6, 0.8), (0.8, 1.0))
+"""Rings of r (1 at the corners) whose brightness gives the radial profile."""
+PROFILE_SIDE = 64
+"""Longer side of the small copy the radial profile is measured on."""
+
+
+def small_luma(rgb: np.ndarray, side: int = PROFILE_SIDE) -> np.ndarray:
+    """Luma (0-255, float32) of a box-filtered copy whose longer side is `side`."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    k = side / max(h, w)
+    small = np.asarray(Image.fromarray(rgb).resize((max(4, round(w * k)), max(4, round(h * k))),
+                                                   Image.Resampling.BOX), np.float32)
+    return small @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def radial_profile(g: np.ndarray) -> np.ndarray:
+    """Mean brightness rank (0-1, within the photo) of each outer ring minus the centre disc's,
+    for luma `g` (`small_luma`): ranks do not move under any global tone curve (gain, gamma,
+    contrast), so only a change that depends on the position, such as lens fall-off, lowers
+    them (len(RINGS) - 1 values)."""
+    sh, sw = g.shape
+    y = (np.arange(sh) - (sh - 1) / 2) / (sh / 2)
+    x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
+    r = np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
+    flat = g.ravel()
+    rank = np.empty(flat.size)
+    rank[np.argsort(flat, kind="stable")] = np.arange(flat.size) / max(flat.size - 1, 1)
+    rank = rank.reshape(g.shape)
+    means = [float(rank[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
+             for lo, hi in RINGS]
+    return np.array(means[1:]) - means[0]

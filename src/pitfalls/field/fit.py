@@ -18,11 +18,11 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from pitfalls.features.properties import WORK_SIDE
-from pitfalls.field.capture import Capture, apply_capture
+from pitfalls.field.capture import Capture, apply_capture, falloff
 from pitfalls.field.conditions import measure_image
 
 SIMULATED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise", "resolution",
-             "jpeg_quality")
+             "jpeg_quality", "vignetting")
 """Conditions the capture model reproduces (aspect ratio would need cropping the scene)."""
 
 
@@ -83,8 +83,36 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
     return 0.5 * (lo + hi) * scale_up
 
 
+VIGNETTE_GRID = [(a, b) for a in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3)
+                 for b in (0.0, 0.3, 0.6)]
+"""Fall-offs (a, b of 1 - a r² - b r⁴) tried by `fit_vignette`."""
+MIN_RANK_DROP = 0.04
+"""Smallest drop of an outer ring's median brightness rank that `fit_vignette` acts on."""
+
+
+def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float, float]:
+    """The fall-off (a, b) of 1 - a r² - b r⁴ whose replay on the lab photos' small lumas
+    (`conditions.small_luma`) best matches the field's median radial profile (brightness ranks,
+    so a tone curve does not pass for vignetting); (0, 0) when no grid point beats none."""
+    from pitfalls.field.conditions import radial_profile
+
+    goal = np.nanmedian(np.array([radial_profile(g) for g in field]), axis=0)
+    now = np.nanmedian(np.array([radial_profile(g) for g in lab]), axis=0)
+    if float(np.max(now - goal)) < MIN_RANK_DROP:  # the outer rings are no darker
+        return 0.0, 0.0
+    best, best_err = (0.0, 0.0), np.inf
+    for a, b in VIGNETTE_GRID:
+        prof = np.nanmedian(np.array([radial_profile(g * falloff(*g.shape, a, b))
+                                      for g in lab]), axis=0)
+        err = float(np.sum((prof - goal) ** 2))
+        if err < best_err - 1e-12:
+            best, best_err = (a, b), err
+    return best
+
+
 def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
-            now: dict[str, float] | None = None, seed: int = 0) -> Capture:
+            now: dict[str, float] | None = None, seed: int = 0,
+            base: Capture | None = None) -> Capture:
     """The capture parameters that move one photo's conditions to `target` (missing keys and
     NaN targets are left as they are)."""
     now = now or measure_image(rgb, quality)
@@ -93,9 +121,10 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         v = target.get(name)
         return None if v is None or not np.isfinite(v) else float(v)
 
-    cap = Capture()
+    cap = base or Capture()
     if (t := want("exposure")) is not None and now["exposure"] > 1e-3:
-        cap = replace(cap, gain=float(np.clip(t / now["exposure"], 0.1, 4.0)))
+        dim = float(np.mean(falloff(16, 16, cap.vignette, cap.vignette4)))  # already darker
+        cap = replace(cap, gain=float(np.clip(t / now["exposure"] / dim, 0.1, 4.0)))
     if (t := want("contrast")) is not None:
         cap = replace(cap, contrast=float(np.clip(np.exp(t - now["contrast"]), 0.2, 3.0)))
     rg, yb = want("cast_rg"), want("cast_yb")
@@ -143,3 +172,79 @@ def summarise(captures: list[Capture]) -> dict[str, float]:
         if len(v):
             out[col] = float(v.median())
     return out
+
+
+def unreproduced(lab: pd.DataFrame, replay: pd.DataFrame, field: pd.DataFrame,
+                 names: list[str], min_effect: float = 0.5,
+                 alpha: float = 0.01) -> list[dict[str, float | str]]:
+    """Conditions the replay did not bring to the field's: after the fit, the replayed lab photos
+    still differ from the field photos (KS p below `alpha` and a median gap of at least
+    `min_effect` lab standard deviations). Each: condition, effect before and after the fit."""
+    from scipy.stats import ks_2samp
+
+    from pitfalls.field.conditions import robust_scale
+
+    out: list[dict[str, float | str]] = []
+    for name in names:
+        a, r, f = (d[name].to_numpy(float) for d in (lab, replay, field))
+        a, r, f = a[np.isfinite(a)], r[np.isfinite(r)], f[np.isfinite(f)]
+        if min(len(a), len(r), len(f)) < 3:
+            continue
+        scale = robust_scale(a, name)
+        after = float(np.median(r) - np.median(f)) / scale
+        if abs(after) >= min_effect and ks_2samp(r, f).pvalue < alpha:
+            out.append({"condition": name, "after": after,
+                        "before": float(np.median(a) - np.median(f)) / scale})
+    return out
+
+
+def _gap(replay: pd.DataFrame, field: pd.DataFrame, lab: pd.DataFrame, names: list[str]) -> float:
+    """Sum over `names` of |median replay - median field| in lab standard deviations."""
+    from pitfalls.field.conditions import robust_scale
+
+    total = 0.0
+    for n in names:
+        r, f = replay[n].to_numpy(float), field[n].to_numpy(float)
+        r, f = r[np.isfinite(r)], f[np.isfinite(f)]
+        if len(r) and len(f):
+            total += abs(float(np.median(r) - np.median(f))) / robust_scale(
+                lab[n].to_numpy(float), n)
+    return total
+
+
+REFINED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise")
+"""Conditions that interact in the camera's order (vignetting darkens and adds contrast, blur
+removes noise...), so their targets are corrected from what the first replay reached."""
+
+
+def fit_set(images: list[np.ndarray], qualities: list[float | None], lab: pd.DataFrame,
+            field: pd.DataFrame, names: list[str], seed: int = 0, rounds: int = 1,
+            base: Capture | None = None) -> tuple[list[Capture], list[np.ndarray], pd.DataFrame]:
+    """Fit every photo's capture to the field's quantiles, then correct the targets by what
+    the replay missed (`rounds` times, kept only where the gap to the field shrinks).
+
+    Returns the captures, the replayed photos and their measured conditions."""
+    targets = quantile_targets(lab, field, [n for n in names if n != "vignetting"])
+    now = [measure_image(im, q) for im, q in zip(images, qualities, strict=True)]
+
+    def attempt(tg: pd.DataFrame) -> tuple[list[Capture], list[np.ndarray], pd.DataFrame]:
+        caps = [fit_one(im, q, tg.iloc[i].to_dict(), now[i], seed=seed + i, base=base)
+                for i, (im, q) in enumerate(zip(images, qualities, strict=True))]
+        shown = [apply_capture(im, c, seed + i) for i, (im, c) in enumerate(
+            zip(images, caps, strict=True))]
+        return caps, shown, pd.DataFrame([measure_image(s) for s in shown])
+
+    goal = targets
+    best = attempt(targets)
+    tuned = [n for n in names if n in REFINED]
+    gap = _gap(best[2], field, lab, tuned)
+    for _ in range(rounds if tuned else 0):
+        corrected = targets.copy()
+        for n in tuned:
+            corrected[n] = corrected[n] + (goal[n] - best[2][n].to_numpy(float))
+        trial = attempt(corrected)
+        trial_gap = _gap(trial[2], field, lab, tuned)
+        if trial_gap >= gap:
+            break
+        best, gap, targets = trial, trial_gap, corrected
+    return best

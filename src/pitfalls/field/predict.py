@@ -22,9 +22,10 @@ from pitfalls.decode import DecodeError, decode_bytes
 from pitfalls.evaluation.metrics import proportion_interval
 from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
-from pitfalls.field.conditions import conditions, measure_image
+from pitfalls.field.conditions import conditions, small_luma
 from pitfalls.field.data import FieldSet, comparison, lab_rows
-from pitfalls.field.fit import SIMULATED, fit_one, quantile_targets, summarise
+from pitfalls.field.estimate import atc, field_estimate
+from pitfalls.field.fit import SIMULATED, fit_set, fit_vignette, summarise, unreproduced
 from pitfalls.sources import read_bytes
 
 MAX_IMAGES = 400
@@ -34,6 +35,8 @@ SWEEP_IMAGES = 60
 APPLY_P = 0.05
 """A condition is simulated when its two-sample test gives p below this (uncorrected: missing a
 real shift costs more here than simulating a small one)."""
+VIGNETTE_IMAGES = 80
+"""Evaluation photos the fall-off is fitted on."""
 
 
 @dataclass
@@ -51,6 +54,10 @@ class FieldPrediction:
     lab_ci: list[float]
     predicted_field_accuracy: float
     ci: list[float]
+    replay_accuracy: float
+    replay_ci: list[float]
+    atc_replay: float
+    mismatch: float
     atc_estimate: float | None
     n_eval: int
     n_field: int
@@ -58,6 +65,7 @@ class FieldPrediction:
     costs: list[dict[str, Any]] = field(default_factory=list)
     sweep: list[dict[str, Any]] = field(default_factory=list)
     capture: dict[str, float] = field(default_factory=dict)
+    unreproduced: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -67,20 +75,6 @@ def _accuracy_ci(correct: np.ndarray) -> list[float]:
     """95% interval of an accuracy (never [1, 1] when every answer is right)."""
     lo, hi = proportion_interval(np.asarray(correct, dtype=float), np.ones(len(correct)))
     return [float(lo), float(hi)]
-
-
-def neg_entropy(probs: np.ndarray) -> np.ndarray:
-    p = np.clip(probs, 1e-12, 1.0)
-    return (p * np.log(p)).sum(axis=1)
-
-
-def atc(lab_probs: np.ndarray, lab_correct: np.ndarray, field_probs: np.ndarray) -> float | None:
-    """Average Thresholded Confidence with the negative-entropy score (ATC-NE)."""
-    if len(lab_probs) == 0 or len(field_probs) == 0:
-        return None
-    s_lab, s_field = neg_entropy(lab_probs), neg_entropy(field_probs)
-    threshold = float(np.quantile(s_lab, 1.0 - float(lab_correct.mean())))
-    return float((s_field > threshold).mean())
 
 
 def _decode(path: Path) -> tuple[np.ndarray, float | None] | None:
@@ -107,24 +101,14 @@ def simulated_conditions(ctx: Context) -> list[str]:
     return [c for c in cmp.loc[cmp["p_value"] < APPLY_P, "condition"] if c in SIMULATED]
 
 
-def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
-                  seed: int = 0, *, sweep: bool = True,
-                  field_photos: bool = True) -> FieldPrediction | None:
-    """Predicted field accuracy of `model` (None without labelled evaluation photos).
-
-    Without `sweep` the severity sweep is skipped; without `field_photos` the field set is
-    features only (production records: no photo to decode, so no ATC on them here)."""
-    fs: FieldSet = ctx.extras["field"]
+def _lab_photos(ctx: Context, net: _Model, rng: np.random.Generator
+                ) -> tuple[list[Photo], list[int]]:
+    """The labelled evaluation photos the model knows the classes of (a sample of MAX_IMAGES),
+    decoded, and their table rows."""
     t = ctx.table
-    rows = [int(r) for r in lab_rows(ctx) if isinstance(t["label"].iloc[r], str)
-            or t["label"].notna().iloc[r]]
-    classes = sorted({str(v) for v in t["label"].dropna()})
-    net = _Model(model, spec, classes)
     index = {c: i for i, c in enumerate(net.classes)}
-    rows = [r for r in rows if str(t["label"].iloc[r]) in index]
-    if not rows:
-        return None
-    rng = np.random.default_rng(seed)
+    rows = [int(r) for r in lab_rows(ctx) if t["label"].notna().iloc[r]
+            and str(t["label"].iloc[r]) in index]
     if len(rows) > MAX_IMAGES:
         rows = sorted(rng.choice(rows, MAX_IMAGES, replace=False).tolist())
     photos: list[Photo] = []
@@ -134,25 +118,56 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         if got is not None:
             photos.append(Photo(got[0], got[1], index[str(t["label"].iloc[r])]))
             kept.append(r)
+    return photos, kept
+
+
+def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
+                  seed: int = 0, sweep: bool = True) -> FieldPrediction | None:
+    """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
+    False skips the severity sweep (the report's curves)."""
+    fs: FieldSet = ctx.extras["field"]
+    t = ctx.table
+    net = _Model(model, spec, sorted({str(v) for v in t["label"].dropna()}))
+    rng = np.random.default_rng(seed)
+    photos, kept = _lab_photos(ctx, net, rng)
     if not photos:
         return None
     y = np.array([p.label for p in photos])
     simulated = simulated_conditions(ctx)
     lab_cond = conditions(t.iloc[kept]).reset_index(drop=True)
-    targets = quantile_targets(lab_cond, conditions(fs.table[fs.ok]), simulated)
-    captures = [fit_one(p.rgb, p.quality, targets.iloc[i].to_dict(),
-                        measure_image(p.rgb, p.quality), seed=seed + i)
-                for i, p in enumerate(photos)] if simulated else [Capture()] * len(photos)
+    field_cond = conditions(fs.table[fs.ok])
+    field_images = []
+    for p in fs.table["path"].to_numpy()[fs.ok]:
+        got = _decode(fs.root / str(p))
+        if got is not None:
+            field_images.append(got[0])
+    if simulated:
+        base = Capture()
+        if "vignetting" in simulated and field_images:
+            a, b = fit_vignette([small_luma(p.rgb) for p in photos[:VIGNETTE_IMAGES]],
+                                [small_luma(im) for im in field_images])
+            base = Capture(vignette=a, vignette4=b)
+        captures, replayed, replay_cond = fit_set(
+            [p.rgb for p in photos], [p.quality for p in photos], lab_cond, field_cond,
+            simulated, seed, base=base)
+    else:
+        captures, replayed, replay_cond = ([Capture()] * len(photos), [p.rgb for p in photos],
+                                           lab_cond)
+
+    def render(caps: list[Capture], subset: list[int] | None = None) -> list[np.ndarray]:
+        idx = subset if subset is not None else range(len(photos))
+        return [apply_capture(photos[i].rgb, caps[i] if len(caps) > 1 else caps[0], seed + i)
+                for i in idx]
 
     def run(caps: list[Capture], subset: list[int] | None = None) -> np.ndarray:
-        idx = subset if subset is not None else range(len(photos))
-        imgs = [apply_capture(photos[i].rgb, caps[i] if len(caps) > 1 else caps[0], seed + i)
-                for i in idx]
-        return net.probs(imgs)
+        return net.probs(render(caps, subset))
 
     lab_probs = net.probs([p.rgb for p in photos])
     lab_ok = lab_probs.argmax(axis=1) == y
-    field_ok = run(captures).argmax(axis=1) == y if simulated else lab_ok
+    replay_probs = net.probs(replayed) if simulated else lab_probs
+    missed = unreproduced(lab_cond, replay_cond, field_cond,
+                          [c for c in simulated if c != "jpeg_quality"])
+    field_ok = replay_probs.argmax(axis=1) == y
     costs = []
     groups: dict[tuple[str, ...], list[str]] = {}
     for c in simulated:
@@ -162,15 +177,12 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         costs.append({"conditions": names, "accuracy": acc,
                       "cost": float(lab_ok.mean()) - acc})
     costs.sort(key=lambda d: -d["cost"])
-    field_images = []
-    for p in fs.table["path"].to_numpy()[fs.ok] if field_photos else []:
-        got = _decode(fs.root / str(p))
-        if got is not None:
-            field_images.append(got[0])
-    atc_value = atc(lab_probs, lab_ok, net.probs(field_images)) if field_images else None
+    field_probs = net.probs(field_images) if field_images else np.zeros((0, len(net.classes)))
+    atc_value = atc(lab_probs, lab_ok, field_probs) if field_images else None
+    est = field_estimate(replay_probs, field_ok, field_probs, seed)
     sub = sorted(rng.choice(len(photos), min(SWEEP_IMAGES, len(photos)), replace=False).tolist())
-    sweeps = []
-    for name, (label, param, values) in SWEEP.items() if sweep else ():
+    curves = []
+    for name, (label, param, values) in (SWEEP.items() if sweep else ()):
         accs = []
         for v in values:
             cap = sweep_capture(param, v)
@@ -178,10 +190,16 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
                 accs.append(float(lab_ok[sub].mean()))
                 continue
             accs.append(float((run([cap], sub).argmax(axis=1) == y[sub]).mean()))
-        sweeps.append({"condition": name, "label": dict(label), "param": param,
-                       "severity": [float(v) for v in values], "accuracy": accs})
+        curves.append({"condition": name, "label": dict(label), "param": param,
+                      "severity": [float(v) for v in values], "accuracy": accs})
+    replay_ci = _accuracy_ci(field_ok)  # never [1, 1]: the interval keeps it
+    ci = [min(est["ci"][0], replay_ci[0]), max(est["ci"][1], replay_ci[1])]
     return FieldPrediction(
         lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
-        predicted_field_accuracy=float(field_ok.mean()), ci=_accuracy_ci(field_ok),
-        atc_estimate=atc_value, n_eval=len(photos), n_field=len(field_images),
-        simulated=simulated, costs=costs, sweep=sweeps, capture=summarise(captures))
+        predicted_field_accuracy=float(est["estimate"]), ci=ci,
+        replay_accuracy=float(field_ok.mean()), replay_ci=replay_ci,
+        atc_replay=float(est["atc_replay"]),
+        mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
+        n_field=len(field_images),
+        simulated=simulated, costs=costs, sweep=curves, capture=summarise(captures),
+        unreproduced=missed)
