@@ -144,7 +144,8 @@ LOW_ENTROPY = 1.5
 
 
 def _ufunc(f: np.ufunc, s: pd.Series) -> pd.Series:
-    """`f` element-wise over `s`, kept a Series (numpy's stubs type a ufunc's result as an array)."""
+    """`f` element-wise over `s`, kept a Series (numpy's stubs type a ufunc's result as an
+    array)."""
     return pd.Series(f(s.to_numpy(dtype=float)), index=s.index, name=s.name)
 
 
