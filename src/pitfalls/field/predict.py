@@ -140,7 +140,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     simulated = simulated_conditions(ctx)
     lab_cond = conditions(t.iloc[kept]).reset_index(drop=True)
     targets = quantile_targets(lab_cond, conditions(fs.table[fs.ok]), simulated)
-    captures = [fit_one(p.rgb, p.quality, targets.iloc[i].to_dict(),
+    captures = [fit_one(p.rgb, p.quality, {str(k): float(v) for k, v in targets.iloc[i].items()},
                         measure_image(p.rgb, p.quality), seed=seed + i)
                 for i, p in enumerate(photos)] if simulated else [Capture()] * len(photos)
 
@@ -153,7 +153,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     lab_probs = net.probs([p.rgb for p in photos])
     lab_ok = lab_probs.argmax(axis=1) == y
     field_ok = run(captures).argmax(axis=1) == y if simulated else lab_ok
-    costs = []
+    costs: list[dict[str, Any]] = []
     groups: dict[tuple[str, ...], list[str]] = {}
     for c in simulated:
         groups.setdefault(PARAMS_OF[c], []).append(c)
