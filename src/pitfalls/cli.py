@@ -9,7 +9,7 @@ import os
 import sys
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,7 +37,7 @@ def _bold(value: object) -> str:
 
 def run_scan(data: Path, out: Path, *, lang: str | None = None, fail_on: str | None = None,
              sheet: bool = False, junit: Path | None = None, sarif: Path | None = None,
-             **kwargs: object) -> int:
+             **kwargs: Any) -> int:
     """Scan with a progress bar, save the report, print the summary; return the exit code."""
     from pitfalls.config import find_config
     from pitfalls.features.early import start_early

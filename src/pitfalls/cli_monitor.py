@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -93,7 +93,7 @@ def serve(
         err.print(f"[yellow]note:[/] listening on {host}: put a TLS reverse proxy in front "
                   "(tokens travel in each request)")
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO))
-    common = {"host": host, "port": port, "log_level": log_level, "server_header": False,
+    common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "server_header": False,
               "date_header": True}
     if workers == 1:
         uvicorn.run(create_app(settings, ref), **common)

@@ -8,7 +8,7 @@ thread (a rule's prefetch) is waited for, not computed twice.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,7 +51,7 @@ class Context:
     def embeddings(self) -> np.ndarray:
         """(n, d) float32 unit vectors for every row; zeros for unreadable rows."""
         def build() -> np.ndarray:
-            col = self.table.get("embedding", [])
+            col: Iterable[Any] = self.table.get("embedding", [])
             dims = {len(v) for v in col if v is not None and not _isna(v)}
             dim = max(dims) if dims else 1
             out = np.zeros((len(self.table), dim), dtype=np.float32)

@@ -47,7 +47,7 @@ class Decoded:
     width: int
     height: int
     n_frames: int = 1
-    exif: dict[str, object] = field(default_factory=dict)
+    exif: dict[str, str | int] = field(default_factory=dict)
     jpeg_quality: float = float("nan")
     reduced: bool = False
     image: Image.Image | None = None
@@ -60,13 +60,13 @@ class Decoded:
         return self.image
 
 
-def _exif_fields(img: Image.Image) -> dict[str, object]:
+def _exif_fields(img: Image.Image) -> dict[str, str | int]:
     try:
         exif = img.getexif()
     except Exception as exc:  # malformed EXIF is common in the wild; it is metadata, not the image
         log.debug("malformed EXIF ignored: %s", exc)
         return {}
-    out: dict[str, object] = {}
+    out: dict[str, str | int] = {}
     make, model = exif.get(_TAG_MAKE), exif.get(_TAG_MODEL)
     if make:
         out["make"] = str(make).strip("\x00 ").strip()
@@ -146,7 +146,7 @@ def decode_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
                 raise DecodeError(

@@ -14,7 +14,6 @@ import os
 import select
 import stat
 import time
-from pathlib import Path
 
 PIPE_TIMEOUT = 10.0
 """Seconds a table read from a pipe may wait for data before it is given up."""
@@ -31,7 +30,7 @@ _KINDS = (
 class NotAFileError(OSError):
     """The path exists but is not a regular file (a directory, pipe, socket or device)."""
 
-    def __init__(self, path: str | Path, what: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
         super().__init__(errno.EINVAL, f"not a regular file: it is {what}", str(path))
         self.what = what
 
@@ -49,7 +48,7 @@ def text_of(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def read_file(path: str | Path, *, pipe_timeout: float | None = None) -> bytes:
+def read_file(path: str | os.PathLike[str], *, pipe_timeout: float | None = None) -> bytes:
     """The bytes of the regular file at `path`.
 
     Raises `NotAFileError` for a directory, socket or device, and for a named pipe unless
@@ -84,7 +83,7 @@ def _read_all(fd: int, size: int) -> bytes:
         left -= len(chunk)
 
 
-def _read_pipe(fd: int, path: str | Path, timeout: float) -> bytes:
+def _read_pipe(fd: int, path: str | os.PathLike[str], timeout: float) -> bytes:
     """Read a pipe opened without blocking until its writer closes it; each wait for data is
     limited to `timeout` seconds (no writer at all counts as silence)."""
     chunks: list[bytes] = []

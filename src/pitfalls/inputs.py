@@ -11,6 +11,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     unlisted: list[dict[str, str]] = field(default_factory=list)
     """Folders that could not be listed (`path`, `reason`): their images are not in the table."""
-    listed_twice: list[dict[str, object]] = field(default_factory=list)
+    listed_twice: list[dict[str, Any]] = field(default_factory=list)
     """Manifest rows that named a file already listed under another spelling (`paths`, `kept`)."""
     fs_names: dict[str, str] = field(default_factory=dict)
     """Table path -> name on disk, for file names that are not valid UTF-8 (shown escaped)."""
@@ -149,7 +150,7 @@ def load_archive(path: Path) -> Dataset:
                    source="parquet")
 
 
-def load_sequence(items: object) -> Dataset:
+def load_sequence(items: Any) -> Dataset:
     """A Python dataset: a torchvision `ImageFolder`, a `datasets.Dataset`, or any sequence of
     `(image or path, label)` pairs. Files are read where they are; images held in memory are
     written once into a Parquet shard in the cache folder (named by their content's hash)."""
@@ -294,15 +295,15 @@ def _normal_forms(paths: pd.Series, root: Path) -> tuple[pd.Series, list[tuple[i
     base = str(root)
     forms = paths.copy()
     outside = []
-    for i in np.flatnonzero(paths.str.contains(ODD_SPELLING, regex=True).to_numpy()):
-        rel = paths.iat[i]
+    for i in np.flatnonzero(paths.str.contains(ODD_SPELLING, regex=True).to_numpy()).tolist():
+        rel = str(paths.iat[i])
         entry = _entry(base, rel)
         if _inside(entry, base):
             forms.iat[i] = os.path.relpath(entry, base)
         else:
             forms.iat[i] = entry
             if not _inside(os.path.realpath(os.path.dirname(entry)), os.path.realpath(base)):
-                outside.append((int(i) + 2, rel))
+                outside.append((i + 2, rel))
     return forms, outside
 
 
@@ -316,14 +317,14 @@ def _refuse(outside: list[tuple[int, str]], root: Path, name: str) -> None:
 
 
 def _listed_twice(table: pd.DataFrame, forms: pd.Series, root: Path, name: str,
-                  ) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+                  ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Keep one row per file where the manifest spells the same entry twice (`a.jpg`, `./a.jpg`,
     or case only on a disk that ignores case; `forms` from `_normal_forms`) with the same label,
     split and group; two spellings with different labels are an `InputError`. Different files
     with the same content (links, copies) stay: they are duplicates, which the duplicate and
     leakage rules are there to report."""
     same = forms.str.lower()
-    twice: list[dict[str, object]] = []
+    twice: list[dict[str, Any]] = []
     drop: list[int] = []
     candidates = same[same.duplicated(keep=False)]  # the rare rows worth a closer look
     for rows in candidates.groupby(candidates).groups.values():
@@ -348,12 +349,13 @@ def _same_files(rows: list[int], forms: pd.Series, root: Path) -> list[list[int]
     """`rows` (whose normal forms agree but for letter case) grouped by the directory entry they
     name: the same form, or one that differs in case on a disk that ignores it (same inode)."""
     groups: dict[object, list[int]] = {}
+    spelt = {r: str(forms.iat[r]) for r in rows}
     for r in rows:
-        ident: object = forms.iat[r]
-        if any(forms.iat[o] != forms.iat[r] for o in rows):
+        ident: object = spelt[r]
+        if any(spelt[o] != spelt[r] for o in rows):
             try:
-                st = os.stat(os.path.join(root, forms.iat[r]))
-                ident = (st.st_dev, st.st_ino, os.path.basename(forms.iat[r]).lower())
+                st = os.stat(os.path.join(root, spelt[r]))
+                ident = (st.st_dev, st.st_ino, os.path.basename(spelt[r]).lower())
             except (OSError, ValueError):
                 pass
         groups.setdefault(ident, []).append(r)

@@ -187,17 +187,20 @@ def write_sheet(report: dict[str, Any], out: str | Path, *, lang: str = "en",
     from pitfalls.config import find_config
     from pitfalls.errors import InputError
 
+    results: dict[str, Any] | None
     if isinstance(bench, str | Path):
         try:
-            bench = json.loads(Path(bench).read_text(encoding="utf-8"))
+            results = json.loads(Path(bench).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read bench results {bench}: {exc}") from None
+    else:
+        results = bench
     if questions is None:
         questions = {**checklist_answers(), **find_config().questions}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     html = out / "sheet.html"
-    html.write_text(render_sheet(report, lang=lang, bench=bench, questions=questions),
+    html.write_text(render_sheet(report, lang=lang, bench=results, questions=questions),
                     encoding="utf-8")
     written = [html]
     if pdf and to_pdf(html, out / "sheet.pdf"):

@@ -68,13 +68,14 @@ def quantize(model: str | Path, out: str | Path, method: str,
     elif method == "static":
         if calibration is None:
             raise InputError("static quantization needs calibration images (a train split)")
+        source = calibration
 
         class _Reader(CalibrationDataReader):
             def get_next(self) -> dict[str, np.ndarray] | None:
-                return calibration.get_next()
+                return source.get_next()
 
             def rewind(self) -> None:
-                calibration.rewind()
+                source.rewind()
 
         calibration.rewind()
         quantize_static(str(model), str(out), _Reader(), quant_format=QuantFormat.QDQ,

@@ -155,7 +155,7 @@ def class_order(spec: PreprocessSpec, images: Images, info: ModelInfo) -> list[s
     return labels
 
 
-def _batch(images: Images, idx: Sequence[int], spec: PreprocessSpec) -> np.ndarray:
+def _batch(images: Images, idx: Sequence[int] | np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     return np.stack([preprocess(decode_rgb(images.data[i]), spec) for i in idx])
 
 
@@ -176,7 +176,7 @@ def predict(session: ort.InferenceSession, spec: PreprocessSpec, images: Images,
     return np.concatenate(preds)
 
 
-def accuracy_with_ci(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
+def accuracy_with_ci(y_true: Sequence[str | None], y_pred: Sequence[str]) -> dict[str, Any]:
     """Accuracy and balanced accuracy with the scan's 95% intervals (`evaluation.metrics`:
     Jeffreys for accuracy, never [1, 1] when every answer is right)."""
     from pitfalls.evaluation.metrics import score

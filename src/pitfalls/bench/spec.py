@@ -48,7 +48,7 @@ def with_changes(spec: PreprocessSpec, **changes: Any) -> PreprocessSpec:
 def decode_rgb(data: bytes) -> np.ndarray:
     """Encoded bytes → 8-bit RGB array with EXIF orientation applied (what a server does with
     an uploaded image; kept lean because it sits inside the timed pre-processing)."""
-    img = Image.open(io.BytesIO(data))
+    img: Image.Image = Image.open(io.BytesIO(data))
     img = ImageOps.exif_transpose(img) or img
     return np.asarray(img.convert("RGB"))
 

@@ -115,7 +115,7 @@ def run_bench(models: Sequence[str | Path], data: str | Path | Dataset,
     images = load_images(dataset, limit=opts.max_eval_images)
     say = progress or (lambda _msg: None)
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
-    work = Path(workdir or tmp.name)  # type: ignore[union-attr]
+    work = Path(tmp.name) if tmp is not None else Path(workdir or ".")
     rows: list[dict[str, Any]] = []
     skews: list[SkewResult] = []
     try:

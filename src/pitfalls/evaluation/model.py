@@ -82,7 +82,7 @@ class PreprocessSpec:
             w, h = img.size
             left, top = max(0, (w - cw) // 2), max(0, (h - ch) // 2)
             img = img.crop((left, top, left + cw, top + ch))
-        x = np.asarray(img, dtype=np.float32)
+        x: np.ndarray = np.asarray(img, dtype=np.float32)
         if self.scale == "0-1":
             x = x / 255.0
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)

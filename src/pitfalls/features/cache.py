@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -79,9 +80,17 @@ class FeatureCache:
                           f"({exc.strerror or exc}): its rows are computed again")
             return []
 
+    @property
+    def _store(self) -> Any:
+        """The open cache's file system (`fsspec`, untyped); reached only once `_parts` or
+        `write` found one."""
+        if self.fs is None:
+            raise RuntimeError(f"feature cache {self.directory} is not open")
+        return self.fs
+
     def _remove(self, part: str) -> None:
         try:
-            self.fs.rm(part)
+            self._store.rm(part)
         except FileNotFoundError:
             pass
         except OSError as exc:  # left behind: it is read again (its rows are still valid)
@@ -90,7 +99,7 @@ class FeatureCache:
     def _read(self, part: str) -> pd.DataFrame | None:
         """One part's rows; None when it cannot be read (kept) or is corrupt (quarantined)."""
         try:
-            with self.fs.open(part, "rb") as fh:
+            with self._store.open(part, "rb") as fh:
                 data = fh.read()
         except OSError as exc:  # perhaps transient (network, permissions): keep it
             self._problem(f"cache part {part} cannot be read now ({exc.strerror or exc}); "
@@ -110,8 +119,8 @@ class FeatureCache:
     def _quarantine(self, part: str, exc: Exception) -> None:
         where = f"{self.directory}/corrupt/{part.rsplit('/', 1)[-1]}"
         try:
-            self.fs.makedirs(f"{self.directory}/corrupt", exist_ok=True)
-            self.fs.mv(part, where)
+            self._store.makedirs(f"{self.directory}/corrupt", exist_ok=True)
+            self._store.mv(part, where)
         except OSError as move_exc:
             log.warning("cannot move corrupt cache part %s aside: %s", part, move_exc)
             where = part

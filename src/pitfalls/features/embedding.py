@@ -144,6 +144,6 @@ def is_default_embedder(spec: str | Path | None) -> bool:
 
 def make_embedder(spec: str | Path | None) -> Embedder:
     """The default embedder for `None`, else an `OnnxEmbedder` for a path to a `.onnx` file."""
-    if is_default_embedder(spec):
+    if spec is None or is_default_embedder(spec):
         return WeightFreeEmbedder()
     return OnnxEmbedder(spec)

@@ -37,12 +37,12 @@ HASH_COLUMNS = ("phash", "dhash")
 def rows_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
     """A chunk's feature columns (from `run_chunk`) as a frame; embeddings as float32 arrays,
     perceptual hashes as nullable 64-bit integers even where some files could not be read."""
-    columns = dict(columns)
+    data: dict[str, Any] = dict(columns)
     for name in HASH_COLUMNS:
-        if name in columns:
-            columns[name] = pd.array([v if isinstance(v, int) else None for v in columns[name]],
+        if name in data:
+            data[name] = pd.array([v if isinstance(v, int) else None for v in data[name]],
                                      dtype="Int64")
-    frame = pd.DataFrame(columns)
+    frame = pd.DataFrame(data)
     if "embedding" in frame:
         frame["embedding"] = [
             None if not isinstance(v, np.ndarray) else v.astype(np.float32, copy=False)

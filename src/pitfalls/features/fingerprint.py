@@ -69,13 +69,14 @@ def fingerprint(image: np.ndarray | Image.Image) -> bytes:
     a Pillow "L" image), float 0–1 luma, or RGB (H x W x 3, 8-bit or float 0–1)."""
     if isinstance(image, Image.Image):
         return _thumbnail(image if image.mode == "L" else image.convert("L"))
-    if image.ndim == 3:
-        scale = 1.0 / 255.0 if image.dtype == np.uint8 else 1.0
+    luma = image
+    if luma.ndim == 3:
+        scale = 1.0 / 255.0 if luma.dtype == np.uint8 else 1.0
         weights = np.array([0.299, 0.587, 0.114], np.float32) * np.float32(scale)
-        image = image[..., :3].astype(np.float32) @ weights
-    if image.dtype != np.uint8:
-        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return _thumbnail(Image.fromarray(image))
+        luma = luma[..., :3].astype(np.float32) @ weights
+    if luma.dtype != np.uint8:
+        luma = (np.clip(luma, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return _thumbnail(Image.fromarray(luma))
 
 
 def _thumbnail(img: Image.Image) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -123,4 +124,5 @@ def sweep_capture(param: str, value: float) -> Capture:
         return Capture(jpeg_quality=int(value))
     if param == "gain_b":
         return Capture(gain_b=float(value), gain_r=float(2.0 - value) if value < 1 else 1.0)
-    return replace(Capture(), **{param: float(value)})
+    changes: dict[str, Any] = {param: float(value)}  # one field, named at run time
+    return replace(Capture(), **changes)

@@ -117,7 +117,7 @@ def measure_image(rgb: np.ndarray, jpeg_quality: float | None = None) -> dict[st
     row = pd.DataFrame([{**props, "ok": True, "width": w, "height": h,
                          "jpeg_quality": jpeg_quality,
                          "format": "JPEG" if jpeg_quality else "PNG"}])
-    return {k: float(v) for k, v in conditions(row).iloc[0].items()}
+    return {str(k): float(v) for k, v in conditions(row).iloc[0].items()}
 
 
 SCALE_FLOOR = {"exposure": 0.01, "contrast": 0.03, "cast_rg": 0.01, "cast_yb": 0.01,

@@ -168,7 +168,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     missed = unreproduced(lab_cond, replay_cond, field_cond,
                           [c for c in simulated if c != "jpeg_quality"])
     field_ok = replay_probs.argmax(axis=1) == y
-    costs = []
+    costs: list[dict[str, Any]] = []
     groups: dict[tuple[str, ...], list[str]] = {}
     for c in simulated:
         groups.setdefault(PARAMS_OF[c], []).append(c)

@@ -81,8 +81,9 @@ def expected_accuracy(report: dict[str, Any]) -> dict[str, Any]:
     lab = {k: (data.get("lab") or {}).get(k) for k in ("value", "ci")}
     fld = {k: (data.get("field") or {}).get(k) for k in ("value", "ci")}
     chosen = fld if fld.get("ci") else lab
+    ci = chosen.get("ci")
     return {"lab": lab, "field": fld if fld.get("value") is not None else None,
-            "range": list(chosen["ci"]) if chosen.get("ci") else None,
+            "range": list(ci) if ci else None,
             "basis": "field" if chosen is fld else "lab"}
 
 

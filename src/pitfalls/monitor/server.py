@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +35,9 @@ from pitfalls.monitor.reference import Reference
 from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, loads, make_engine
 from pitfalls.monitor.tokens import RateLimiter, Token, TokenCheck
 from pitfalls.monitor.window_counts import EVERY, base_windows
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = logging.getLogger("pitfalls.monitor")
 
@@ -198,7 +201,7 @@ class _Timing:
 # --- the app --------------------------------------------------------------------------------
 
 
-def _json_body_schema(model: type) -> dict[str, Any]:
+def _json_body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": model.model_json_schema()}}}}
 

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +176,7 @@ class Spool:
                 ) -> dict[int, int | Exception]:
         """Write the queued puts in one transaction: {ticket: records added, or the error}."""
         now = time.time()
-        added: dict[int, int | Exception] = {}
+        added: dict[int, int] = {}
         with self._mutex:
             new_bytes = 0
             try:
@@ -192,9 +192,9 @@ class Spool:
                                 new_bytes += len(body)
             except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error
                 return {ticket: exc for ticket, _ in queue}
-            self.count += sum(added.values())  # type: ignore[arg-type]
+            self.count += sum(added.values())
             self.bytes += new_bytes
-        return added
+        return dict(added)
 
     def batch(self, limit: int) -> list[Pending]:
         """The oldest `limit` pending records."""
@@ -207,12 +207,12 @@ class Spool:
         """Remove records the service has acknowledged (committed)."""
         self._remove(ids, None)
 
-    def bury(self, rejected: dict[str, tuple[int | None, str]]) -> None:
+    def bury(self, rejected: Mapping[str, tuple[int | None, str]]) -> None:
         """Move records the service refused for good (id -> (HTTP status, reason)) to the
         dead-letter table, where they stay for a person to read."""
         self._remove(list(rejected), rejected)
 
-    def _remove(self, ids: list[str], dead: dict[str, tuple[int | None, str]] | None) -> None:
+    def _remove(self, ids: list[str], dead: Mapping[str, tuple[int | None, str]] | None) -> None:
         if not ids:
             return
         now = time.time()

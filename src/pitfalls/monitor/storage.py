@@ -169,10 +169,12 @@ def is_sqlite(engine: Engine) -> bool:
 
 def _insert(engine: Engine, table: sa.Table) -> Any:
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 @dataclass
@@ -217,11 +219,11 @@ def _sqlite_insert(conn: Connection, rows: list[Record], received: datetime) -> 
             f"SELECT id FROM records WHERE id IN ({marks})", tuple(chunk)))
     new = [r for r in rows if r.id not in existing]
     if new:
-        at = _sqlite_time(received)
+        received_at = _sqlite_time(received)
         conn.exec_driver_sql(_SQLITE_INSERT, [
-            (r.id, _sqlite_time(r.captured_at), at, r.source, r.model_version, r.pred, r.label,
-             None if r.probs is None else dumps(r.probs), dumps(r.features), r.feature_version,
-             r.thumbnail) for r in new])
+            (r.id, _sqlite_time(r.captured_at), received_at, r.source, r.model_version, r.pred,
+             r.label, None if r.probs is None else dumps(r.probs), dumps(r.features),
+             r.feature_version, r.thumbnail) for r in new])
     return {r.id for r in new}
 
 
@@ -351,7 +353,7 @@ class Store:
         if source is not None:
             query = query.where(records.c.source == source)
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+            return [tuple(row) for row in conn.execute(query)]
 
     def alerts(self, limit: int = 500) -> list[dict[str, Any]]:
         query = sa.select(alerts).order_by(alerts.c.created_at.desc()).limit(limit)

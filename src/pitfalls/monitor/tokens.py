@@ -45,7 +45,7 @@ def create(engine: Engine, scope: str, name: str = "") -> tuple[str, Token]:
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
     secret = PREFIX + secrets.token_urlsafe(32)
-    row = {"name": name or scope, "scope": scope, "hash": digest(secret),
+    row: dict[str, Any] = {"name": name or scope, "scope": scope, "hash": digest(secret),
            "created_at": utcnow()}
     with engine.begin() as conn:
         new_id = conn.execute(sa.insert(tokens).values(**row).returning(tokens.c.id)).scalar_one()

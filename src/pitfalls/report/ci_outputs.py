@@ -90,8 +90,8 @@ def junit_xml(report: dict[str, Any], fail_on: str = "error") -> str:
             ET.SubElement(case, "system-out").text = "\n\n".join(_finding_text(f) for f in mine)
     for key, value in counts.items():
         suite.set(key, str(value))
-    suites = ET.Element("testsuites", name=f"pitfalls {__version__}",
-                        **{k: str(v) for k, v in counts.items()})
+    suites = ET.Element("testsuites", {"name": f"pitfalls {__version__}",
+                                       **{k: str(v) for k, v in counts.items()}})
     suites.append(suite)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -148,7 +148,8 @@ def format_value(v: Any, depth: int = 0, inline: bool = False) -> Markup:
     return escape(str(v))
 
 
-def _columns(records: Sequence[Mapping[str, Any]], skip: set[str] = frozenset()) -> list[str]:
+def _columns(records: Sequence[Mapping[str, Any]], skip: Collection[str] = frozenset()
+             ) -> list[str]:
     cols: list[str] = []
     for r in records:
         cols += [k for k in r if k not in cols and k not in skip]

@@ -50,7 +50,7 @@ def _jpeg_draft(data: bytes, side: int, max_pixels: int) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             if img.format != "JPEG" or img.width * img.height > max_pixels:
                 return None
             img.draft("RGB", (side * 2, side * 2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ _KIND_ORDER = {"bytes": 0, "pixels": 1, "near": 2}
 
 
 def duplicate_groups(ctx: Context, settings: LinkSettings,
-                     same_split: bool = False) -> list[dict[str, object]]:
+                     same_split: bool = False) -> list[dict[str, Any]]:
     """Groups of rows joined by exact or near-duplicate links (optionally within one split).
 
     Each group: `rows` (sorted positions), `kind` (the loosest link kind inside), `score` (the
@@ -46,13 +47,13 @@ def duplicate_groups(ctx: Context, settings: LinkSettings,
     return _largest_first(ctx, groups)
 
 
-def _largest_first(ctx: Context, groups: list[dict[str, object]]) -> list[dict[str, object]]:
+def _largest_first(ctx: Context, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Groups (rows sorted by path) largest first, then by their first path."""
     paths = ctx.table["path"].astype(str).to_numpy()
     return sorted(groups, key=lambda d: (-len(d["rows"]), [paths[r] for r in d["rows"]]))
 
 
-def conflicting_duplicates(ctx: Context, settings: LinkSettings) -> list[dict[str, object]]:
+def conflicting_duplicates(ctx: Context, settings: LinkSettings) -> list[dict[str, Any]]:
     """Sets of images that are all duplicates of each other and carry different labels.
 
     Exact copies (byte- or pixel-identical) are grouped whole: copies of copies are copies. Near
@@ -81,7 +82,7 @@ def conflicting_duplicates(ctx: Context, settings: LinkSettings) -> list[dict[st
     def labels_of(rows: np.ndarray) -> set[str]:
         return {label[r] for r in rows if known[r]}
 
-    out: dict[tuple[int, ...], dict[str, object]] = {}
+    out: dict[tuple[int, ...], dict[str, Any]] = {}
     for c in np.unique(comp[np.concatenate([exact["i"], exact["j"]])]) if len(exact) else []:
         rows = members[int(c)]
         if len(labels_of(rows)) > 1:

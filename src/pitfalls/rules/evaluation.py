@@ -199,7 +199,8 @@ class Miscalibration(Rule):
 
     def check(self, ctx: Context) -> Iterator[Finding]:
         es, sc = eval_set(ctx), scores(ctx)
-        if es is None or sc is None or sc.calibration is None or len(es) < self.p["min_n"]:
+        if (es is None or es.probs is None or sc is None or sc.calibration is None
+                or len(es) < self.p["min_n"]):
             return
         cal = sc.calibration
         conf = es.probs.max(axis=1)

@@ -99,9 +99,11 @@ def _share_metrics(ctx: Context, rows: np.ndarray) -> dict[str, object]:
 
 def _pair_items(ctx: Context, pairs: pd.DataFrame) -> list[dict[str, object]]:
     paths, split = ctx.table["path"].to_numpy(), ctx.table["split"].to_numpy()
-    return [{"paths": [str(paths[r.train]), str(paths[r.other])], "score": round(float(r.score), 4),
-             "kind": r.kind, "split": str(split[r.other]), "evidence": r.evidence}
-            for r in pairs.itertuples()]
+    return [{"paths": [str(paths[i]), str(paths[j])], "score": round(float(score), 4),
+             "kind": kind, "split": str(split[j]), "evidence": evidence}
+            for i, j, score, kind, evidence in zip(
+                pairs["train"].to_numpy(), pairs["other"].to_numpy(), pairs["score"].to_numpy(),
+                pairs["kind"].tolist(), pairs["evidence"].tolist(), strict=True)]
 
 
 @register
@@ -191,9 +193,10 @@ def _spanning(ctx: Context, comp: np.ndarray, rows: np.ndarray) -> list[tuple[in
     split = ctx.table["split"].to_numpy()
     df = pd.DataFrame({"c": comp[rows], "row": rows, "split": split[rows]}).dropna()
     out = []
-    for c, g in df.groupby("c", sort=False):
+    for _c, g in df.groupby("c", sort=False):
         if g["split"].nunique() > 1:
-            out.append((int(c), by_path(ctx, g["row"].to_numpy())))
+            members = g["row"].to_numpy()
+            out.append((int(comp[members[0]]), by_path(ctx, members)))
     paths = ctx.table["path"].astype(str).to_numpy()
     out.sort(key=lambda x: (-len(x[1]), paths[x[1][0]]))
     return out

@@ -122,7 +122,7 @@ class BrokenFiles(Rule):
             expected = FORMAT_SUFFIXES.get(str(form))
             # An embedded image's name is its member's (a Parquet row has none to check).
             suffix = PurePosixPath(name_in_container(path)).suffix.lower() if expected else ""
-            if suffix and suffix not in expected:
+            if expected and suffix and suffix not in expected:
                 wrong.append({"paths": [path], "format": form, "suffix": suffix})
         if wrong:
             yield self.finding(
@@ -141,6 +141,12 @@ class BrokenFiles(Rule):
 
 LOW_ENTROPY = 1.5
 """Luma-histogram entropy (bits) below which an image is nearly blank (see QUAL005)."""
+
+
+def _ufunc(f: np.ufunc, s: pd.Series) -> pd.Series:
+    """`f` element-wise over `s`, kept a Series (numpy's stubs type a ufunc's result as an
+    array)."""
+    return pd.Series(f(s.to_numpy(dtype=float)), index=s.index, name=s.name)
 
 
 def _num(t: pd.DataFrame, col: str) -> pd.Series:
@@ -434,7 +440,7 @@ class OddSize(PerImageRule):
 
     def flag(self, t: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict[str, Any]]:
         w, h = _num(t, "width"), _num(t, "height")
-        size = np.log(np.sqrt(w * h).clip(lower=1))
+        size = _ufunc(np.log, _ufunc(np.sqrt, w * h).clip(lower=1))
         median = float(size.median())
         q1, q3 = np.nanpercentile(size, [25, 75])
         fence = self.p["iqr_factor"] * (q3 - q1)
@@ -481,7 +487,7 @@ class OddAspect(PerImageRule):
 
     def flag(self, t: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict[str, Any]]:
         w, h = _num(t, "width"), _num(t, "height")
-        log_aspect = np.log((w / h).clip(lower=1e-6))
+        log_aspect = _ufunc(np.log, (w / h).clip(lower=1e-6))
         extreme = log_aspect.abs() > np.log(self.p["max_ratio"])
         unusual = (log_aspect - log_aspect.median()).abs() > np.log(self.p["rel_factor"])
         score = np.exp(log_aspect.abs())

@@ -366,7 +366,7 @@ def metadata_columns(ctx: Context, frame: pd.DataFrame) -> tuple[pd.DataFrame, d
             return values.where(values.notna(), "").astype(str)
 
         camera = (text("exif_make") + " " + text("exif_model")).str.strip()
-        meta["camera"] = camera.replace("", np.nan)
+        meta["camera"] = camera.where(camera != "")
     if "exif_datetime" in frame.columns:
         meta["capture_date"] = frame["exif_datetime"].astype("string").str[:10]
     if "format" in frame.columns:
@@ -474,8 +474,8 @@ class MetadataShortcut(ProbeRule):
             paths = self.examples(frame, probe, r, cls)
             value = None
             if c in meta.columns:
-                value = meta.loc[frame["label"].astype(str) == cls, c].astype("string").mode()
-                value = str(value.iloc[0]) if len(value) else None
+                mode = meta.loc[frame["label"].astype(str) == cls, c].astype("string").mode()
+                value = str(mode.iloc[0]) if len(mode) else None
             items.append({"paths": paths, "column": c, "value": value, "label": cls,
                           "score": r.score, "p_value": r.p_value})
         yield self.finding(
