@@ -122,9 +122,12 @@ def _lab_photos(ctx: Context, net: _Model, rng: np.random.Generator
 
 
 def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
-                  seed: int = 0, sweep: bool = True) -> FieldPrediction | None:
+                  seed: int = 0, sweep: bool = True,
+                  field_photos: bool = True) -> FieldPrediction | None:
     """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
-    False skips the severity sweep (the report's curves)."""
+    False skips the severity sweep (the report's curves); `field_photos` False uses the field
+    set's measured conditions only (a monitoring window has features, not images), so neither
+    the vignetting fit nor ATC on the field photos runs."""
     fs: FieldSet = ctx.extras["field"]
     t = ctx.table
     net = _Model(model, spec, sorted({str(v) for v in t["label"].dropna()}))
@@ -137,7 +140,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     lab_cond = conditions(t.iloc[kept]).reset_index(drop=True)
     field_cond = conditions(fs.table[fs.ok])
     field_images = []
-    for p in fs.table["path"].to_numpy()[fs.ok]:
+    for p in fs.table["path"].to_numpy()[fs.ok] if field_photos else []:
         got = _decode(fs.root / str(p))
         if got is not None:
             field_images.append(got[0])
