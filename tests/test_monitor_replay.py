@@ -7,14 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from field_shifts import tone_curve
 from test_field_predict import SPEC, brightness_model, make_data
 
 from pitfalls.api import build_context
 from pitfalls.config import Config
 from pitfalls.evaluation.model import ModelRunner, load_spec
 from pitfalls.features.compute import compute_file_features
-from pitfalls.field.capture import Capture
 from pitfalls.monitor.analysis.estimate import replay_estimate
+
+
+def DARKER(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # noqa: N802
+    """A darker field camera, by a tone curve written apart from the capture model."""
+    return tone_curve(rgb, rng, gamma=1.35)
 
 
 def _records(field: Path) -> pd.DataFrame:
@@ -29,7 +34,7 @@ def _records(field: Path) -> pd.DataFrame:
 
 def test_replay_estimate_close_to_the_true_accuracy_of_a_darker_window(tmp_path: Path) -> None:
     model = brightness_model(tmp_path / "m.onnx")
-    data, field, truth = make_data(tmp_path, Capture(gain=0.8))
+    data, field, truth = make_data(tmp_path, DARKER)
     probs = ModelRunner(model, load_spec(SPEC)).probabilities([im for im, _ in truth])
     true_acc = float(np.mean([SPEC["classes"][k] == lab
                               for k, (_, lab) in zip(probs.argmax(1), truth, strict=True)]))
@@ -46,7 +51,7 @@ def test_windows_and_mon002_use_the_replay_when_given(tmp_path: Path) -> None:
     from pitfalls.monitor.analysis import ALL, Key, Reference, WindowStore, batch_for, check_batch
 
     model = brightness_model(tmp_path / "m.onnx")
-    data, field, _ = make_data(tmp_path, Capture(gain=0.8))
+    data, field, _ = make_data(tmp_path, DARKER)
     ctx = build_context(data, Config(workers=1), cache=tmp_path / "cache")
     spec = load_spec(SPEC)
     test = ctx.table[ctx.table["split"] == "test"]

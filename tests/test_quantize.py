@@ -87,3 +87,16 @@ def test_static_needs_a_train_split(project: Path, tmp_path: Path) -> None:
                   options=BenchOptions(quantize=("static",), min_time=0.0, min_queries=5))
     with pytest.raises(InputError, match="unknown quantization"):
         quantize(project / "mlp.onnx", tmp_path / "x.onnx", "int4")
+
+
+def test_quantizing_leaves_the_root_logger_as_it_was(project: Path, tmp_path: Path) -> None:
+    """The quantizer's INFO chatter is silenced only while it runs: afterwards the process's
+    warnings reach their handlers again (a bench run left every later warning silenced)."""
+    import logging
+
+    root = logging.getLogger()
+    before = root.level
+    quantize(project / "mlp.onnx", tmp_path / "q.onnx", "dynamic")
+    assert root.level == before
+    logging.getLogger("pitfalls.test").warning("still heard")
+    assert root.isEnabledFor(logging.WARNING)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,20 +51,40 @@ def quantize(model: str | Path, out: str | Path, method: str,
              calibration: ImageCalibrationReader | None = None) -> Path:
     """Write the `method` int8 variant of `model` to `out`; returns `out`."""
     try:
-        from onnxruntime.quantization import (
-            CalibrationDataReader,
-            QuantFormat,
-            QuantType,
-            quantize_dynamic,
-            quantize_static,
-        )
+        import onnxruntime.quantization  # noqa: F401
     except ImportError as exc:  # onnxruntime's quantizer needs the onnx package
         raise InputError(f"int8 quantization needs the 'onnx' package (pip install "
                          f"'pitfalls[quantize]'): {exc}") from None
 
     model, out = Path(model), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs at INFO on root
+    with _root_level(logging.ERROR):  # the quantizer logs at INFO on the root logger
+        _quantize(method, model, out, calibration)
+    return out
+
+
+@contextmanager
+def _root_level(level: int) -> Iterator[None]:
+    """The root logger at `level` for the block, and back to what it was after: a notebook's
+    (or a test's) warnings must not stay silenced once the quantizer is done."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
+def _quantize(method: str, model: Path, out: Path, calibration: Any) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
     if method == "dynamic":
         quantize_dynamic(str(model), str(out), weight_type=QuantType.QInt8)
     elif method == "static":
@@ -83,4 +105,3 @@ def quantize(model: str | Path, out: str | Path, method: str,
                         per_channel=False)
     else:
         raise InputError(f"unknown quantization {method!r}; choose from {', '.join(METHODS)}")
-    return out
