@@ -211,9 +211,9 @@ def radial_profile(g: np.ndarray) -> np.ndarray:
     x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
     r = np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
     flat = g.ravel()
-    rank = np.empty(flat.size)
-    rank[np.argsort(flat, kind="stable")] = np.arange(flat.size) / max(flat.size - 1, 1)
-    rank = rank.reshape(g.shape)
+    order = np.empty(flat.size)
+    order[np.argsort(flat, kind="stable")] = np.arange(flat.size) / max(flat.size - 1, 1)
+    rank = order.reshape(g.shape)
     means = [float(rank[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
              for lo, hi in RINGS]
     return np.array(means[1:]) - means[0]

@@ -20,6 +20,8 @@ estimate.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 N_RESAMPLES = 1000
@@ -50,8 +52,17 @@ def _atc_rows(s_ref: np.ndarray, ok_ref: np.ndarray, s_field: np.ndarray) -> np.
     return (s_field > thr[:, None]).mean(axis=1)
 
 
+class FieldEstimate(TypedDict):
+    """What `field_estimate` returns."""
+
+    estimate: float
+    atc_replay: float
+    mismatch: float
+    ci: list[float]
+
+
 def field_estimate(replay_probs: np.ndarray, replay_ok: np.ndarray, field_probs: np.ndarray,
-                   seed: int = 0) -> dict[str, float | list[float]]:
+                   seed: int = 0) -> FieldEstimate:
     """The field accuracy estimate and its interval.
 
     Keys: `estimate` (the replay's accuracy), `atc_replay` (ATC calibrated on the replay, read

@@ -102,7 +102,7 @@ def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float,
         return 0.0, 0.0
     best, best_err = (0.0, 0.0), np.inf
     for a, b in VIGNETTE_GRID:
-        prof = np.nanmedian(np.array([radial_profile(g * falloff(*g.shape, a, b))
+        prof = np.nanmedian(np.array([radial_profile(g * falloff(g.shape[0], g.shape[1], a, b))
                                       for g in lab]), axis=0)
         err = float(np.sum((prof - goal) ** 2))
         if err < best_err - 1e-12:
@@ -228,7 +228,8 @@ def fit_set(images: list[np.ndarray], qualities: list[float | None], lab: pd.Dat
     now = [measure_image(im, q) for im, q in zip(images, qualities, strict=True)]
 
     def attempt(tg: pd.DataFrame) -> tuple[list[Capture], list[np.ndarray], pd.DataFrame]:
-        caps = [fit_one(im, q, tg.iloc[i].to_dict(), now[i], seed=seed + i, base=base)
+        caps = [fit_one(im, q, {str(k): float(v) for k, v in tg.iloc[i].items()}, now[i],
+                        seed=seed + i, base=base)
                 for i, (im, q) in enumerate(zip(images, qualities, strict=True))]
         shown = [apply_capture(im, c, seed + i) for i, (im, c) in enumerate(
             zip(images, caps, strict=True))]
