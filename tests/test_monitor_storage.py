@@ -43,7 +43,8 @@ def test_sql_alert_store_keeps_an_alerts_life_on_both_dialects(db_url):  # noqa:
     manager = AlertManager(SqlAlertStore(store.engine), cooldown=timedelta(hours=6))
     t0 = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
     finding = Finding(rule="MON001", phase="monitor", severity="warning",
-                      title=T("Drift", "ドリフト"), summary=T("cam-1 <b>darker</b>", "cam-1 が暗い"),
+                      title=T("Drift", "ドリフト"),
+                      summary=T("cam-1 <b>darker</b>", "cam-1 が暗い"),
                       metrics={"source": "cam-1", "effect": -1.5})
     first = manager.observe([finding], at=t0)
     assert len(first) == 1
