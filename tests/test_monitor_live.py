@@ -161,3 +161,62 @@ def test_a_darkened_camera_raises_an_alert_in_the_api_and_at_the_webhook(db_url,
             assert "Traceback" not in svc.logs()
     finally:
         hook.close()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def test_dashboard_logs_in_draws_charts_and_shows_the_alert(tmp_path):
+    """Headless Chromium: the page holds no data before login, a wrong token is refused, a read
+    token draws the SVG charts, and the darkened camera's alert appears once its batch is in."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from pitfalls.monitor.storage import migrate
+
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    migrate(db)
+    ref = write_reference(tmp_path / "reference")
+    read, ingest = token(db, "read", "<b>board</b>"), token(db, "ingest")
+    rng = np.random.default_rng(6)
+    plain, dark = list(pool("plain", 300, 2)), list(pool("dark", 150, 3))
+    calm = stream(rng, plain, range(0, 2), {"cam-1": 100, "cam-2": 100})
+    shifted = pd.concat([stream(rng, dark, range(2, 3), {"cam-1": 120}, margin=1.2),
+                         stream(rng, plain, range(2, 3), {"cam-2": 100})], ignore_index=True)
+    with Service(db, ref, tmp_path / "server.log") as svc, sync_api.sync_playwright() as pw:
+        head = {"Authorization": f"Bearer {ingest}"}
+        assert httpx.post(svc.url + "/api/v1/records", headers=head, timeout=60,
+                          json={"records": as_json(calm)}).status_code == 200
+        page_html = httpx.get(svc.url + "/").text
+        assert "cam-1" not in page_html and "http" not in page_html.split("<body>")[1].replace(
+            "http://www.w3.org/2000/svg", "")  # no data, nothing loaded from elsewhere
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            span = f"?start={START.isoformat()}&end={(START + 3 * HOUR).isoformat()}"
+            page.goto(svc.url + "/" + span.replace("+", "%2B"))
+            page.fill("#token", "pfm_wrong")
+            page.click("button[type=submit]")
+            page.wait_for_function("document.getElementById('error').textContent.length > 0")
+            assert page.is_hidden("#board")
+            page.fill("#token", read)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#accuracy svg polyline.series", timeout=60_000)
+            assert page.locator("#accuracy svg rect.band").count() == 1
+            assert page.locator("#conditions svg polyline").count() >= 1
+            assert "MON001" not in page.inner_text("#alerts")
+            assert httpx.post(svc.url + "/api/v1/records", headers=head, timeout=60,
+                              json={"records": as_json(shifted)}).status_code == 200
+            deadline = time.monotonic() + 120
+            while "MON001" not in page.inner_text("#alerts"):
+                assert time.monotonic() < deadline, "no alert on the dashboard"
+                page.reload()
+                page.wait_for_selector("#accuracy svg polyline.series", timeout=60_000)
+            assert "cam-1" in page.inner_text("#sources")
+            page.goto(svc.url + "/?lang=ja" + span.replace("?", "&").replace("+", "%2B"))
+            page.wait_for_selector("#alerts table", timeout=60_000)
+            assert "アラート" in page.inner_text("body")
+        finally:
+            browser.close()

@@ -445,9 +445,14 @@ def _read_routes(app: FastAPI, svc: Service) -> None:
         return Response(svc.metrics.text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
-    async def root() -> JSONResponse:
-        return JSONResponse({"service": "pitfalls monitor", "api": "/api/v1",
-                             "openapi": "/openapi.json"})
+    async def root(lang: str = "en") -> Response:
+        """The dashboard: a page without data that logs in with a read token."""
+        from pitfalls.monitor.dashboard import CSP, page
+
+        return Response(page(lang), media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": CSP,
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "no-referrer"})
 
 
 def _alert_routes(app: FastAPI, svc: Service) -> None:
