@@ -59,6 +59,18 @@ def as_json(frame: pd.DataFrame) -> list[dict]:
     return out
 
 
+def calm_then_dark(seed: int, hours: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`hours` ordinary windows of two cameras, then one where cam-1's photos are darkened (real
+    images through the extractor) and the model is less sure and less often right on them."""
+    rng = np.random.default_rng(seed)
+    plain, dark = list(pool("plain", 300, 2)), list(pool("dark", 150, 3))
+    calm = stream(rng, plain, range(0, hours), {"cam-1": 100, "cam-2": 100})
+    now = range(hours, hours + 1)
+    shifted = pd.concat([stream(rng, dark, now, {"cam-1": 120}, margin=1.2),
+                         stream(rng, plain, now, {"cam-2": 100})], ignore_index=True)
+    return calm, shifted
+
+
 class Hook:
     """A real local HTTP receiver of alert webhooks."""
 
@@ -99,11 +111,7 @@ def test_a_darkened_camera_raises_an_alert_in_the_api_and_at_the_webhook(db_url,
     ref = write_reference(tmp_path / "reference")
     hook = Hook()
     read, ingest = token(db_url, "read", "on-call"), token(db_url, "ingest")
-    rng = np.random.default_rng(5)
-    plain, dark = list(pool("plain", 300, 2)), list(pool("dark", 150, 3))
-    calm = stream(rng, plain, range(0, 3), {"cam-1": 100, "cam-2": 100})
-    shifted = pd.concat([stream(rng, dark, range(3, 4), {"cam-1": 120}, margin=1.2),
-                         stream(rng, plain, range(3, 4), {"cam-2": 100})], ignore_index=True)
+    calm, shifted = calm_then_dark(5, 3)
     try:
         with Service(db_url, ref, tmp_path / "server.log", "--webhook", hook.url,
                      "--webhook-secret", SECRET, "--max-records", "1000") as svc:
@@ -180,11 +188,7 @@ def test_dashboard_logs_in_draws_charts_and_shows_the_alert(tmp_path):
     migrate(db)
     ref = write_reference(tmp_path / "reference")
     read, ingest = token(db, "read", "<b>board</b>"), token(db, "ingest")
-    rng = np.random.default_rng(6)
-    plain, dark = list(pool("plain", 300, 2)), list(pool("dark", 150, 3))
-    calm = stream(rng, plain, range(0, 2), {"cam-1": 100, "cam-2": 100})
-    shifted = pd.concat([stream(rng, dark, range(2, 3), {"cam-1": 120}, margin=1.2),
-                         stream(rng, plain, range(2, 3), {"cam-2": 100})], ignore_index=True)
+    calm, shifted = calm_then_dark(6, 2)
     with Service(db, ref, tmp_path / "server.log") as svc, sync_api.sync_playwright() as pw:
         head = {"Authorization": f"Bearer {ingest}"}
         assert httpx.post(svc.url + "/api/v1/records", headers=head, timeout=60,
