@@ -204,8 +204,12 @@ def test_labels_and_windows(service):
     assert before["n_labelled"] == 6 and math.isclose(before["realised_accuracy"], 4 / 6)
     # this hour: i=20, 25 inline apple (preds cherry, banana), 21 labelled apple (pred apple)
     assert this["n_labelled"] == 3 and math.isclose(this["realised_accuracy"], 1 / 3)
-    for field in ("estimated_accuracy", "ci", "conditions"):
-        assert this[field] is None
+    # the analysis fills each window with records: ATC from the reference, its interval,
+    # the capture conditions; an empty window stays empty
+    assert this["estimate_method"] == "atc" and 0 <= this["estimated_accuracy"] <= 1
+    assert len(this["ci"]) == 2 and this["ci"][0] <= this["estimated_accuracy"] <= this["ci"][1]
+    assert isinstance(this["conditions"], dict) and this["conditions"]
+    assert windows[0]["estimated_accuracy"] is None and windows[0]["conditions"] is None
     assert this["alerts"] == []
     daily = service.get("/api/v1/windows", params={"start": start, "end": end, "every": "1d",
                                                    "source": "cam-1"},

@@ -19,14 +19,51 @@ def valid(i: int, **over) -> object:
 
 
 def test_migrations_are_idempotent_and_make_every_table(db_url):  # noqa: F811
-    assert migrate(db_url) == "0001"
-    assert migrate(db_url) == "0001"
+    assert migrate(db_url) == "0002"
+    assert migrate(db_url) == "0002"
     store = Store.open(db_url)
     names = set(sa.inspect(store.engine).get_table_names())
     indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("records")}
     store.engine.dispose()
     assert {"records", "labels", "hourly", "alerts", "tokens", "alembic_version"} <= names
     assert {"ix_records_captured_at", "ix_records_source_captured_at"} <= indexes
+
+
+def test_sql_alert_store_keeps_an_alerts_life_on_both_dialects(db_url):  # noqa: F811
+    """The alert manager over the SQL store: opened, deduplicated, acknowledged, resolved and
+    reopened silently within the cool-down, read back by a second store (another process)."""
+    from datetime import datetime, timedelta, timezone
+
+    from pitfalls.alerts.state import ACKNOWLEDGED, OPEN, RESOLVED, AlertManager
+    from pitfalls.findings import Finding
+    from pitfalls.monitor.storage import SqlAlertStore
+    from pitfalls.text import T
+
+    store = Store.open(db_url)
+    manager = AlertManager(SqlAlertStore(store.engine), cooldown=timedelta(hours=6))
+    t0 = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    finding = Finding(rule="MON001", phase="monitor", severity="warning",
+                      title=T("Drift", "ドリフト"),
+                      summary=T("cam-1 <b>darker</b>", "cam-1 が暗い"),
+                      metrics={"source": "cam-1", "effect": -1.5})
+    first = manager.observe([finding], at=t0)
+    assert len(first) == 1
+    again = manager.observe([finding], at=t0 + timedelta(hours=1))
+    assert again == []  # deduplicated: the live alert is updated, not reopened
+    other = SqlAlertStore(store.engine)
+    alert = other.get(first[0].id)
+    assert alert is not None and alert.count == 2 and alert.state == OPEN
+    assert alert.last_seen == t0 + timedelta(hours=1)
+    assert alert.summary.get_text("ja") == "cam-1 が暗い" and alert.metrics["effect"] == -1.5
+    assert manager.acknowledge(alert.id, by="on-call").state == ACKNOWLEDGED
+    assert manager.resolve(alert.id, at=t0 + timedelta(hours=2)).state == RESOLVED
+    assert manager.observe([finding], at=t0 + timedelta(hours=3)) == []  # within cool-down
+    back = other.latest("MON001", "cam-1")
+    assert back is not None and back.id == alert.id and back.state == OPEN
+    assert [h["state"] for h in back.history] == [OPEN, ACKNOWLEDGED, RESOLVED, OPEN]
+    assert [a.id for a in other.list(OPEN)] == [alert.id] and other.list(RESOLVED) == []
+    assert other.get("missing") is None and other.latest("MON002", "cam-1") is None
+    store.engine.dispose()
 
 
 def test_group_commit_counts_each_id_once_across_batches(db_url):  # noqa: F811

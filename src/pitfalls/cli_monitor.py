@@ -73,8 +73,29 @@ def serve(
     burst: Annotated[float | None, typer.Option(help="Token-bucket size (default: 2 x rate).")] = None,
     retention_days: Annotated[float, typer.Option("--retention-days", min=0, help="Delete records captured longer ago (0: keep all; hourly aggregates stay).")] = 0.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    webhook: Annotated[list[str] | None, typer.Option(help="POST new alerts to this URL (repeatable): a Slack-compatible payload, or signed JSON with --webhook-secret.")] = None,
+    webhook_secret: Annotated[str | None, typer.Option("--webhook-secret", envvar="PITFALLS_WEBHOOK_SECRET", help="Sign the webhooks' generic JSON payload with HMAC-SHA256 (X-Pitfalls-Signature).")] = None,
+    smtp_host: Annotated[str | None, typer.Option("--smtp-host", help="Mail new alerts through this SMTP server.")] = None,
+    smtp_port: Annotated[int, typer.Option("--smtp-port", min=1, max=65535)] = 25,
+    smtp_from: Annotated[str, typer.Option("--smtp-from")] = "pitfalls@localhost",
+    smtp_to: Annotated[list[str] | None, typer.Option("--smtp-to", help="Recipient (repeatable).")] = None,
+    smtp_starttls: Annotated[bool, typer.Option("--smtp-starttls/--no-smtp-starttls")] = False,
+    cooldown_hours: Annotated[float, typer.Option("--cooldown-hours", min=0, help="A resolved alert that comes back within this reopens silently.")] = 6.0,
+    lang: Annotated[str, typer.Option(help="Language of delivered alerts: en or ja.")] = "en",
 ) -> None:
-    """Run the monitoring service (ingest API, windows, alerts, metrics)."""
+    """Run the monitoring service (ingest API, windows, MON rules, alerts, metrics)."""
+    if lang not in ("en", "ja"):
+        raise _fail("--lang must be en or ja")
+    hooks = []
+    for url in webhook or []:
+        if not url.startswith(("http://", "https://")):
+            raise _fail(f"--webhook must be an http:// or https:// URL, not {url[:80]!r}")
+        hooks.append({"url": url, "kind": "json" if webhook_secret else "slack",
+                      "secret": webhook_secret})
+    if bool(smtp_host) != bool(smtp_to):
+        raise _fail("--smtp-host and --smtp-to go together")
+    smtp = ({"host": smtp_host, "port": smtp_port, "sender": smtp_from, "to": smtp_to,
+             "starttls": smtp_starttls} if smtp_host else None)
     from pitfalls.monitor.reference import load_reference
 
     try:
@@ -88,7 +109,8 @@ def serve(
 
     settings = Settings(db=db, reference=str(reference.resolve()), max_body=max_body,
                         max_records=max_records, rate=rate, burst=burst,
-                        retention_days=retention_days)
+                        retention_days=retention_days, webhooks=hooks, smtp=smtp,
+                        alert_cooldown_hours=cooldown_hours, lang=lang)
     if not _loopback(host):
         err.print(f"[yellow]note:[/] listening on {host}: put a TLS reverse proxy in front "
                   "(tokens travel in each request)")

@@ -30,7 +30,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pitfalls.alerts.state import ACKNOWLEDGED, RESOLVED, STATES
 from pitfalls.monitor import records as rec
+from pitfalls.monitor.live import LiveAnalysis
 from pitfalls.monitor.reference import Reference
 from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, loads, make_engine
 from pitfalls.monitor.tokens import RateLimiter, Token, TokenCheck
@@ -58,6 +60,15 @@ class Settings:
     max_future_hours: float = 24.0
     token_ttl: float = 2.0
     group_records: int = 5000
+    analysis: bool = True
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
+    """Alert webhooks: {"url", "kind": "slack" | "json", "secret"} each."""
+    smtp: dict[str, Any] | None = None
+    """Alert e-mail: {"host", "port", "sender", "to": [...], "username", "password",
+    "starttls"}."""
+    alert_cooldown_hours: float = 6.0
+    resolve_after_hours: int = 3
+    lang: str = "en"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_env(self) -> str:
@@ -257,6 +268,14 @@ class Service:
         self.check = TokenCheck(self.engine, ttl=settings.token_ttl)
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.metrics = Metrics()
+        self.live: LiveAnalysis | None = None
+        if reference is not None and settings.analysis:
+            from pitfalls.monitor.live import channels
+
+            self.live = LiveAnalysis(
+                self.store, reference, channels(settings.webhooks, settings.smtp, settings.lang),
+                cooldown=timedelta(hours=settings.alert_cooldown_hours),
+                resolve_after=settings.resolve_after_hours, lang=settings.lang)
 
     def authorise(self, request: Request, need: str) -> Token:
         """The request's token, or 401 (none or unknown), 403 (scope) or 429 (rate)."""
@@ -367,6 +386,8 @@ def _ingest_routes(app: FastAPI, svc: Service) -> None:
         svc.metrics.records.labels("accepted").inc(outcome.accepted)
         svc.metrics.records.labels("duplicate").inc(outcome.duplicates)
         svc.metrics.records.labels("rejected").inc(len(rejected))
+        if svc.live is not None and outcome.accepted:
+            svc.live.committed(r.captured_at for r in valid)
         return _answer({"accepted": outcome.accepted, "duplicates": outcome.duplicates},
                        rejected, n)
 
@@ -379,6 +400,8 @@ def _ingest_routes(app: FastAPI, svc: Service) -> None:
         except StorageUnavailable:
             raise ApiError(503, "storage_unavailable", "the database cannot take the labels "
                            "now; nothing was stored", {"Retry-After": "5"}) from None
+        if svc.live is not None and valid:
+            await asyncio.to_thread(svc.live.labelled, [x.id for x in valid])
         return _answer({"accepted": accepted}, rejected, n)
 
 
@@ -401,16 +424,10 @@ def _read_routes(app: FastAPI, svc: Service) -> None:
         svc.authorise(request, "read")
         begin, stop = _window_range(start, end, every)
         windows = await asyncio.to_thread(base_windows, store, begin, stop, every, source)
-        if app.state.analysis is not None:
-            windows = app.state.analysis(windows, reference, store)
+        if svc.live is not None:
+            await asyncio.to_thread(svc.live.fill, windows, every, source)
         return JSONResponse({"every": every, "source": source, "windows": windows,
                              "reference": reference.summary() if reference else None})
-
-    @app.get("/api/v1/alerts", summary="Alerts raised by the monitoring rules")
-    async def get_alerts(request: Request) -> JSONResponse:
-        svc.authorise(request, "read")
-        rows = await asyncio.to_thread(store.alerts)
-        return JSONResponse({"alerts": json.loads(json.dumps(rows, default=str))})
 
     @app.get("/healthz", summary="Liveness and database reachability (no token needed)")
     async def healthz() -> JSONResponse:
@@ -428,9 +445,54 @@ def _read_routes(app: FastAPI, svc: Service) -> None:
         return Response(svc.metrics.text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
-    async def root() -> JSONResponse:
-        return JSONResponse({"service": "pitfalls monitor", "api": "/api/v1",
-                             "openapi": "/openapi.json"})
+    async def root(lang: str = "en") -> Response:
+        """The dashboard: a page without data that logs in with a read token."""
+        from pitfalls.monitor.dashboard import CSP, page
+
+        return Response(page(lang), media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": CSP,
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "no-referrer"})
+
+
+def _alert_routes(app: FastAPI, svc: Service) -> None:
+    """Alert history, acknowledgement and resolution: a read token is enough (the people on
+    call hold read tokens for the dashboard; device tokens, scope ingest, cannot)."""
+
+    @app.get("/api/v1/alerts", summary="Alerts raised by the monitoring rules (history)")
+    async def get_alerts(request: Request, state: str | None = None,
+                         lang: str = "en") -> JSONResponse:
+        svc.authorise(request, "read")
+        if state is not None and state not in STATES:
+            raise ApiError(422, "state", f"state must be one of {', '.join(STATES)}")
+        if lang not in ("en", "ja"):
+            raise ApiError(422, "lang", "lang must be en or ja")
+        if svc.live is None:
+            return JSONResponse({"alerts": []})
+        found = await asyncio.to_thread(svc.live.alert_store.list, state)
+        return JSONResponse({"alerts": [a.to_dict(lang) for a in found]})
+
+    async def move(request: Request, alert_id: str, to: str) -> JSONResponse:
+        token = svc.authorise(request, "read")
+        if svc.live is None:
+            raise ApiError(404, "not_found", "no such alert")
+        manager = svc.live.manager
+        act = manager.acknowledge if to == ACKNOWLEDGED else manager.resolve
+        try:
+            alert = await asyncio.to_thread(act, alert_id[:200], token.name or f"token {token.id}")
+        except KeyError:
+            raise ApiError(404, "not_found", "no such alert") from None
+        except ValueError as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        return JSONResponse(alert.to_dict())
+
+    @app.post("/api/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert (read scope)")
+    async def ack_alert(request: Request, alert_id: str) -> JSONResponse:
+        return await move(request, alert_id, ACKNOWLEDGED)
+
+    @app.post("/api/v1/alerts/{alert_id}/resolve", summary="Resolve an alert (read scope)")
+    async def resolve_alert(request: Request, alert_id: str) -> JSONResponse:
+        return await move(request, alert_id, RESOLVED)
 
 
 def create_app(settings: Settings, reference: Reference | None = None) -> FastAPI:
@@ -445,20 +507,20 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
     async def lifespan(_app: FastAPI) -> Any:
         yield
         svc.writer.close()
+        if svc.live is not None:
+            svc.live.close()
         svc.engine.dispose()
 
     app = FastAPI(title="pitfalls monitor", version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None,  # their pages load scripts from the internet
                   description="Production monitoring of an image classifier (contract v1).")
     app.state.service, app.state.store, app.state.reference = svc, svc.store, reference
-    app.state.analysis = None
-    """Hook: `analysis(windows, reference, store) -> windows` fills estimated_accuracy, ci,
-    conditions and alerts of each window (part 2, the analysis)."""
     for kind, handler in ((ApiError, _api_error), (RequestValidationError, _bad_query),
                           (StarletteHTTPException, _http_error), (Exception, _unexpected)):
         app.add_exception_handler(kind, handler)
     _ingest_routes(app, svc)
     _read_routes(app, svc)
+    _alert_routes(app, svc)
     if settings.retention_days > 0:
         _start_retention(svc.store, settings.retention_days)
     app.add_middleware(_Timing, metrics=svc.metrics)

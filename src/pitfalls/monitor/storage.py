@@ -21,7 +21,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from pitfalls.alerts.state import Alert
+from pitfalls.findings import jsonable
 from pitfalls.monitor.records import Label, Record
+from pitfalls.text import T
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +65,16 @@ hourly = sa.Table(
 
 alerts = sa.Table(
     "alerts", metadata,
-    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
     sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("source", sa.String(200)),
-    sa.Column("window_start", sa.DateTime()),
-    sa.Column("window_end", sa.DateTime()),
-    sa.Column("title", sa.String(500), nullable=False),
-    sa.Column("details", sa.JSON(none_as_null=True)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("opened_at", sa.DateTime(), nullable=False),
+    sa.Column("last_seen", sa.DateTime(), nullable=False),
     sa.Column("resolved_at", sa.DateTime()),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("body", sa.JSON(none_as_null=True), nullable=False),
 )
 
 tokens = sa.Table(
@@ -355,10 +358,31 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
 
-    def alerts(self, limit: int = 500) -> list[dict[str, Any]]:
-        query = sa.select(alerts).order_by(alerts.c.created_at.desc()).limit(limit)
+    def records_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The records captured in [start, end) as the API received them (no thumbnail), each
+        with its latest label (a label sent later wins over the record's own)."""
+        query = (sa.select(records.c.id, records.c.captured_at, records.c.source,
+                           records.c.model_version, records.c.pred, records.c.probs,
+                           records.c.features,
+                           sa.func.coalesce(labels.c.label, records.c.label).label("label"))
+                 .outerjoin(labels, labels.c.id == records.c.id)
+                 .where(records.c.captured_at >= naive_utc(start),
+                        records.c.captured_at < naive_utc(end)))
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        for row in rows:
+            row["captured_at"] = row["captured_at"].replace(tzinfo=timezone.utc)
+        return rows
+
+    def placed(self, ids: Sequence[str]) -> list[tuple[datetime, str]]:
+        """(captured_at, source) of the stored records among `ids` (where late labels land)."""
+        out: list[tuple[datetime, str]] = []
+        with self.engine.connect() as conn:
+            for at in range(0, len(ids), 500):
+                query = sa.select(records.c.captured_at, records.c.source).where(
+                    records.c.id.in_(list(ids[at:at + 500])))
+                out.extend((t, s) for t, s in conn.execute(query))
+        return out
 
     def purge(self, retention_days: float) -> int:
         """Delete records captured more than `retention_days` ago (hourly aggregates stay)."""
@@ -373,6 +397,70 @@ class Store:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+
+class SqlAlertStore:
+    """`pitfalls.alerts.AlertStore` over the `alerts` table (same schema on both dialects):
+    every process of the service sees the same alerts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._upsert = _insert(engine, alerts)
+
+    @staticmethod
+    def _row(alert: Alert) -> dict[str, Any]:
+        return {"id": alert.id, "rule": alert.rule, "source": alert.source,
+                "severity": alert.severity, "state": alert.state,
+                "opened_at": naive_utc(alert.opened_at), "last_seen": naive_utc(alert.last_seen),
+                "resolved_at": naive_utc(alert.resolved_at) if alert.resolved_at else None,
+                "count": alert.count,
+                "body": {"title": dict(alert.title), "summary": dict(alert.summary),
+                         "metrics": jsonable(alert.metrics), "history": alert.history}}
+
+    @staticmethod
+    def _alert(row: Any) -> Alert:
+        m = row._mapping
+        body = m["body"] or {}
+
+        def aware(t: datetime | None) -> datetime | None:
+            return t.replace(tzinfo=timezone.utc) if t is not None else None
+
+        def text(d: Any) -> T:
+            d = d if isinstance(d, dict) else {}
+            return T(str(d.get("en", "")), d.get("ja"))
+
+        return Alert(rule=m["rule"], source=m["source"], severity=m["severity"],
+                     title=text(body.get("title")), summary=text(body.get("summary")),
+                     metrics=dict(body.get("metrics") or {}), opened_at=aware(m["opened_at"]),
+                     last_seen=aware(m["last_seen"]), state=m["state"], id=m["id"],
+                     count=int(m["count"]), resolved_at=aware(m["resolved_at"]),
+                     history=list(body.get("history") or []))
+
+    def get(self, alert_id: str) -> Alert | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)).first()
+        return self._alert(row) if row is not None else None
+
+    def latest(self, rule: str, source: str) -> Alert | None:
+        query = (sa.select(alerts).where(alerts.c.rule == rule, alerts.c.source == source)
+                 .order_by(alerts.c.opened_at.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return self._alert(row) if row is not None else None
+
+    def save(self, alert: Alert) -> None:
+        row = self._row(alert)
+        stmt = self._upsert.on_conflict_do_update(
+            index_elements=["id"], set_={k: v for k, v in row.items() if k != "id"})
+        with self.engine.execution_options(write=True).begin() as conn:
+            conn.execute(stmt, row)
+
+    def list(self, state: str | None = None, limit: int = 1000) -> list[Alert]:
+        query = sa.select(alerts).order_by(alerts.c.opened_at.desc()).limit(limit)
+        if state is not None:
+            query = query.where(alerts.c.state == state)
+        with self.engine.connect() as conn:
+            return [self._alert(row) for row in conn.execute(query)]
 
 
 def _reason(exc: BaseException) -> str:

@@ -144,3 +144,22 @@ class Reference:
         k = min(OOD_NEIGHBOURS, tree.n)  # type: ignore[attr-defined]
         d, _ = tree.query(z, k=k)  # type: ignore[attr-defined]
         return d.reshape(len(z), -1).mean(axis=1)
+
+
+def from_folder(folder: object) -> Reference:
+    """The analysis's `Reference` of a reference folder as the service loads it
+    (`pitfalls.monitor.reference.load_reference`): its feature rows, probabilities, labels and
+    the expectation sheet's range (`expected_accuracy.range`)."""
+    classes = list(folder.classes)  # type: ignore[attr-defined]
+    feats = folder.table("features")  # type: ignore[attr-defined]
+    preds = folder.table("predictions")  # type: ignore[attr-defined]
+    feats = feats.drop(columns=[c for c in ("path", "embedding") if c in feats])
+    cols = [f"prob_{c}" for c in classes]
+    probs = preds[cols].to_numpy(float) if all(c in preds for c in cols) else None
+    expected = (folder.expected_accuracy or {}).get("range")  # type: ignore[attr-defined]
+    valid = (isinstance(expected, list | tuple) and len(expected) == 2
+             and all(isinstance(v, int | float) for v in expected))
+    return Reference(features=feats, classes=classes, probs=probs,
+                     labels=preds["label"].astype(str).tolist() if "label" in preds else None,
+                     preds=preds["pred"].astype(str).tolist() if "pred" in preds else None,
+                     expected_range=tuple(expected) if valid else None)  # type: ignore[arg-type]
