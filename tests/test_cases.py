@@ -4,7 +4,10 @@ from the configured folders, shown, exported, escaped, and a broken one is a cle
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -171,8 +174,7 @@ def test_published_case_toml_round_trips(cid: str, tmp_path: Path) -> None:
 
 
 def test_report_shows_team_cases_under_their_rules(demo_run, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from pitfalls.report.document import Report
 
     where, _, _ = demo_run
@@ -185,11 +187,34 @@ def test_report_shows_team_cases_under_their_rules(demo_run, tmp_path: Path,
     assert "Glare on line 3 &lt;script&gt;" in field and "(team case)" in field
     assert "A diabetic-retinopathy model meets clinics in Thailand" in field  # published, by id
     assert "<script>alert(1)" not in html
-    # a broken team case costs the team's cases, not the report
+    # a broken team case costs the team's cases, not the report, and the log says why
     (tmp_path / "incidents" / "bad.toml").write_text("id = ", encoding="utf-8")
-    html = report.to_html("en")
+    with _heard("pitfalls.report.html") as heard:
+        html = report.to_html("en")
     assert "Glare on line 3" not in html and 'data-rule="FIELD001"' in html
-    assert any("bad.toml" in r.getMessage() for r in caplog.records)
+    assert any("bad.toml" in message for message in heard)
+
+
+@contextmanager
+def _heard(name: str) -> Iterator[list[str]]:
+    """The warnings logger `name` emits in the block, whatever other tests did to the logging
+    tree (levels, disabled loggers, propagation): a handler on the logger itself."""
+    logger = logging.getLogger(name)
+    heard: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    state = (logger.level, logger.disabled, logging.root.manager.disable)
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.disabled = False
+    logging.disable(logging.NOTSET)
+    try:
+        yield heard
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(state[0])
+        logger.disabled = state[1]
+        logging.disable(state[2])
 
 
 def test_case_dirs_must_be_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
