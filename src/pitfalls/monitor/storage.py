@@ -422,8 +422,11 @@ class SqlAlertStore:
         m = row._mapping
         body = m["body"] or {}
 
+        def when(t: datetime) -> datetime:  # the columns are stored naive, in UTC
+            return t.replace(tzinfo=timezone.utc)
+
         def aware(t: datetime | None) -> datetime | None:
-            return t.replace(tzinfo=timezone.utc) if t is not None else None
+            return when(t) if t is not None else None
 
         def text(d: Any) -> T:
             d = d if isinstance(d, dict) else {}
@@ -431,8 +434,8 @@ class SqlAlertStore:
 
         return Alert(rule=m["rule"], source=m["source"], severity=m["severity"],
                      title=text(body.get("title")), summary=text(body.get("summary")),
-                     metrics=dict(body.get("metrics") or {}), opened_at=aware(m["opened_at"]),
-                     last_seen=aware(m["last_seen"]), state=m["state"], id=m["id"],
+                     metrics=dict(body.get("metrics") or {}), opened_at=when(m["opened_at"]),
+                     last_seen=when(m["last_seen"]), state=m["state"], id=m["id"],
                      count=int(m["count"]), resolved_at=aware(m["resolved_at"]),
                      history=list(body.get("history") or []))
 
