@@ -203,7 +203,7 @@ def run_one(kind_db: str, workers: int, args: argparse.Namespace) -> dict:
             server = subprocess.Popen(
                 [sys.executable, "-m", "pitfalls", "monitor", "serve", "--reference", str(ref),
                  "--db", url, "--port", str(port), "--workers", str(workers), "--rate", "0",
-                 "--log-level", args.log_level],
+                 "--log-level", args.log_level, *args.serve_args.split()],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 import httpx
@@ -257,6 +257,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--features", choices=["full", "small"], default="full")
     parser.add_argument("--log-level", default="info", help="The server's (info: access log on).")
+    parser.add_argument("--serve-args", default="",
+                        help="More options of `pitfalls monitor serve`, e.g. "
+                             "'--analysis-interval 1000' to keep the analysis out of the run.")
     args = parser.parse_args()
     print(f"{args.seconds:g} s per run, {args.senders} concurrent senders, batches of 100, "
           f"features={args.features}, {os.cpu_count()} CPUs")

@@ -166,7 +166,9 @@ class Service:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop/kill
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pitfalls", "monitor", "serve", "--reference",
-             str(self.reference), "--db", self.db, "--port", str(self.port), *self.args],
+             str(self.reference), "--db", self.db, "--port", str(self.port),
+             *(() if "--analysis-interval" in self.args else ("--analysis-interval", "0.5")),
+             *self.args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -203,7 +203,8 @@ def test_dashboard_logs_in_draws_charts_and_shows_the_alert(tmp_path):
             page.goto(svc.url + "/" + span.replace("+", "%2B"))
             page.fill("#token", "pfm_wrong")
             page.click("button[type=submit]")
-            page.wait_for_function("document.getElementById('error').textContent.length > 0")
+            # a CSS wait: a string predicate needs eval, which the page's CSP forbids
+            page.wait_for_selector("#error:not(:empty)", state="attached")
             assert page.is_hidden("#board")
             page.fill("#token", read)
             page.click("button[type=submit]")

@@ -92,3 +92,28 @@ def test_batch_keeps_the_first_of_repeated_ids() -> None:
                                      CLASSES)
     assert [r.id for r in valid] == ["1", "2"]
     assert [(r.index, r.issues[0].code) for r in rejected] == [(1, "duplicate_in_batch")]
+
+
+def test_make_record_turns_numpy_and_non_finite_values_into_json() -> None:
+    """The features' fast paths (plain floats, all-finite lists) give what the slow path gave:
+    NumPy scalars and arrays as numbers and lists, every non-finite value as None."""
+    import json
+
+    import numpy as np
+
+    features = {
+        "f": 0.25, "nan": NAN, "inf": -INF, "i": 3, "b": True, "s": "jpeg", "none": None,
+        "np_f32": np.float32(0.5), "np_i64": np.int64(7), "np_nan": np.float64("nan"),
+        "vec": np.array([0.5, 1.5], dtype=np.float32), "vec_nan": np.array([0.5, np.nan]),
+        "list": [1, 2.5, True], "list_inf": [1.0, INF], "nested": [[1.0, NAN], [2.0]],
+        "mixed": ["a", 1.0, NAN], "huge": [10**400, 1.0],
+    }
+    got = make_record(pred="a", source="s", model_version="1", features=features)["features"]
+    assert got == {
+        "f": 0.25, "nan": None, "inf": None, "i": 3, "b": True, "s": "jpeg", "none": None,
+        "np_f32": 0.5, "np_i64": 7, "np_nan": None, "vec": [0.5, 1.5], "vec_nan": [0.5, None],
+        "list": [1, 2.5, True], "list_inf": [1.0, None], "nested": [[1.0, None], [2.0]],
+        "mixed": ["a", 1.0, None], "huge": [10**400, 1.0],
+    }
+    assert all(type(v) is not np.generic for v in got.values())
+    json.dumps(got, allow_nan=False)

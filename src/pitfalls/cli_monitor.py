@@ -82,6 +82,8 @@ def serve(
     smtp_starttls: Annotated[bool, typer.Option("--smtp-starttls/--no-smtp-starttls")] = False,
     cooldown_hours: Annotated[float, typer.Option("--cooldown-hours", min=0, help="A resolved alert that comes back within this reopens silently.")] = 6.0,
     lang: Annotated[str, typer.Option(help="Language of delivered alerts: en or ja.")] = "en",
+    analysis_interval: Annotated[float, typer.Option("--analysis-interval", min=0, help="Seconds the MON rules wait to gather new records before checking the windows they touched.")] = 30.0,
+    analysis_sample: Annotated[int, typer.Option("--analysis-sample", min=100, help="Most records of one window the analysis reads (a uniform sample of a busier window).")] = 5000,
 ) -> None:
     """Run the monitoring service (ingest API, windows, MON rules, alerts, metrics)."""
     if lang not in ("en", "ja"):
@@ -110,7 +112,8 @@ def serve(
     settings = Settings(db=db, reference=str(reference.resolve()), max_body=max_body,
                         max_records=max_records, rate=rate, burst=burst,
                         retention_days=retention_days, webhooks=hooks, smtp=smtp,
-                        alert_cooldown_hours=cooldown_hours, lang=lang)
+                        alert_cooldown_hours=cooldown_hours, lang=lang,
+                        analysis_interval=analysis_interval, analysis_sample=analysis_sample)
     if not _loopback(host):
         err.print(f"[yellow]note:[/] listening on {host}: put a TLS reverse proxy in front "
                   "(tokens travel in each request)")

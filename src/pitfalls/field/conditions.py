@@ -89,6 +89,10 @@ def conditions(table: pd.DataFrame) -> pd.DataFrame:
     lossless = np.zeros(len(table), bool) if fmt is None else ~np.isin(fmt, ["JPEG", "MPO"])
     quality = np.where(np.isnan(quality) & lossless, 100.0, quality)
     lum = np.maximum(_num(table, "brightness"), 0.02)
+    corners = np.stack([_num(table, f"corner_{c}_lum") for c in ("tl", "tr", "bl", "br")])
+    seen = np.isfinite(corners).any(axis=0)  # rows without corners: NaN, not a mean of nothing
+    corner = np.full(len(table), np.nan)
+    corner[seen] = np.nanmean(corners[:, seen], axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = pd.DataFrame({
             "exposure": _num(table, "brightness"),
@@ -100,9 +104,7 @@ def conditions(table: pd.DataFrame) -> pd.DataFrame:
             "resolution": np.log2(np.sqrt(width * height)),
             "jpeg_quality": quality,
             "aspect": np.log(width / height),
-            "vignetting": np.log(np.maximum(np.nanmean(np.stack(
-                [_num(table, f"corner_{c}_lum") for c in ("tl", "tr", "bl", "br")]), axis=0),
-                1e-3)),
+            "vignetting": np.log(np.maximum(corner, 1e-3)),
         }, index=table.index)
     out[~ok] = np.nan
     return out

@@ -9,6 +9,11 @@ their own retries). `GET /windows` asks `fill` for the summaries, computed by
 `analysis.summarise` from the stored records and cached per window until its record or label
 count changes.
 
+Ingest must not pay for the analysis: the thread gathers the windows touched during `interval`
+seconds and checks each once, at a lower CPU priority; it reads at most `sample` records of a
+window (a uniform sample of a busier one) and the sources' history from the hourly aggregates,
+so its memory stays bounded however many records arrive.
+
 Alert times are the windows' times (an alert of the 10:00 window is opened at 11:00), so a
 replayed or late stream opens, dedupes and resolves the same alerts as a live one.
 """
@@ -43,7 +48,8 @@ class LiveAnalysis:
 
     def __init__(self, store: Store, folder_reference: Any, channels: Sequence[Any] = (),
                  cooldown: timedelta = timedelta(hours=6), resolve_after: int = 3,
-                 lookback: int | None = None, lang: str = "en") -> None:
+                 lookback: int | None = None, lang: str = "en", interval: float = 30.0,
+                 sample: int = 5000) -> None:
         from pitfalls.monitor.analysis.reference import from_folder
 
         self.store = store
@@ -54,6 +60,9 @@ class LiveAnalysis:
         self.resolve_after = resolve_after
         self.lang = lang
         self.lookback = lookback
+        self.interval = interval
+        self.sample = sample
+        self._stopping = threading.Event()
         self._cache: dict[tuple, tuple[tuple, dict]] = {}
         self._cache_lock = threading.Lock()
         self._latest: datetime | None = None
@@ -88,7 +97,14 @@ class LiveAnalysis:
         self.committed(t for t, _ in self.store.placed(list(ids)))
 
     def _analyse_loop(self) -> None:
+        _lower_priority()
         while self._wake.get():
+            if self.interval > 0:  # gather the windows touched meanwhile; check each once
+                self._stopping.wait(self.interval)
+            while not self._wake.empty():  # the wakes that came meanwhile; a stop stays
+                if not self._wake.get_nowait():
+                    self._wake.put(False)
+                    break
             with self._pending_lock:
                 hours, self._pending = sorted(self._pending), set()
             for hour in hours:
@@ -105,6 +121,7 @@ class LiveAnalysis:
         updated and resolved; the new ones queued for delivery."""
         import pandas as pd
 
+        from pitfalls.monitor.analysis.batch import history_of
         from pitfalls.monitor.analysis.check import check_window
         from pitfalls.monitor.analysis.records import flatten
         from pitfalls.monitor.analysis.windows import ALL, Key
@@ -115,10 +132,22 @@ class LiveAnalysis:
 
             lookback = int(Config().params_for("MON008").get("lookback", 24))
         end = hour + timedelta(hours=1)
-        rows = self.store.records_between(hour - timedelta(hours=lookback), end)
+        rows = self.store.records_between(hour, end, sample=self.sample)
         table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
-        findings = check_window(self.ref, table, Key("1h", pd.Timestamp(hour), ALL),
-                                lookback=lookback)
+        del rows
+        key = Key("1h", pd.Timestamp(hour), ALL)
+        counts = pd.DataFrame(self.store.source_counts(hour - timedelta(hours=lookback), end),
+                              columns=["hour", "source", "n"])
+        per_hour = counts.pivot_table(index="hour", columns="source", values="n",
+                                      aggfunc="sum", fill_value=0)
+        per_hour.index = pd.DatetimeIndex(per_hour.index)
+        now = (per_hour.loc[key.start] if key.start in per_hour.index
+               else pd.Series(dtype=float))
+        findings = check_window(self.ref, table, key, lookback=lookback,
+                                history=history_of(per_hour.drop(index=key.start,
+                                                                 errors="ignore"),
+                                                   key, lookback),
+                                counts=now[now > 0].astype(int))
         new = self.manager.observe(findings, at=end)
         if self._latest is None or end >= self._latest:  # a late window resolves nothing
             self._latest = end
@@ -156,13 +185,14 @@ class LiveAnalysis:
                 hit = self._cache.get(key)
                 if w["n"] and (hit is None or hit[0] != (w["n"], w["n_labelled"])):
                     missing.append(key)
-        if missing:
-            begin = min(k.start for k in missing).to_pydatetime()
-            end = max(k.start for k in missing).to_pydatetime() + (
-                timedelta(days=1) if every == "1d" else timedelta(hours=1))
-            table = flatten(pd.DataFrame(self.store.records_between(begin, end)),
-                            self.ref.classes, self.ref.blur_median)
-            fresh = summarise(self.ref, table, missing)
+        step = timedelta(days=1) if every == "1d" else timedelta(hours=1)
+        for key in missing:  # one window at a time, each read sampled: bounded memory
+            begin = key.start.to_pydatetime()
+            rows = self.store.records_between(begin, begin + step, sample=self.sample,
+                                              source=None if scope == ALL else scope)
+            table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
+            del rows
+            fresh = summarise(self.ref, table, [key])
             with self._cache_lock:
                 sigs = {k: (w["n"], w["n_labelled"]) for w, k in keyed}
                 for k, summary in fresh.items():
@@ -195,10 +225,22 @@ class LiveAnalysis:
 
     def close(self, timeout: float = 30) -> None:
         """Finish the window being checked and the alert being delivered, then stop."""
+        self._stopping.set()
         self._wake.put(False)
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
+
+
+def _lower_priority() -> None:
+    """Give the calling thread a lower CPU priority (Linux: per thread), so that a busy
+    analysis leaves the cores to ingest."""
+    import os
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError) as exc:  # other systems: the same priority as ingest
+        log.debug("analysis thread keeps its priority: %s", exc)
 
 
 def channels(webhooks: Sequence[dict[str, Any]], smtp: dict[str, Any] | None,

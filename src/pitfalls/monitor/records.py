@@ -164,11 +164,21 @@ def make_record(
 
 def _plain(value: Any) -> Any:
     """NumPy scalars and arrays as JSON numbers and lists; non-finite floats as None."""
+    kind = type(value)
+    if kind is float:  # the common cases first: most features are plain floats
+        return value if math.isfinite(value) else None
+    if kind is int or kind is str or kind is bool or value is None:
+        return value
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
+        try:  # an embedding: all finite numbers, checked at C speed and kept as it is
+            if all(map(math.isfinite, value)):
+                return value
+        except (TypeError, OverflowError):  # text, None, nested or huge values: one by one
+            pass
         return [_plain(v) for v in value]
     return value
 

@@ -32,9 +32,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitfalls.alerts.state import ACKNOWLEDGED, RESOLVED, STATES
 from pitfalls.monitor import records as rec
+from pitfalls.monitor.jsontext import loads
 from pitfalls.monitor.live import LiveAnalysis
 from pitfalls.monitor.reference import Reference
-from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, loads, make_engine
+from pitfalls.monitor.storage import Outcome, StorageUnavailable, Store, make_engine
 from pitfalls.monitor.tokens import RateLimiter, Token, TokenCheck
 from pitfalls.monitor.window_counts import EVERY, base_windows
 
@@ -61,6 +62,10 @@ class Settings:
     token_ttl: float = 2.0
     group_records: int = 5000
     analysis: bool = True
+    analysis_interval: float = 30.0
+    """Seconds the analysis gathers touched windows before checking each once."""
+    analysis_sample: int = 5000
+    """Most records of one window the analysis reads (a uniform sample of a busier one)."""
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     """Alert webhooks: {"url", "kind": "slack" | "json", "secret"} each."""
     smtp: dict[str, Any] | None = None
@@ -275,7 +280,8 @@ class Service:
             self.live = LiveAnalysis(
                 self.store, reference, channels(settings.webhooks, settings.smtp, settings.lang),
                 cooldown=timedelta(hours=settings.alert_cooldown_hours),
-                resolve_after=settings.resolve_after_hours, lang=settings.lang)
+                resolve_after=settings.resolve_after_hours, lang=settings.lang,
+                interval=settings.analysis_interval, sample=settings.analysis_sample)
 
     def authorise(self, request: Request, need: str) -> Token:
         """The request's token, or 401 (none or unknown), 403 (scope) or 429 (rate)."""

@@ -14,7 +14,6 @@ the process dies, so a client started after a `kill -9` takes the spool over and
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pitfalls.errors import PitfallsError
+from pitfalls.monitor.jsontext import dumps, loads
 
 DEFAULT_MAX_BYTES = 1 << 30
 """Default limit on the pending records' JSON (1 GiB): weeks of records of a busy camera."""
@@ -134,8 +134,7 @@ class Spool:
         together by the next one (one fsync for all of them), each caller returning once its
         own records are on disk.
         """
-        rows = [(str(r["id"]), json.dumps(r, separators=(",", ":"), allow_nan=False))
-                for r in records]
+        rows = [(str(r["id"]), dumps(r)) for r in records]
         size = sum(len(body) for _, body in rows)
         with self._group:
             if self.bytes + self._queued_bytes + size > self.max_bytes:
@@ -239,7 +238,7 @@ class Spool:
             rows = self._db.execute(
                 "SELECT id, status, reason, at, body FROM dead ORDER BY at").fetchall()
         return [{"id": r[0], "status": r[1], "reason": r[2], "at": r[3],
-                 "record": json.loads(r[4])} for r in rows]
+                 "record": loads(r[4])} for r in rows]
 
     def close(self) -> None:
         with self._mutex:

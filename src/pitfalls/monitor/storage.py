@@ -9,7 +9,6 @@ returns, the records are durable (SQLite runs in WAL mode with `synchronous=FULL
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pitfalls.alerts.state import Alert
 from pitfalls.findings import jsonable
+from pitfalls.monitor.jsontext import dumps, loads
 from pitfalls.monitor.records import Label, Record
 from pitfalls.text import T
 
@@ -107,32 +107,6 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
-
-
-def dumps(value: Any) -> str:
-    """JSON text of a stored value: orjson when installed (several times faster on the features'
-    floats), the standard library for what orjson refuses (integers beyond 64 bits)."""
-    try:
-        import orjson
-    except ImportError:
-        return json.dumps(value)
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)
-
-
-def loads(text: str | bytes) -> Any:
-    """Parse JSON: orjson when installed; the standard library for what orjson refuses (NaN,
-    Infinity), so a record's bad value is that record's problem, not the whole body's."""
-    try:
-        import orjson
-    except ImportError:
-        return json.loads(text)
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def make_engine(url: str = DEFAULT_DB, *, pool_size: int = 5) -> Engine:
@@ -358,9 +332,22 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
 
-    def records_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def source_counts(self, start: datetime, end: datetime) -> list[tuple[datetime, str, int]]:
+        """(hour, source, n) over [start, end) from the hourly aggregates (no record is read)."""
+        query = (sa.select(hourly.c.hour, hourly.c.source, sa.func.sum(hourly.c.n))
+                 .where(hourly.c.hour >= naive_utc(start), hourly.c.hour < naive_utc(end))
+                 .group_by(hourly.c.hour, hourly.c.source))
+        with self.engine.connect() as conn:
+            return [(h.replace(tzinfo=timezone.utc), s, int(n)) for h, s, n in conn.execute(query)]
+
+    def records_between(self, start: datetime, end: datetime, *, source: str | None = None,
+                        sample: int | None = None) -> list[dict[str, Any]]:
         """The records captured in [start, end) as the API received them (no thumbnail), each
-        with its latest label (a label sent later wins over the record's own)."""
+        with its latest label (a label sent later wins over the record's own).
+
+        With `sample`, a window holding more records than that is read as a uniform random
+        sample of about `sample` records (the hourly aggregates give its size), so the memory
+        of one read stays bounded however busy the window was."""
         query = (sa.select(records.c.id, records.c.captured_at, records.c.source,
                            records.c.model_version, records.c.pred, records.c.probs,
                            records.c.features,
@@ -368,11 +355,24 @@ class Store:
                  .outerjoin(labels, labels.c.id == records.c.id)
                  .where(records.c.captured_at >= naive_utc(start),
                         records.c.captured_at < naive_utc(end)))
+        if source is not None:
+            query = query.where(records.c.source == source)
+        if sample is not None:
+            held = sum(n for _, s, n in self.source_counts(start, end)
+                       if source is None or s == source)
+            if held > sample:
+                query = query.where(self._keep_one_in(held / sample))
         with self.engine.connect() as conn:
             rows = [dict(row._mapping) for row in conn.execute(query)]
         for row in rows:
             row["captured_at"] = row["captured_at"].replace(tzinfo=timezone.utc)
         return rows
+
+    def _keep_one_in(self, k: float) -> Any:
+        """A condition true for a random one row in `k` (each row drawn independently)."""
+        if is_sqlite(self.engine):  # random(): a signed 64-bit integer
+            return sa.func.abs(sa.func.random()) % max(1, round(k)) == 0
+        return sa.func.random() < 1.0 / k  # PostgreSQL: uniform in [0, 1)
 
     def placed(self, ids: Sequence[str]) -> list[tuple[datetime, str]]:
         """(captured_at, source) of the stored records among `ids` (where late labels land)."""

@@ -399,7 +399,7 @@ class OutOfDistribution(WindowRule):
         ref = batch.reference
         expected = 1.0 - ref.ood_quantile
         n_ref = len(ref.usable)
-        if n_ref < 20:
+        if n_ref < 20 or not np.isfinite(ref.ood_limit):  # no image features to compare on
             return
         for source, rows in scopes:
             usable = rows[~rows["unusable"]]
@@ -617,7 +617,7 @@ class SilentSource(WindowRule):
         usual = usual[(usual > 0) & (known >= self.p["min_history"])]
         if usual.empty:
             return
-        now = batch.records["source"].value_counts()
+        now = batch.source_counts()
         m = len(usual)
         for source, lam in usual.items():
             count = int(now.get(source, 0))

@@ -24,6 +24,14 @@ class WindowBatch:
     records: pd.DataFrame
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     replay: Replay | None = None
+    counts: pd.Series | None = None
+    """Records per source in the window when `records` is a sample of it (else counted)."""
+
+    def source_counts(self) -> pd.Series:
+        """How many records each source sent in this window (not the sample's size)."""
+        if self.counts is not None:
+            return self.counts
+        return self.records["source"].value_counts()
 
     @property
     def end(self) -> pd.Timestamp:
@@ -45,18 +53,31 @@ def history_counts(table: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame
     step = check_every(key.every)
     first = key.start - lookback * step
     t = table[(table["captured_at"] >= first) & (table["captured_at"] < key.start)]
-    index = pd.date_range(first, periods=lookback, freq=step)
     if t.empty:
-        return pd.DataFrame(index=index)
+        return history_of(pd.DataFrame(), key, lookback)
     counts = (t.assign(_start=starts(t["captured_at"], key.every))
               .groupby(["_start", "source"]).size().unstack(fill_value=0))
+    return history_of(counts, key, lookback)
+
+
+def history_of(counts: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame:
+    """`history_counts` from counts already made (rows: window starts, columns: sources), as
+    the service reads them from its hourly aggregates instead of from the records."""
+    step = check_every(key.every)
+    index = pd.date_range(key.start - lookback * step, periods=lookback, freq=step)
+    if counts.empty:
+        return pd.DataFrame(index=index)
     counts = counts.reindex(index, fill_value=0).astype(float)
     return counts.where(counts.gt(0).cummax())
 
 
 def batch_for(ref: Reference, table: pd.DataFrame, key: Key, lookback: int = 24,
-              replay: Replay | None = None) -> WindowBatch:
-    """The batch of window `key` (its source is ignored: a batch covers every source)."""
+              replay: Replay | None = None, history: pd.DataFrame | None = None,
+              counts: pd.Series | None = None) -> WindowBatch:
+    """The batch of window `key` (its source is ignored: a batch covers every source).
+    `history`: the per-source counts of the windows before it (`history_of`), when `table`
+    holds only the window itself; `counts`: the window's own, when `table` is a sample."""
     key = Key(key.every, key.start, ALL)
-    return WindowBatch(ref, key, in_window(table, key), history_counts(table, key, lookback),
-                       replay)
+    if history is None:
+        history = history_counts(table, key, lookback)
+    return WindowBatch(ref, key, in_window(table, key), history, replay, counts)

@@ -41,12 +41,16 @@ def check_batch(batch: WindowBatch, config: Config | None = None
 
 
 def check_window(ref: Reference, table: pd.DataFrame, key: Key, config: Config | None = None,
-                 lookback: int | None = None) -> list[Finding]:
-    """The MON findings of window `key` (over every source) of the flattened record table."""
+                 lookback: int | None = None, history: pd.DataFrame | None = None,
+                 counts: pd.Series | None = None) -> list[Finding]:
+    """The MON findings of window `key` (over every source) of the flattened record table
+    (`history`, `counts`: see `batch_for`)."""
     if lookback is None:
         params = (config or Config()).params_for("MON008")
         lookback = int(params.get("lookback", 24))
-    findings, _, _, errors = check_batch(batch_for(ref, table, key, lookback), config)
+    findings, _, _, errors = check_batch(batch_for(ref, table, key, lookback, history=history,
+                                                   counts=counts),
+                                         config)
     for e in errors:  # the runner logged the traceback; the service must hear of it too
         log.error("monitoring rule %s failed on window %s: %s", e.get("rule"), key.start,
                   e.get("error") or e)

@@ -37,14 +37,19 @@ def features_table(records: pd.DataFrame) -> pd.DataFrame:
     if "features" not in records and RAW_PREFIX + "ok" in records:
         feats = records[[RAW_PREFIX + c for c in CONDITION_INPUTS]]
         feats = feats.rename(columns=lambda c: c.removeprefix(RAW_PREFIX))
-        return feats.assign(ok=feats["ok"].fillna(False).astype(bool))
+        return feats.assign(ok=_truthy(feats["ok"]))
     col = records["features"] if "features" in records else pd.Series([None] * len(records))
     rows = [f if isinstance(f, dict) else {} for f in col]
     feats = pd.DataFrame(rows, index=records.index)
     if "ok" not in feats:
         feats["ok"] = [bool(r) for r in rows]
-    feats["ok"] = feats["ok"].fillna(False).astype(bool) & np.array([bool(r) for r in rows])
+    feats["ok"] = _truthy(feats["ok"]) & np.array([bool(r) for r in rows], dtype=bool)
     return feats
+
+
+def _truthy(values: pd.Series) -> np.ndarray:
+    """True where a value is present and true (missing counts as False, whatever the dtype)."""
+    return (values.notna() & values.astype(object).fillna(False).astype(bool)).to_numpy(bool)
 
 
 def _probs(records: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:

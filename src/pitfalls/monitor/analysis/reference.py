@@ -113,6 +113,8 @@ class Reference:
 
         ref = self.usable
         cols = [c for c in OOD_COLUMNS if c in ref and ref[c].notna().any()]
+        if not cols:  # a reference without image features: nothing to measure a distance on
+            return cols, np.zeros(0), np.zeros(0), None, float("inf")
         x = ref[cols].to_numpy(float)
         centre = np.nanmedian(x, axis=0)
         scale = np.array([robust_scale(x[:, j], c.removeprefix(COND_PREFIX))
@@ -137,8 +139,8 @@ class Reference:
         """Each row's mean distance to its nearest reference photos (robustly standardised
         features; a missing value counts as typical)."""
         cols, centre, scale, tree, _ = self._ood
-        if not len(table):
-            return np.zeros(0)
+        if tree is None or not len(table):
+            return np.zeros(len(table))
         x = table.reindex(columns=cols).to_numpy(float)
         z = np.where(np.isfinite(x), (x - centre) / scale, 0.0)
         k = min(OOD_NEIGHBOURS, tree.n)  # type: ignore[attr-defined]

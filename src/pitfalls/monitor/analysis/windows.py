@@ -92,7 +92,7 @@ def summary(ref: Reference, rows: pd.DataFrame, key: Key,
         "mean_confidence": _median(rows["conf"], np.mean),
         "unusable_share": float(rows["unusable"].mean()) if len(rows) else None,
         "ood_share": (float((ref.ood_distance(usable) > ref.ood_limit).mean())
-                      if len(usable) else None),
+                      if len(usable) and np.isfinite(ref.ood_limit) else None),
     }
 
 
