@@ -60,7 +60,8 @@ def test_a_sampled_window_does_not_look_like_a_silent_camera(db_url, tmp_path): 
         alerts = live.check(HOUR0 + timedelta(hours=6))
         assert not [a for a in alerts if a.rule == "MON008"], [a.rule for a in alerts]
         store.insert([validate_record(record(10_000 + i, source="cam-1", captured_at=(
-            HOUR0 + timedelta(hours=7, minutes=i)).isoformat()), CLASSES)[0] for i in range(3)])
+            HOUR0 + timedelta(hours=7, seconds=10 * i)).isoformat()), CLASSES)[0]
+            for i in range(3)])
         quiet = live.check(HOUR0 + timedelta(hours=7))  # cam-2 silent, cam-1 nearly
         assert {a.source for a in quiet if a.rule == "MON008"} == {"cam-1", "cam-2"}
     finally:
@@ -94,3 +95,37 @@ def test_a_reference_without_image_features_skips_the_distance_rule(tmp_path):
     _, passed, _, errors = check_batch(batch_for(ref, table, Key("1h", pd.Timestamp(HOUR0),
                                                                  ALL)))
     assert errors == [] and "MON005" in passed
+
+
+def test_one_process_of_many_analyses_and_sees_every_workers_records(db_url, tmp_path):  # noqa: F811
+    """Two workers (or replicas) on one database: each ran the rules on the windows it had
+    committed, so a window could raise the same alert twice. Now the holder of the analysis
+    lease checks every changed window, whoever stored it, and the other waits its turn."""
+    ref = load_reference(make_reference(tmp_path / "reference"))
+    store = _store(db_url, {"cam-1": 200, "cam-2": 200}, 6)
+    first = LiveAnalysis(store, ref, interval=3600)  # no pass of their own: driven below
+    second = LiveAnalysis(Store.open(db_url), ref, interval=3600)
+    try:
+        checked = first.run_pass()  # the six hours stored by "another worker", told nothing
+        assert len(checked) == 6, checked
+        assert second.run_pass() == []  # not the lease holder
+        store.insert([validate_record(record(50_000 + i, source="cam-1", captured_at=(
+            HOUR0 + timedelta(hours=6, seconds=10 * i)).isoformat()), CLASSES)[0]
+            for i in range(200)])  # cam-2 silent in hour 6
+        assert first.run_pass() == [HOUR0 + timedelta(hours=6)]
+        assert first.run_pass() == []  # nothing changed since
+        silent = [a for a in first.alert_store.list() if a.rule == "MON008"]
+        assert [(a.source, a.state) for a in silent] == [("cam-2", "open")]
+        first.close()  # gives the lease up: the other worker takes over
+        store.insert([validate_record(record(60_000 + i, source="cam-1", captured_at=(
+            HOUR0 + timedelta(hours=7, seconds=10 * i)).isoformat()), CLASSES)[0]
+            for i in range(200)])
+        assert HOUR0 + timedelta(hours=7) in second.run_pass()
+        silent = [a for a in second.alert_store.list() if a.rule == "MON008"]
+        # one alert, seen again (the new holder rechecks the recent windows it never saw)
+        assert len(silent) == 1 and silent[0].count >= 2
+    finally:
+        first.close()
+        second.close()
+        second.store.engine.dispose()
+        store.engine.dispose()

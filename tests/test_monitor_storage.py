@@ -4,6 +4,7 @@ aggregates, labels, retention."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 from monitor_service import CLASSES, db_url, record  # noqa: F401 - db_url is a fixture
@@ -19,14 +20,42 @@ def valid(i: int, **over) -> object:
 
 
 def test_migrations_are_idempotent_and_make_every_table(db_url):  # noqa: F811
-    assert migrate(db_url) == "0002"
-    assert migrate(db_url) == "0002"
+    assert migrate(db_url) == "0003"
+    assert migrate(db_url) == "0003"
     store = Store.open(db_url)
     names = set(sa.inspect(store.engine).get_table_names())
     indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("records")}
     store.engine.dispose()
-    assert {"records", "labels", "hourly", "alerts", "tokens", "alembic_version"} <= names
+    assert {"records", "labels", "hourly", "alerts", "tokens", "leases",
+            "alembic_version"} <= names
     assert {"ix_records_captured_at", "ix_records_source_captured_at"} <= indexes
+
+
+def test_upgrading_from_0002_keeps_the_hourly_aggregates(tmp_path):
+    """Migration 0003 rebuilds `hourly` on SQLite (a new column): its rows survive."""
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(
+        Path(migrate.__code__.co_filename).with_name("migrations")))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        conn.execute(sa.text("INSERT INTO hourly (hour, source, model_version, pred, n) "
+                             "VALUES ('2026-11-01 10:00:00.000000', 'cam-1', 'm1', 'a', 42)"))
+        conn.commit()
+    engine.dispose()
+    assert migrate(url) == "0003"
+    store = Store.open(url)
+    try:
+        got = store.hourly_counts(datetime(2026, 11, 1, tzinfo=timezone.utc),
+                                  datetime(2026, 11, 2, tzinfo=timezone.utc))
+        assert [(p, n) for _, p, n in got] == [("a", 42)]
+    finally:
+        store.engine.dispose()
 
 
 def test_sql_alert_store_keeps_an_alerts_life_on_both_dialects(db_url):  # noqa: F811

@@ -2,7 +2,9 @@
 alerts kept in the database and delivered off the request path.
 
 The service stays thin: it tells `LiveAnalysis` which records were committed (`committed`) or
-labelled (`labelled`); one analysis thread recomputes the touched hourly windows over all sources
+labelled (`labelled`); one analysis thread — in one process of all workers and replicas, the
+holder of the `analysis` lease, which finds every changed window from the hourly aggregates —
+recomputes the touched hourly windows over all sources
 with `analysis.check_window` and feeds the findings to `alerts.AlertManager` over the SQL
 `AlertStore`; a delivery thread sends the newly opened alerts on the configured channels (with
 their own retries). `GET /windows` asks `fill` for the summaries, computed by
@@ -21,8 +23,11 @@ replayed or late stream opens, dedupes and resolves the same alerts as a live on
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -37,6 +42,10 @@ log = logging.getLogger("pitfalls.monitor")
 SUMMARY_FIELDS = ("estimated_accuracy", "ci", "estimate_method", "atc_estimate", "atc_ci",
                   "realised_ci", "conditions", "mean_confidence", "unusable_share", "ood_share")
 """What the analysis adds to the service's own window (volume, mix, realised accuracy)."""
+LEASE = "analysis"
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far the clocks of replicas may disagree: changes are looked for that much earlier than
+the last one seen (a window seen twice is checked once: each hour keeps its last change)."""
 
 
 def _utc(moment: datetime) -> datetime:
@@ -62,6 +71,12 @@ class LiveAnalysis:
         self.lookback = lookback
         self.interval = interval
         self.sample = sample
+        self.poll = max(interval, 5.0)
+        """Seconds between looks for the changes other workers and replicas stored."""
+        self.lease_seconds = 3 * self.poll + 60
+        self.holder = f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._seen = datetime.now(timezone.utc) - timedelta(hours=2)
+        self._checked: dict[datetime, datetime] = {}
         self._stopping = threading.Event()
         self._cache: dict[tuple, tuple[tuple, dict]] = {}
         self._cache_lock = threading.Lock()
@@ -98,23 +113,73 @@ class LiveAnalysis:
 
     def _analyse_loop(self) -> None:
         _lower_priority()
-        while self._wake.get():
+        while True:
+            try:  # a wake from this process's ingest, or a poll for the others' records
+                if not self._wake.get(timeout=self.poll):
+                    break
+            except queue.Empty:
+                pass
             if self.interval > 0:  # gather the windows touched meanwhile; check each once
                 self._stopping.wait(self.interval)
-            while not self._wake.empty():  # the wakes that came meanwhile; a stop stays
+            if self._drain_wakes():
+                break
+            try:
+                self.run_pass()
+            except Exception:  # the next pass tries again; the log keeps the traceback
+                log.exception("monitoring analysis pass failed")
+        self._release()
+
+    def _drain_wakes(self) -> bool:
+        """Take the wakes that came meanwhile; True when one of them was the stop."""
+        while True:
+            try:
                 if not self._wake.get_nowait():
-                    self._wake.put(False)
-                    break
-            with self._pending_lock:
-                hours, self._pending = sorted(self._pending), set()
-            for hour in hours:
-                try:
-                    self.check(hour)
-                except Exception:  # the next batch tries again; the log keeps the traceback
-                    log.exception("monitoring analysis of the window %s failed", hour)
+                    return True
+            except queue.Empty:
+                return self._stopping.is_set()
+
+    def run_pass(self) -> list[datetime]:
+        """One analysis pass: when this process holds the analysis lease (one process of all
+        workers and replicas does), check every hourly window whose records or labels changed
+        since it last looked, wherever they were stored. Returns the hours checked."""
+        with self._pending_lock:
+            hours, self._pending = set(self._pending), set()
+        try:
+            leader = self.store.take_lease(LEASE, self.holder, self.lease_seconds)
+        except Exception as exc:  # the database is down: the next pass tries again
+            log.warning("analysis lease unavailable (%s); windows are checked later",
+                        type(exc).__name__)
+            leader = False
+        if not leader:
             with self._pending_lock:
                 if not self._pending:
                     self.idle.set()
+            return []
+        since = self._seen - CLOCK_SKEW
+        for hour, at in self.store.changed_hours(since):
+            if at > self._checked.get(hour, since):
+                hours.add(hour)
+                self._checked[hour] = at
+            self._seen = max(self._seen, at)
+        done = []
+        for hour in sorted(hours):
+            try:
+                self.check(hour)
+                done.append(hour)
+            except Exception:  # the next change of that window tries again; log says why
+                log.exception("monitoring analysis of the window %s failed", hour)
+        old = self._seen - timedelta(days=2)
+        self._checked = {h: t for h, t in self._checked.items() if t > old}
+        with self._pending_lock:
+            if not self._pending:
+                self.idle.set()
+        return done
+
+    def _release(self) -> None:
+        try:
+            self.store.drop_lease(LEASE, self.holder)
+        except Exception as exc:  # it expires by itself; another process takes it then
+            log.warning("could not give the analysis lease up (%s)", type(exc).__name__)
 
     def check(self, hour: datetime) -> list[Alert]:
         """Run the MON rules on the hourly window from `hour` (every source); alerts opened,
@@ -224,7 +289,8 @@ class LiveAnalysis:
         return out
 
     def close(self, timeout: float = 30) -> None:
-        """Finish the window being checked and the alert being delivered, then stop."""
+        """Finish the window being checked and the alert being delivered, give the analysis
+        lease up, then stop."""
         self._stopping.set()
         self._wake.put(False)
         self._outbox.put(None)
@@ -235,8 +301,6 @@ class LiveAnalysis:
 def _lower_priority() -> None:
     """Give the calling thread a lower CPU priority (Linux: per thread), so that a busy
     analysis leaves the cores to ingest."""
-    import os
-
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError) as exc:  # other systems: the same priority as ingest

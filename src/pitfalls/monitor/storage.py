@@ -61,6 +61,14 @@ hourly = sa.Table(
     sa.Column("model_version", sa.String(200), primary_key=True),
     sa.Column("pred", sa.String(200), primary_key=True),
     sa.Column("n", sa.Integer(), nullable=False),
+    sa.Column("updated_at", sa.DateTime()),
+)
+
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.DateTime(), nullable=False),
 )
 
 alerts = sa.Table(
@@ -219,7 +227,8 @@ class Store:
         upsert = _insert(engine, hourly)
         self._hourly_upsert = upsert.on_conflict_do_update(
             index_elements=["hour", "source", "model_version", "pred"],
-            set_={"n": hourly.c.n + upsert.excluded.n})
+            set_={"n": hourly.c.n + upsert.excluded.n,
+                  "updated_at": upsert.excluded.updated_at})
         labels_upsert = _insert(engine, labels)
         self._labels_upsert = labels_upsert.on_conflict_do_update(
             index_elements=["id"], set_={"label": labels_upsert.excluded.label,
@@ -274,7 +283,8 @@ class Store:
                          for r in rows if r.id in inserted)
         if counts:
             conn.execute(self._hourly_upsert, [
-                {"hour": h, "source": s, "model_version": m, "pred": p, "n": n}
+                {"hour": h, "source": s, "model_version": m, "pred": p, "n": n,
+                 "updated_at": received}
                 for (h, s, m, p), n in sorted(counts.items())])
         inline = [{"id": r.id, "label": r.label, "labelled_at": received}
                   for r in rows if r.id in inserted and r.label is not None]
@@ -373,6 +383,46 @@ class Store:
         if is_sqlite(self.engine):  # random(): a signed 64-bit integer
             return sa.func.abs(sa.func.random()) % max(1, round(k)) == 0
         return sa.func.random() < 1.0 / k  # PostgreSQL: uniform in [0, 1)
+
+    def changed_hours(self, since: datetime) -> list[tuple[datetime, datetime]]:
+        """(hour, when it last changed) of the hours whose records or labels changed after
+        `since`, whichever worker or replica stored them (new records: the hourly aggregates;
+        labels: the hour of their record)."""
+        after = naive_utc(since)
+        rec = (sa.select(hourly.c.hour, sa.func.max(hourly.c.updated_at))
+               .where(hourly.c.updated_at > after).group_by(hourly.c.hour))
+        lab = (sa.select(records.c.captured_at, labels.c.labelled_at)
+               .join(records, records.c.id == labels.c.id)
+               .where(labels.c.labelled_at > after))
+        out: dict[datetime, datetime] = {}
+        with self.engine.connect() as conn:
+            for hour, at in conn.execute(rec):
+                out[hour] = max(at, out.get(hour, at))
+            for captured, at in conn.execute(lab):
+                hour = hour_of(captured)
+                out[hour] = max(at, out.get(hour, at))
+        return sorted((h.replace(tzinfo=timezone.utc), at.replace(tzinfo=timezone.utc))
+                      for h, at in out.items())
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold lease `name` for `seconds` more: True when `holder` had it or it had expired
+        (then `holder` has it now), False while another holder's lease runs."""
+        now = utcnow()
+        until = now + timedelta(seconds=seconds)
+        with self.write() as conn:
+            conn.execute(_insert(self.engine, leases).on_conflict_do_nothing(
+                index_elements=["name"]), {"name": name, "holder": holder, "expires_at": until})
+            taken = conn.execute(
+                sa.update(leases).where(leases.c.name == name, sa.or_(
+                    leases.c.holder == holder, leases.c.expires_at < now))
+                .values(holder=holder, expires_at=until))
+        return bool(taken.rowcount)
+
+    def drop_lease(self, name: str, holder: str) -> None:
+        """Give lease `name` up, if `holder` has it (another process may take it at once)."""
+        with self.write() as conn:
+            conn.execute(sa.delete(leases).where(leases.c.name == name,
+                                                 leases.c.holder == holder))
 
     def placed(self, ids: Sequence[str]) -> list[tuple[datetime, str]]:
         """(captured_at, source) of the stored records among `ids` (where late labels land)."""
