@@ -92,6 +92,8 @@ def log_command(
     captured_at: Annotated[str | None, typer.Option("--captured-at", help="ISO 8601 capture time for every image (default: each file's modification time).")] = None,
     spool: Annotated[Path, typer.Option(help="Spool folder: records wait here until the service acknowledges them.")] = Path("pitfalls-spool"),
     timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the service to acknowledge everything at the end.")] = 60.0,
+    thumbnails: Annotated[bool, typer.Option("--thumbnails", help="Send a small JPEG of each image (no metadata) for the dashboard. Off by default: only features leave the site.")] = False,
+    thumbnail_size: Annotated[int, typer.Option("--thumbnail-size", min=16, max=512, help="Longest side of a thumbnail, pixels.")] = 128,
 ) -> None:
     """Log predictions on images to the monitoring service (features computed here)."""
     from pitfalls.monitor.client import Client, DeliveryError
@@ -108,7 +110,8 @@ def log_command(
         files = _images(images)
         client = Client(url, token, spool=spool, source=source or socket.gethostname(),
                         model_version=version,
-                        classes=runner.classes if runner else None)
+                        classes=runner.classes if runner else None,
+                        thumbnails=thumbnails, thumbnail_size=thumbnail_size)
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
     failed, dead_before, where = 0, len(client.dead_letters()), _safe(str(spool))

@@ -44,6 +44,7 @@ from pitfalls.monitor.device_features import (
 )
 from pitfalls.monitor.records import format_time, make_record, new_id, parse_time, validate_record
 from pitfalls.monitor.spool import DEFAULT_MAX_BYTES, Pending, Spool
+from pitfalls.monitor.thumbnail import check_size, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ class Client:
     folder); it holds at most `max_spool_bytes` of unsent records, past which `log` raises
     `SpoolFullError` rather than drop anything. `source`, `model_version` and `classes` are
     defaults for `log`. `backoff` is the first and the longest wait between retries, seconds.
+    `thumbnails=True` adds to each record with an image a small JPEG of it (longest side
+    `thumbnail_size` pixels, no metadata) for the dashboard; off by default, since the images
+    themselves may not be allowed to leave the site.
     """
 
     def __init__(
@@ -108,6 +112,8 @@ class Client:
         classes: Sequence[str] | None = None,
         backoff: tuple[float, float] = (0.5, 60.0),
         linger: float = 0.05,
+        thumbnails: bool = False,
+        thumbnail_size: int = 128,
     ) -> None:
         if batch_size < 1:
             raise InputError("batch_size must be at least 1")
@@ -124,6 +130,8 @@ class Client:
         self.classes = list(classes) if classes is not None else None
         self.backoff = backoff
         self.linger = linger
+        self.thumbnails = bool(thumbnails)
+        self.thumbnail_size = check_size(thumbnail_size)
         self.spool = Spool(spool, max_spool_bytes)
         self.error: DeliveryError | None = None
         self.sent = 0
@@ -187,13 +195,15 @@ class Client:
         if not source or not model_version:
             raise InputError("every record needs a source and a model_version "
                              "(give them to log() or as the client's defaults)")
-        byte_hash = None
+        byte_hash, thumbnail = None, None
         if image is not None:
             data, name = image_bytes(image)
             if features is None:
                 features, byte_hash = image_features(data, name)
             else:  # measured already: the image still names the record
                 byte_hash = bytes_hash(data)
+            if self.thumbnails:
+                thumbnail = self._thumbnail(data, name)
             del data
         elif features is None:
             raise InputError("log() needs an image or its features")
@@ -218,11 +228,21 @@ class Client:
                 id = new_id()  # noqa: A001
         record = make_record(pred=str(pred), features=features, source=source,
                              model_version=model_version, captured_at=when, probs=probs,
-                             label=label, feature_version=FEATURE_VERSION, id=id)
+                             label=label, feature_version=FEATURE_VERSION, id=id,
+                             thumbnail=thumbnail)
         _, issues = validate_record(record, self.classes)
         if issues:
             raise InputError("invalid record: " + "; ".join(i.message for i in issues))
         return record
+
+    def _thumbnail(self, data: bytes, name: str) -> bytes | None:
+        """The record's thumbnail, or None (logged) when Pillow cannot read an image that the
+        feature extractor could: the record itself is still worth sending."""
+        try:
+            return make_thumbnail(data, self.thumbnail_size)
+        except InputError as exc:
+            log.warning("%s: sent without a thumbnail (%s)", name, exc)
+            return None
 
     def _probs(self, probs: Mapping[str, float] | Sequence[float] | None
                ) -> dict[str, float] | None:

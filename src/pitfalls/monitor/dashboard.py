@@ -1,7 +1,8 @@
 """The dashboard at `/`: one self-contained page (no CDN, no external file) in English or
 Japanese. The page itself holds no data: it asks for a read token, keeps it in
 `sessionStorage`, and draws inline SVG charts from the API it calls with that token. Every value
-from the API is put into the page as text (`textContent`), never as markup."""
+from the API is put into the page as text (`textContent`), never as markup; thumbnails are
+`<img>` elements whose `src` is a JPEG data URL the service wrote itself."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ TEXT = {
            "mix": "Prediction mix (latest window)", "sources": "Per-source health",
            "alerts": "Alerts", "none": "No alerts.", "rule": "rule", "source": "source",
            "state": "state", "seen": "last seen", "n": "records", "bad_token":
-           "The token was refused.", "lab": "lab", "window": "window"},
+           "The token was refused.", "lab": "lab", "window": "window",
+           "shifted": "Most shifted recent inputs",
+           "thumbs_off": "No recent input carries a thumbnail: thumbnails are off. Enable them "
+                         "on the client with thumbnails=True (pitfalls monitor log "
+                         "--thumbnails).",
+           "distance": "distance from the lab photos"},
     "ja": {"title": "pitfalls 監視", "token": "読み取りトークン", "login": "ログイン",
            "logout": "ログアウト", "accuracy": "精度の推移", "estimated": "推定精度（ATC）",
            "realised": "実測精度（正解ラベル）", "band": "合意した範囲",
@@ -25,7 +31,11 @@ TEXT = {
            "sources": "ソースごとの状態", "alerts": "アラート", "none": "アラートはありません。",
            "rule": "ルール", "source": "ソース", "state": "状態", "seen": "最終検出",
            "n": "件数", "bad_token": "トークンが拒否されました。", "lab": "ラボ",
-           "window": "時間枠"},
+           "window": "時間枠", "shifted": "直近で最もずれた入力",
+           "thumbs_off": "サムネイル付きの入力がありません（サムネイル送信が無効です）。"
+                         "クライアントで thumbnails=True（pitfalls monitor log では "
+                         "--thumbnails）を指定すると、ここに表示されます。",
+           "distance": "ラボ画像からの距離"},
 }
 
 SCRIPT = r"""
@@ -70,11 +80,32 @@ function table(box, head, rows) {
   for (const r of rows) { const row = el('tr'); for (const c of r) row.append(el('td', {}, c)); t.append(row); }
   box.replaceChildren(t);
 }
+function shifted(box, data) {
+  const items = (data.items || []).filter(
+    i => typeof i.thumbnail === 'string' && i.thumbnail.startsWith('data:image/jpeg;base64,'));
+  if (!items.length) { box.replaceChildren(el('p', {class: 'note'}, T.thumbs_off)); return; }
+  const grid = el('div', {class: 'grid'});
+  for (const i of items) {
+    const conf = typeof i.confidence === 'number' ? ` (${(100 * i.confidence).toFixed(0)}%)` : '';
+    const conds = (i.conditions || []).map(
+      c => `${c.label} ${c.z < 0 ? '−' : '+'}${Math.abs(c.z).toFixed(1)}σ`).join(', ');
+    const fig = el('figure', {title: `${i.captured_at} · ${T.distance} ${Number(i.distance).toFixed(2)} · ${i.id}`});
+    const cap = el('figcaption');
+    cap.append(el('span', {class: 'src'}, i.source), el('br'), el('span', {}, i.pred + conf),
+               el('br'), el('span', {class: 'conds'}, conds));
+    fig.append(el('img', {src: i.thumbnail, alt: `${i.source}: ${i.pred}`}), cap);
+    grid.append(fig);
+  }
+  box.replaceChildren(grid);
+}
 async function load() {
   const q = new URLSearchParams(location.search); const p = new URLSearchParams({every: '1h'});
   for (const k of ['start', 'end']) if (q.get(k)) p.set(k, q.get(k));
   const data = await api('/api/v1/windows?' + p);
   const alerts = (await api('/api/v1/alerts?lang=' + T.lang)).alerts;
+  const tp = new URLSearchParams({lang: T.lang});
+  for (const k of ['start', 'end']) if (q.get(k)) tp.set(k, q.get(k));
+  shifted($('shifted'), await api('/api/v1/thumbnails?' + tp));
   const ws = data.windows; const ref = data.reference || {};
   const band = ((ref.expected_accuracy || {}).range) || null;
   chart($('accuracy'), [
@@ -119,11 +150,15 @@ setInterval(() => { if (sessionStorage.getItem('pfm_token')) start(); }, 30000);
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:60em;color:#222}
 section{margin:1em 0}h2{font-size:1.1em}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}.legend{font-size:.85em}
-#error{color:#c62828}"""
+#error{color:#c62828}.note{color:#555}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(9em,1fr));gap:.6em}
+figure{margin:0}figure img{display:block;max-width:100%;height:auto;border:1px solid #ccc}
+figcaption{font-size:.8em;overflow-wrap:anywhere}.src{font-weight:600}"""
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "connect-src 'self'; img-src data:; form-action 'none'; frame-ancestors 'none'")
-"""The page loads nothing from anywhere and talks only to its own service."""
+"""The page loads nothing from anywhere and talks only to its own service; its only images are
+the thumbnails the service re-encoded, as `data:` URLs."""
 
 
 def page(lang: str = "en") -> str:
@@ -133,11 +168,12 @@ def page(lang: str = "en") -> str:
     texts = texts.replace("<", "\\u003c")  # cannot close the script element
     e = {k: escape(v) for k, v in t.items()}
     sections = "".join(f'<section><h2>{e[k]}</h2><div id="{k}"></div></section>'
-                       for k in ("accuracy", "conditions", "mix", "sources", "alerts"))
+                       for k in ("accuracy", "conditions", "shifted", "mix", "sources",
+                                 "alerts"))
     return f"""<!doctype html>
 <html lang="{escape(lang if lang in TEXT else 'en')}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e['title']}</title><style>{STYLE}</style></head><body>
+<link rel="icon" href="data:,"><title>{e['title']}</title><style>{STYLE}</style></head><body>
 <h1>{e['title']}</h1>
 <form id="login"><label>{e['token']} <input id="token" type="password" autocomplete="off">
 </label> <button type="submit">{e['login']}</button> <span id="error"></span></form>

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -274,6 +274,8 @@ class Service:
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.metrics = Metrics()
         self.live: LiveAnalysis | None = None
+        self._analysis_ref: Any = None
+        self._ref_lock = threading.Lock()
         if reference is not None and settings.analysis:
             from pitfalls.monitor.live import channels
 
@@ -282,6 +284,20 @@ class Service:
                 cooldown=timedelta(hours=settings.alert_cooldown_hours),
                 resolve_after=settings.resolve_after_hours, lang=settings.lang,
                 interval=settings.analysis_interval, sample=settings.analysis_sample)
+
+    def analysis_reference(self) -> Any:
+        """The analysis's view of the reference (the live analysis's own when it runs), or
+        None without a reference; built once."""
+        if self.live is not None:
+            return self.live.ref
+        if self.reference is None:
+            return None
+        with self._ref_lock:
+            if self._analysis_ref is None:
+                from pitfalls.monitor.analysis.reference import from_folder
+
+                self._analysis_ref = from_folder(self.reference)
+            return self._analysis_ref
 
     def authorise(self, request: Request, need: str) -> Token:
         """The request's token, or 401 (none or unknown), 403 (scope) or 429 (rate)."""
@@ -501,6 +517,41 @@ def _alert_routes(app: FastAPI, svc: Service) -> None:
         return await move(request, alert_id, RESOLVED)
 
 
+THUMBNAIL_SPAN = timedelta(days=366)
+"""The longest period `GET /api/v1/thumbnails` ranks (its read is sampled whatever the span)."""
+
+
+def _thumbnail_routes(app: FastAPI, svc: Service) -> None:
+    @app.get("/api/v1/thumbnails",
+             summary="The most shifted recent inputs that carry a thumbnail (read scope)")
+    async def get_thumbnails(request: Request, start: str | None = None, end: str | None = None,
+                             source: Annotated[str | None,
+                                               Query(max_length=rec.MAX_TEXT)] = None,
+                             limit: Annotated[int, Query(ge=1, le=48)] = 12,
+                             lang: str = "en") -> JSONResponse:
+        """Ranked by the analysis's out-of-distribution distance to the reference, over a
+        sample of at most about `analysis_sample` records of [start, end) (default: the last
+        24 hours); each thumbnail re-encoded here as a JPEG data URL."""
+        svc.authorise(request, "read")
+        if lang not in ("en", "ja"):
+            raise ApiError(422, "lang", "lang must be en or ja")
+        stop = _parse_time(end, "end") or datetime.now(timezone.utc)
+        begin = _parse_time(start, "start") or stop - timedelta(hours=24)
+        if begin >= stop or stop - begin > THUMBNAIL_SPAN:
+            raise ApiError(422, "range", "start must precede end, by at most 366 days")
+        ref = await asyncio.to_thread(svc.analysis_reference)
+        if ref is None:
+            return JSONResponse({"scanned": 0, "ood_limit": None, "items": [],
+                                 "detail": "the service has no reference to compare with"})
+        from pitfalls.monitor.shifted import most_shifted
+
+        found = await asyncio.to_thread(
+            most_shifted, svc.store, ref, begin, stop, source=source, limit=limit,
+            sample=svc.settings.analysis_sample, lang=lang)
+        return JSONResponse({"start": rec.format_time(begin), "end": rec.format_time(stop),
+                             "source": source, **found})
+
+
 def create_app(settings: Settings, reference: Reference | None = None) -> FastAPI:
     """The service over `settings.db` (migrated already: `storage.migrate`)."""
     if reference is None and settings.reference:
@@ -527,6 +578,7 @@ def create_app(settings: Settings, reference: Reference | None = None) -> FastAP
     _ingest_routes(app, svc)
     _read_routes(app, svc)
     _alert_routes(app, svc)
+    _thumbnail_routes(app, svc)
     if settings.retention_days > 0:
         _start_retention(svc.store, settings.retention_days)
     app.add_middleware(_Timing, metrics=svc.metrics)

@@ -351,13 +351,15 @@ class Store:
             return [(h.replace(tzinfo=timezone.utc), s, int(n)) for h, s, n in conn.execute(query)]
 
     def records_between(self, start: datetime, end: datetime, *, source: str | None = None,
-                        sample: int | None = None) -> list[dict[str, Any]]:
+                        sample: int | None = None, with_thumbnail: bool = False
+                        ) -> list[dict[str, Any]]:
         """The records captured in [start, end) as the API received them (no thumbnail), each
         with its latest label (a label sent later wins over the record's own).
 
         With `sample`, a window holding more records than that is read as a uniform random
         sample of about `sample` records (the hourly aggregates give its size), so the memory
-        of one read stays bounded however busy the window was."""
+        of one read stays bounded however busy the window was. `with_thumbnail` keeps only the
+        records that carry a thumbnail (the sample's share is still taken of every record)."""
         query = (sa.select(records.c.id, records.c.captured_at, records.c.source,
                            records.c.model_version, records.c.pred, records.c.probs,
                            records.c.features,
@@ -367,6 +369,8 @@ class Store:
                         records.c.captured_at < naive_utc(end)))
         if source is not None:
             query = query.where(records.c.source == source)
+        if with_thumbnail:
+            query = query.where(records.c.thumbnail.is_not(None))
         if sample is not None:
             held = sum(n for _, s, n in self.source_counts(start, end)
                        if source is None or s == source)
@@ -423,6 +427,16 @@ class Store:
         with self.write() as conn:
             conn.execute(sa.delete(leases).where(leases.c.name == name,
                                                  leases.c.holder == holder))
+
+    def thumbnails(self, ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored thumbnails of `ids` (those that have one), read for these ids only."""
+        out: dict[str, bytes] = {}
+        with self.engine.connect() as conn:
+            for at in range(0, len(ids), 500):
+                query = sa.select(records.c.id, records.c.thumbnail).where(
+                    records.c.id.in_(list(ids[at:at + 500])), records.c.thumbnail.is_not(None))
+                out.update((i, bytes(t)) for i, t in conn.execute(query))
+        return out
 
     def placed(self, ids: Sequence[str]) -> list[tuple[datetime, str]]:
         """(captured_at, source) of the stored records among `ids` (where late labels land)."""
