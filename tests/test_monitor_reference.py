@@ -45,6 +45,8 @@ def test_scan_with_predictions_writes_a_reference_the_service_reads(tmp_path: Pa
     assert len(numeric.columns) >= 5
     assert all(pd.api.types.is_numeric_dtype(numeric[c]) or pd.api.types.is_bool_dtype(
         numeric[c]) for c in numeric.columns)
+    assert ref.model is None  # predictions, no model: nothing to replay
+    assert ref.photos == str(tmp_path.resolve()) and ref.cache is None
     good = make_record(pred="a", features={}, source="s", model_version="1")
     assert validate_record(good, ref.classes)[0] is not None
     bad = dict(good, pred="c")
@@ -69,3 +71,20 @@ def test_unusable_reference_folders_say_why(tmp_path: Path, manifest: str | None
     with pytest.raises(ReferenceError) as caught:
         load_reference(tmp_path)
     assert str(tmp_path) in str(caught.value)
+
+
+@pytest.mark.parametrize("extra", [{}, {"model": "m.onnx", "photos": 3, "cache": ""},
+                                   {"model": {"path": "m.onnx", "sha256": "x"}}])
+def test_a_reference_without_a_usable_model_entry_still_loads(tmp_path: Path,
+                                                              extra: dict) -> None:
+    """References written before the model and photos were recorded (or with a damaged
+    entry) load; the service then runs without the replay."""
+    pd.DataFrame({"path": ["a.png"], "brightness": [0.5]}).to_parquet(
+        tmp_path / "features.parquet")
+    pd.DataFrame({"path": ["a.png"], "label": ["a"], "pred": ["a"]}).to_parquet(
+        tmp_path / "predictions.parquet")
+    (tmp_path / "reference.json").write_text(json.dumps({"version": 1, "classes": ["a"],
+                                                          **extra}))
+    ref = load_reference(tmp_path)
+    assert ref.classes == ["a"] and ref.model is None and ref.photos is None
+    assert ref.cache is None

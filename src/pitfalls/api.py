@@ -145,7 +145,9 @@ def scan(
     if "predictions" in ctx.extras:
         from pitfalls.monitor.reference import build_profile
 
-        report.reference = build_profile(ctx)
+        report.reference = build_profile(
+            ctx, model=model, preprocess=preprocess,
+            cache=None if cache is False else cfg.cache_base(cache))
     if out is not None:
         report.save(out)
     return report

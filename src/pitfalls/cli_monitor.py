@@ -84,6 +84,9 @@ def serve(
     lang: Annotated[str, typer.Option(help="Language of delivered alerts: en or ja.")] = "en",
     analysis_interval: Annotated[float, typer.Option("--analysis-interval", min=0, help="Seconds the MON rules wait to gather new records before checking the windows they touched.")] = 30.0,
     analysis_sample: Annotated[int, typer.Option("--analysis-sample", min=100, help="Most records of one window the analysis reads (a uniform sample of a busier window).")] = 5000,
+    replay: Annotated[bool | None, typer.Option("--replay/--no-replay", help="Estimate each window's accuracy by the capture replay (default: on when the reference's model and photos are there).")] = None,
+    model: Annotated[Path | None, typer.Option(help="The reference's model where it is now (a reference moved to another machine).")] = None,
+    photos: Annotated[Path | None, typer.Option(help="The reference's photos' root where it is now.")] = None,
 ) -> None:
     """Run the monitoring service (ingest API, windows, MON rules, alerts, metrics)."""
     if lang not in ("en", "ja"):
@@ -104,6 +107,15 @@ def serve(
         ref = load_reference(reference)
     except PitfallsError as exc:
         raise _fail(str(exc)) from None
+    from pitfalls.config import Config
+    from pitfalls.monitor.replay import ReplayError, replay_setup
+
+    try:
+        setup, line = replay_setup(ref, replay, model, photos,
+                                   int(Config().params_for("MON002").get("min_n", 50)))
+    except ReplayError as exc:
+        raise _fail(f"--replay: the capture replay cannot run: {exc}") from None
+    err.print(line, markup=False, highlight=False, soft_wrap=True)
     _migrate(db)
     import uvicorn
 
@@ -113,7 +125,8 @@ def serve(
                         max_records=max_records, rate=rate, burst=burst,
                         retention_days=retention_days, webhooks=hooks, smtp=smtp,
                         alert_cooldown_hours=cooldown_hours, lang=lang,
-                        analysis_interval=analysis_interval, analysis_sample=analysis_sample)
+                        analysis_interval=analysis_interval, analysis_sample=analysis_sample,
+                        replay=setup.to_dict() if setup is not None else None)
     if not _loopback(host):
         err.print(f"[yellow]note:[/] listening on {host}: put a TLS reverse proxy in front "
                   "(tokens travel in each request)")

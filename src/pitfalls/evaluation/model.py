@@ -62,6 +62,13 @@ class PreprocessSpec:
     softmax: bool | str = "auto"
     batch_size: int = 32
 
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a plain mapping that `parse_spec` reads back (JSON-ready)."""
+        data = json.loads(json.dumps(asdict(self)))
+        if data["classes"] is None:
+            del data["classes"]
+        return dict(data)
+
     def digest(self) -> str:
         data = asdict(self)
         return hashlib.blake2b(json.dumps(data, sort_keys=True).encode(),

@@ -123,11 +123,12 @@ def _lab_photos(ctx: Context, net: _Model, rng: np.random.Generator
 
 def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
                   seed: int = 0, sweep: bool = True,
-                  field_photos: bool = True) -> FieldPrediction | None:
+                  field_photos: bool = True, costs: bool = True) -> FieldPrediction | None:
     """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
     False skips the severity sweep (the report's curves); `field_photos` False uses the field
     set's measured conditions only (a monitoring window has features, not images), so neither
-    the vignetting fit nor ATC on the field photos runs."""
+    the vignetting fit nor ATC on the field photos runs; `costs` False skips what each condition
+    alone costs (a model run per condition group; the monitor needs only the estimate)."""
     fs: FieldSet = ctx.extras["field"]
     t = ctx.table
     net = _Model(model, spec, sorted({str(v) for v in t["label"].dropna()}))
@@ -171,15 +172,15 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     missed = unreproduced(lab_cond, replay_cond, field_cond,
                           [c for c in simulated if c != "jpeg_quality"])
     field_ok = replay_probs.argmax(axis=1) == y
-    costs: list[dict[str, Any]] = []
+    cost_list: list[dict[str, Any]] = []
     groups: dict[tuple[str, ...], list[str]] = {}
-    for c in simulated:
+    for c in simulated if costs else ():
         groups.setdefault(PARAMS_OF[c], []).append(c)
     for params, names in groups.items():
         acc = float((run([c.only(*params) for c in captures]).argmax(axis=1) == y).mean())
-        costs.append({"conditions": names, "accuracy": acc,
-                      "cost": float(lab_ok.mean()) - acc})
-    costs.sort(key=lambda d: -d["cost"])
+        cost_list.append({"conditions": names, "accuracy": acc,
+                          "cost": float(lab_ok.mean()) - acc})
+    cost_list.sort(key=lambda d: -d["cost"])
     field_probs = net.probs(field_images) if field_images else np.zeros((0, len(net.classes)))
     atc_value = atc(lab_probs, lab_ok, field_probs) if field_images else None
     est = field_estimate(replay_probs, field_ok, field_probs, seed)
@@ -204,5 +205,5 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         atc_replay=float(est["atc_replay"]),
         mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
         n_field=len(field_images),
-        simulated=simulated, costs=costs, sweep=curves, capture=summarise(captures),
+        simulated=simulated, costs=cost_list, sweep=curves, capture=summarise(captures),
         unreproduced=missed)

@@ -13,7 +13,9 @@ from markupsafe import escape
 TEXT = {
     "en": {"title": "pitfalls monitor", "token": "Read token", "login": "Log in",
            "logout": "Log out", "accuracy": "Accuracy over time",
-           "estimated": "estimated (ATC)", "realised": "realised (labels)",
+           "estimated": "estimated (ATC)", "estimated_replay": "estimated (capture replay)",
+           "estimated_mixed": "estimated (capture replay; ATC where it has none)",
+           "atc": "ATC (beside the replay)", "realised": "realised (labels)",
            "band": "agreed range", "conditions": "Capture conditions vs the lab",
            "mix": "Prediction mix (latest window)", "sources": "Per-source health",
            "alerts": "Alerts", "none": "No alerts.", "rule": "rule", "source": "source",
@@ -26,6 +28,9 @@ TEXT = {
            "distance": "distance from the lab photos"},
     "ja": {"title": "pitfalls 監視", "token": "読み取りトークン", "login": "ログイン",
            "logout": "ログアウト", "accuracy": "精度の推移", "estimated": "推定精度（ATC）",
+           "estimated_replay": "推定精度（撮影条件の再現）",
+           "estimated_mixed": "推定精度（撮影条件の再現。再現のない時間枠は ATC）",
+           "atc": "ATC による推定（比較用）",
            "realised": "実測精度（正解ラベル）", "band": "合意した範囲",
            "conditions": "撮影条件（ラボとの比較）", "mix": "予測クラスの構成（最新の時間枠）",
            "sources": "ソースごとの状態", "alerts": "アラート", "none": "アラートはありません。",
@@ -66,7 +71,8 @@ function chart(box, series, band) {
   for (const s of series) {
     const pts = s.values.map((v, i) => v === null ? null : [x(i), y(v)]).filter(p => p);
     if (pts.length) svg.append(el('svg:polyline', {points: pts.map(p => p.join(',')).join(' '),
-      fill: 'none', stroke: s.colour, 'stroke-width': 2, class: 'series'}));
+      fill: 'none', stroke: s.colour, 'stroke-width': 2, class: 'series',
+      'stroke-dasharray': s.dash || 'none'}));
     for (const p of pts) svg.append(el('svg:circle', {cx: p[0], cy: p[1], r: 2.5, fill: s.colour}));
   }
   const legend = el('p', {class: 'legend'});
@@ -108,8 +114,13 @@ async function load() {
   shifted($('shifted'), await api('/api/v1/thumbnails?' + tp));
   const ws = data.windows; const ref = data.reference || {};
   const band = ((ref.expected_accuracy || {}).range) || null;
+  const methods = new Set(ws.filter(w => w.estimated_accuracy !== null && w.estimated_accuracy !== undefined)
+                            .map(w => w.estimate_method));
+  const replayed = methods.has('replay');
+  const estName = replayed ? (methods.has('atc') ? T.estimated_mixed : T.estimated_replay) : T.estimated;
   chart($('accuracy'), [
-    {name: T.estimated, colour: '#1565c0', values: ws.map(w => w.estimated_accuracy)},
+    {name: estName, colour: '#1565c0', values: ws.map(w => w.estimated_accuracy)},
+    ...(replayed ? [{name: T.atc, colour: '#78909c', dash: '4 3', values: ws.map(w => w.atc_estimate)}] : []),
     {name: T.realised, colour: '#c62828', values: ws.map(w => w.realised_accuracy)}], band);
   const conds = [...new Set(ws.flatMap(w => Object.keys(w.conditions || {})))].slice(0, 4);
   const colours = ['#6a1b9a', '#ef6c00', '#2e7d32', '#00838f'];

@@ -11,6 +11,13 @@ their own retries). `GET /windows` asks `fill` for the summaries, computed by
 `analysis.summarise` from the stored records and cached per window until its record or label
 count changes.
 
+With `replay` (the capture replay's checked setup, `replay.replay_setup`), the estimate of each
+window of at least MON002's `min_n` records is the capture replay (`replay.ReplayBook`), made
+by the analysis thread only, never on a request: for the windows the lease holder checks (MON002
+judges it) and, in every process, for the windows its reads found without one (that read shows
+ATC; a later one the replay). ATC stays beside it; a replay that fails is logged and its window
+carries ATC.
+
 Ingest must not pay for the analysis: the thread gathers the windows touched during `interval`
 seconds and checks each once, at a lower CPU priority; it reads at most `sample` records of a
 window (a uniform sample of a busier one) and the sources' history from the hourly aggregates,
@@ -35,6 +42,7 @@ from typing import Any
 from pitfalls.alerts.delivery import notify
 from pitfalls.alerts.state import Alert, AlertManager
 from pitfalls.findings import jsonable
+from pitfalls.monitor.replay import ReplayBook, ReplaySetup, WindowReplay
 from pitfalls.monitor.storage import SqlAlertStore, Store
 
 log = logging.getLogger("pitfalls.monitor")
@@ -58,11 +66,15 @@ class LiveAnalysis:
     def __init__(self, store: Store, folder_reference: Any, channels: Sequence[Any] = (),
                  cooldown: timedelta = timedelta(hours=6), resolve_after: int = 3,
                  lookback: int | None = None, lang: str = "en", interval: float = 30.0,
-                 sample: int = 5000) -> None:
+                 sample: int = 5000, replay: ReplaySetup | None = None) -> None:
+        from pitfalls.config import Config
         from pitfalls.monitor.analysis.reference import from_folder
 
         self.store = store
         self.ref = from_folder(folder_reference)
+        self.replays = (ReplayBook(WindowReplay(replay, folder_reference), self.ref,
+                                   int(Config().params_for("MON002").get("min_n", 50)))
+                        if replay is not None else None)
         self.alert_store = SqlAlertStore(store.engine)
         self.manager = AlertManager(self.alert_store, cooldown=cooldown)
         self.channels = list(channels)
@@ -127,6 +139,8 @@ class LiveAnalysis:
                 self.run_pass()
             except Exception:  # the next pass tries again; the log keeps the traceback
                 log.exception("monitoring analysis pass failed")
+            self._replay_wanted()  # in every process: its own reads asked for them
+            self._settle()
         self._release()
 
     def _drain_wakes(self) -> bool:
@@ -151,9 +165,7 @@ class LiveAnalysis:
                         type(exc).__name__)
             leader = False
         if not leader:
-            with self._pending_lock:
-                if not self._pending:
-                    self.idle.set()
+            self._settle()
             return []
         since = self._seen - CLOCK_SKEW
         for hour, at in self.store.changed_hours(since):
@@ -170,16 +182,49 @@ class LiveAnalysis:
                 log.exception("monitoring analysis of the window %s failed", hour)
         old = self._seen - timedelta(days=2)
         self._checked = {h: t for h, t in self._checked.items() if t > old}
-        with self._pending_lock:
-            if not self._pending:
-                self.idle.set()
+        self._settle()
         return done
+
+    def _settle(self) -> None:
+        """Idle once nothing waits: no window to check, no replay a read asked for."""
+        with self._pending_lock:
+            if not self._pending and not (self.replays and self.replays.waiting()):
+                self.idle.set()
 
     def _release(self) -> None:
         try:
             self.store.drop_lease(LEASE, self.holder)
         except Exception as exc:  # it expires by itself; another process takes it then
             log.warning("could not give the analysis lease up (%s)", type(exc).__name__)
+
+    def _replay_wanted(self) -> None:
+        """Replay the windows reads asked for, latest first, until new records wait."""
+        import pandas as pd
+
+        from pitfalls.monitor.analysis.records import flatten
+        from pitfalls.monitor.analysis.windows import ALL
+
+        while self.replays is not None and not self._stopping.is_set():
+            with self._pending_lock:
+                if self._pending:  # the windows just committed come first; their wake waits
+                    return
+            item = self.replays.next_wanted()
+            if item is None:
+                return
+            key, n = item
+            if self.replays.fresh(key, n) is not None:
+                continue
+            begin = key.start.to_pydatetime()
+            step = timedelta(days=1) if key.every == "1d" else timedelta(hours=1)
+            try:
+                rows = self.store.records_between(
+                    begin, begin + step, sample=self.sample,
+                    source=None if key.source == ALL else key.source)
+                table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
+                del rows
+                self.replays.estimate(key, n, table)
+            except Exception:  # a later read asks again; the log keeps the traceback
+                log.exception("reading the window %s for its replay failed", key.start)
 
     def check(self, hour: datetime) -> list[Alert]:
         """Run the MON rules on the hourly window from `hour` (every source); alerts opened,
@@ -208,11 +253,14 @@ class LiveAnalysis:
         per_hour.index = pd.DatetimeIndex(per_hour.index)
         now = (per_hour.loc[key.start] if key.start in per_hour.index
                else pd.Series(dtype=float))
+        counts = now[now > 0].astype(int)
         findings = check_window(self.ref, table, key, lookback=lookback,
                                 history=history_of(per_hour.drop(index=key.start,
                                                                  errors="ignore"),
                                                    key, lookback),
-                                counts=now[now > 0].astype(int))
+                                counts=counts,
+                                replay=(self.replays.bound(key, table, counts)
+                                        if self.replays and self.replays.active else None))
         new = self.manager.observe(findings, at=end)
         if self._latest is None or end >= self._latest:  # a late window resolves nothing
             self._latest = end
@@ -236,7 +284,8 @@ class LiveAnalysis:
     # --- on read --------------------------------------------------------------------------------
 
     def fill(self, windows: list[dict[str, Any]], every: str, source: str | None) -> None:
-        """Add the analysis's summary and the alerts to the service's windows (in place)."""
+        """Add the analysis's summary and the alerts to the service's windows (in place); with
+        the replay, its estimate where the analysis thread made one (the others are queued)."""
         import pandas as pd
 
         from pitfalls.monitor.analysis.records import flatten
@@ -270,6 +319,13 @@ class LiveAnalysis:
                     summary = hit[1]
                     w.update({f: summary.get(f) for f in SUMMARY_FIELDS})
                 w["alerts"] = self._alerts_in(alerts, w, scope)
+        if self.replays is not None:
+            wanted = self.replays.overlay(keyed)
+            if wanted:  # made by the analysis thread, never on this request
+                with self._pending_lock:
+                    self.replays.want(wanted)
+                    self.idle.clear()
+                self._wake.put(True)
 
     def _alerts_in(self, alerts: list[Alert], window: dict[str, Any], scope: str
                    ) -> list[dict[str, Any]]:

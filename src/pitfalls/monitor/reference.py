@@ -2,13 +2,18 @@
 
 `pitfalls scan --model/--predictions` writes it next to its report, in `reference/`:
 `reference.json` (the manifest: version, classes, feature version, evaluation split, expected
-accuracy range from the expectation sheet, the fitted capture model when `--field` gave one),
-`features.parquet` (the evaluation split's feature rows) and `predictions.parquet` (their path,
-label, pred and `prob_<class>` columns). `pitfalls monitor serve --reference DIR` loads it.
+accuracy range from the expectation sheet, the fitted capture model when `--field` gave one;
+with `--model`, the model's absolute path, SHA-256 and preprocessing spec, and always the
+photos' root and the feature cache the scan used, which the service's capture replay needs),
+`features.parquet` (the evaluation split's feature rows) and `predictions.parquet` (their path
+relative to the photos' root, label, pred and `prob_<class>` columns).
+`pitfalls monitor serve --reference DIR` loads it; a reference written before the model and
+photos were recorded still loads (the service then runs without the replay).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +49,12 @@ class Profile:
     predictions: pd.DataFrame
     feature_version: int
     capture: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    """`path` (absolute), `sha256` and `preprocess` (the spec as a mapping) of the scan's model."""
+    photos: str | None = None
+    """The absolute root the evaluation photos' paths are relative to."""
+    cache: str | None = None
+    """The feature cache folder or URL the scan used (None: the default cache)."""
 
     def write(self, out: str | Path, report: dict[str, Any] | None = None) -> Path:
         """Write the folder; `report` (the report dict) gives the expected accuracy range."""
@@ -55,7 +66,8 @@ class Profile:
             "version": REFERENCE_VERSION, "classes": self.classes, "split": self.split,
             "n_eval": len(self.predictions), "feature_version": self.feature_version,
             "expected_accuracy": expected_accuracy(report or {}),
-            "capture": self.capture, "files": {"features": FEATURES,
+            "capture": self.capture, "model": self.model, "photos": self.photos,
+            "cache": self.cache, "files": {"features": FEATURES,
                                                "predictions": PREDICTIONS},
         }
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_plain),
@@ -87,8 +99,30 @@ def expected_accuracy(report: dict[str, Any]) -> dict[str, Any]:
             "basis": "field" if chosen is fld else "lab"}
 
 
-def build_profile(ctx: Context) -> Profile | None:
-    """The profile of a scan with predictions (None without them or without an eval set)."""
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_entry(model: str | Path, preprocess: Any = None) -> dict[str, Any]:
+    """What the reference records of the scan's model: absolute path, SHA-256 and the
+    preprocessing spec as a mapping (`PreprocessSpec.to_dict`)."""
+    from pitfalls.evaluation.model import load_spec
+
+    path = Path(model).expanduser().resolve()
+    return {"path": str(path), "sha256": sha256_of(path),
+            "preprocess": load_spec(preprocess).to_dict()}
+
+
+def build_profile(ctx: Context, model: str | Path | None = None, preprocess: Any = None,
+                  cache: str | Path | None = None) -> Profile | None:
+    """The profile of a scan with predictions (None without them or without an eval set);
+    `model` and `preprocess` are the scan's (recorded for the capture replay), `cache` the
+    feature cache folder or URL it used (None: the default)."""
     import numpy as np
     import pandas as pd
 
@@ -114,8 +148,13 @@ def build_profile(ctx: Context) -> Profile | None:
             preds[f"prob_{name}"] = es.probs[:, j].astype(float)
     fp = ctx.extras.get("field_prediction")
     capture = dict(fp.capture) if fp is not None and getattr(fp, "capture", None) else None
+    if cache is not None and "://" not in str(cache):
+        cache = Path(cache).expanduser().resolve()
     return Profile(classes=classes, split=es.split, features=features, predictions=preds,
-                   feature_version=FEATURE_VERSION, capture=capture)
+                   feature_version=FEATURE_VERSION, capture=capture,
+                   model=model_entry(model, preprocess) if model is not None else None,
+                   photos=str(Path(ctx.root).resolve()),
+                   cache=str(cache) if cache is not None else None)
 
 
 @dataclass
@@ -130,6 +169,10 @@ class Reference:
     n_eval: int
     expected_accuracy: dict[str, Any] | None
     capture: dict[str, Any] | None
+    model: dict[str, Any] | None = None
+    """`path`, `sha256` and `preprocess` of the scan's model (None: not recorded)."""
+    photos: str | None = None
+    cache: str | None = None
     _tables: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def table(self, name: str) -> pd.DataFrame:
@@ -176,9 +219,17 @@ def load_reference(folder: str | Path) -> Reference:
     fv = data.get("feature_version")
     expected = data.get("expected_accuracy")
     capture = data.get("capture")
+    model = data.get("model")
+    valid_model = (isinstance(model, dict) and isinstance(model.get("path"), str)
+                   and isinstance(model.get("sha256"), str)
+                   and isinstance(model.get("preprocess"), dict))
+    photos, cache = data.get("photos"), data.get("cache")
     return Reference(root=root, version=version, classes=classes,
                      feature_version=fv if isinstance(fv, int) else None,
                      split=data.get("split") if isinstance(data.get("split"), str) else None,
                      n_eval=n_eval if isinstance(n_eval, int) else 0,
                      expected_accuracy=expected if isinstance(expected, dict) else None,
-                     capture=capture if isinstance(capture, dict) else None)
+                     capture=capture if isinstance(capture, dict) else None,
+                     model=model if valid_model else None,
+                     photos=photos if isinstance(photos, str) and photos else None,
+                     cache=cache if isinstance(cache, str) and cache else None)

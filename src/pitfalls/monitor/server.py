@@ -66,6 +66,8 @@ class Settings:
     """Seconds the analysis gathers touched windows before checking each once."""
     analysis_sample: int = 5000
     """Most records of one window the analysis reads (a uniform sample of a busier one)."""
+    replay: dict[str, Any] | None = None
+    """The capture replay's checked setup (`replay.ReplaySetup.to_dict`); None: ATC only."""
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     """Alert webhooks: {"url", "kind": "slack" | "json", "secret"} each."""
     smtp: dict[str, Any] | None = None
@@ -278,12 +280,14 @@ class Service:
         self._ref_lock = threading.Lock()
         if reference is not None and settings.analysis:
             from pitfalls.monitor.live import channels
+            from pitfalls.monitor.replay import ReplaySetup
 
             self.live = LiveAnalysis(
                 self.store, reference, channels(settings.webhooks, settings.smtp, settings.lang),
                 cooldown=timedelta(hours=settings.alert_cooldown_hours),
                 resolve_after=settings.resolve_after_hours, lang=settings.lang,
-                interval=settings.analysis_interval, sample=settings.analysis_sample)
+                interval=settings.analysis_interval, sample=settings.analysis_sample,
+                replay=ReplaySetup.from_dict(settings.replay) if settings.replay else None)
 
     def analysis_reference(self) -> Any:
         """The analysis's view of the reference (the live analysis's own when it runs), or

@@ -13,7 +13,7 @@ from pitfalls.findings import Finding
 from pitfalls.inputs import Dataset
 from pitfalls.monitor.analysis.batch import WindowBatch, batch_for
 from pitfalls.monitor.analysis.reference import Reference
-from pitfalls.monitor.analysis.windows import Key
+from pitfalls.monitor.analysis.windows import Key, Replay
 
 COLUMNS = ("path", "label", "split", "group", "ok")
 log = logging.getLogger("pitfalls.monitor")
@@ -42,14 +42,15 @@ def check_batch(batch: WindowBatch, config: Config | None = None
 
 def check_window(ref: Reference, table: pd.DataFrame, key: Key, config: Config | None = None,
                  lookback: int | None = None, history: pd.DataFrame | None = None,
-                 counts: pd.Series | None = None) -> list[Finding]:
+                 counts: pd.Series | None = None, replay: Replay | None = None
+                 ) -> list[Finding]:
     """The MON findings of window `key` (over every source) of the flattened record table
-    (`history`, `counts`: see `batch_for`)."""
+    (`history`, `counts`: see `batch_for`; with `replay`, MON002 judges its estimate)."""
     if lookback is None:
         params = (config or Config()).params_for("MON008")
         lookback = int(params.get("lookback", 24))
-    findings, _, _, errors = check_batch(batch_for(ref, table, key, lookback, history=history,
-                                                   counts=counts),
+    findings, _, _, errors = check_batch(batch_for(ref, table, key, lookback, replay=replay,
+                                                   history=history, counts=counts),
                                          config)
     for e in errors:  # the runner logged the traceback; the service must hear of it too
         log.error("monitoring rule %s failed on window %s: %s", e.get("rule"), key.start,

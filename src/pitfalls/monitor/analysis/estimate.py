@@ -122,7 +122,8 @@ def replay_estimate(ctx: Context, records: pd.DataFrame, model: str | Path,
     fs = FieldSet(root=ctx.root, table=feats, embeddings=np.zeros((len(feats), 1), np.float32))
     wctx = Context(dataset=ctx.dataset, table=ctx.table, config=ctx.config,
                    extras={**ctx.extras, "field": fs})
-    fp = predict_field(wctx, model, spec, seed, sweep=False, field_photos=False)
+    fp = predict_field(wctx, model, spec, seed, sweep=False, field_photos=False,
+                       costs=False)
     if fp is None:
         return Estimate(None, [float("nan"), float("nan")], int(feats["ok"].sum()), "none")
     return Estimate(fp.predicted_field_accuracy, list(fp.ci), int(feats["ok"].sum()), "replay")
