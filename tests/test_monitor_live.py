@@ -8,13 +8,14 @@ import json
 import math
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
-from monitor_data import CLASSES, HOUR, START, classify, pool, stream, true_accuracy
+from monitor_data import CLASSES, HOUR, START, classify, pool, records, stream, true_accuracy
 from monitor_service import Service, db_url, free_port, token  # noqa: F401
 
 from pitfalls.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
@@ -224,3 +225,36 @@ def test_dashboard_logs_in_draws_charts_and_shows_the_alert(tmp_path):
             assert "アラート" in page.inner_text("body")
         finally:
             browser.close()
+
+
+def test_the_hour_still_running_raises_no_silent_camera(tmp_path):
+    """The service checks the current hour as its records arrive: five minutes in, a camera
+    has sent a twelfth of its usual count, which is no silence; once the hour is over, it is."""
+    from pitfalls.monitor.live import LiveAnalysis
+    from pitfalls.monitor.records import validate_record
+    from pitfalls.monitor.reference import load_reference
+    from pitfalls.monitor.storage import Store, migrate
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    migrate(db)
+    store = Store.open(db)
+    rng = np.random.default_rng(11)
+    plain = list(pool("plain", 300, 2))
+    hour = START + 6 * HOUR
+    frames = [stream(rng, plain, range(6), {"cam-1": 60, "cam-2": 60}),
+              records(rng, plain, hour, 5, "cam-1", every=pd.Timedelta(minutes=5)),
+              records(rng, plain, hour, 6, "cam-2", every=pd.Timedelta(minutes=5))]
+    rows = [validate_record(r, CLASSES, now=hour.to_pydatetime())[0]
+            for r in as_json(pd.concat(frames, ignore_index=True))]
+    assert all(rows)
+    store.insert(rows)
+    live = LiveAnalysis(store, load_reference(write_reference(tmp_path / "reference")),
+                        lookback=6)
+    try:
+        moment = hour.to_pydatetime()
+        live.clock = lambda: moment + timedelta(minutes=5)
+        assert not [a for a in live.check(moment) if a.rule == "MON008"]
+        live.clock = lambda: moment + timedelta(hours=2)
+        assert {a.source for a in live.check(moment) if a.rule == "MON008"} == {"cam-1", "cam-2"}
+    finally:
+        live.close()
+        store.engine.dispose()

@@ -3,11 +3,12 @@ alerts kept in the database and delivered off the request path.
 
 The service stays thin: it tells `LiveAnalysis` which records were committed (`committed`) or
 labelled (`labelled`); one analysis thread recomputes the touched hourly windows over all sources
-with `analysis.check_window` and feeds the findings to `alerts.AlertManager` over the SQL
-`AlertStore`; a delivery thread sends the newly opened alerts on the configured channels (with
-their own retries). `GET /windows` asks `fill` for the summaries, computed by
-`analysis.summarise` from the stored records and cached per window until its record or label
-count changes.
+with `analysis.check_window` (the window's records, and the sources' history from the hourly
+volumes the store keeps, so a check reads one hour of records, not a day) and feeds the
+findings to `alerts.AlertManager` over the SQL `AlertStore`; a delivery thread sends the newly
+opened alerts on the configured channels (with their own retries). `GET /windows` asks `fill`
+for the summaries, computed by `analysis.summarise` from the stored records and cached per
+window until its record or label count changes.
 
 Alert times are the windows' times (an alert of the 10:00 window is opened at 11:00), so a
 replayed or late stream opens, dedupes and resolves the same alerts as a live one.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -54,6 +55,8 @@ class LiveAnalysis:
         self.resolve_after = resolve_after
         self.lang = lang
         self.lookback = lookback
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        """Now; a window still running is judged on the share of it that has passed."""
         self._cache: dict[tuple, tuple[tuple, dict]] = {}
         self._cache_lock = threading.Lock()
         self._latest: datetime | None = None
@@ -115,10 +118,12 @@ class LiveAnalysis:
 
             lookback = int(Config().params_for("MON008").get("lookback", 24))
         end = hour + timedelta(hours=1)
-        rows = self.store.records_between(hour - timedelta(hours=lookback), end)
-        table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
+        table = flatten(pd.DataFrame(self.store.records_between(hour, end)), self.ref.classes,
+                        self.ref.blur_median)
         findings = check_window(self.ref, table, Key("1h", pd.Timestamp(hour), ALL),
-                                lookback=lookback)
+                                lookback=lookback, volumes=volume_frame(
+                                    self.store.volumes(hour - timedelta(hours=lookback), hour)),
+                                until=pd.Timestamp(_utc(self.clock())))
         new = self.manager.observe(findings, at=end)
         if self._latest is None or end >= self._latest:  # a late window resolves nothing
             self._latest = end
@@ -199,6 +204,15 @@ class LiveAnalysis:
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
+
+
+def volume_frame(rows: Sequence[tuple[datetime, str, int]]) -> Any:
+    """`Store.volumes` rows as the table `analysis.batch_for` reads the history from."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=["captured_at", "source", "n"])
+    frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
+    return frame
 
 
 def channels(webhooks: Sequence[dict[str, Any]], smtp: dict[str, Any] | None,

@@ -346,6 +346,16 @@ class Store:
         with self.engine.connect() as conn:
             return [(h, p, int(n)) for h, p, n in conn.execute(query)]
 
+    def volumes(self, start: datetime, end: datetime) -> list[tuple[datetime, str, int]]:
+        """(hour, source, n) over [start, end), summed over model versions and predictions:
+        how many records each source sent each hour (from the hourly aggregates, which
+        retention keeps)."""
+        query = (sa.select(hourly.c.hour, hourly.c.source, sa.func.sum(hourly.c.n))
+                 .where(hourly.c.hour >= naive_utc(start), hourly.c.hour < naive_utc(end))
+                 .group_by(hourly.c.hour, hourly.c.source))
+        with self.engine.connect() as conn:
+            return [(h.replace(tzinfo=timezone.utc), s, int(n)) for h, s, n in conn.execute(query)]
+
     def labelled(self, start: datetime, end: datetime, source: str | None = None
                  ) -> list[tuple[datetime, str, str]]:
         """(captured_at, pred, label) of the labelled records captured in [start, end)."""

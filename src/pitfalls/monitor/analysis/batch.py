@@ -17,17 +17,28 @@ class WindowBatch:
     """One window over all sources (`key.source` is `ALL`), with its flattened records and a
     history of per-source counts (rows: the previous windows' starts, oldest first; columns:
     sources; zeros where a source sent nothing). With `replay`, MON002 judges the capture
-    replay's estimate instead of ATC."""
+    replay's estimate instead of ATC. `until` is the moment the records are known up to, when
+    that is before the window's end (the window still running)."""
 
     reference: Reference
     key: Key
     records: pd.DataFrame
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     replay: Replay | None = None
+    until: pd.Timestamp | None = None
 
     @property
     def end(self) -> pd.Timestamp:
         return self.key.start + check_every(self.key.every)
+
+    @property
+    def elapsed(self) -> float:
+        """The share of the window that has passed (1.0 once it is over): a window at 10:05
+        has seen a twelfth of an hour's records, not a silent camera."""
+        if self.until is None:
+            return 1.0
+        share = (pd.Timestamp(self.until) - self.key.start) / check_every(self.key.every)
+        return float(min(1.0, max(0.0, share)))
 
     def scopes(self, min_n: int) -> Iterator[tuple[str, pd.DataFrame]]:
         """The window over all sources, then each source with at least `min_n` records."""
@@ -41,22 +52,27 @@ class WindowBatch:
 def history_counts(table: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame:
     """Records per source in each of the `lookback` windows before `key`: zero where a source
     sent nothing, NaN before its first record (a camera installed yesterday has no history
-    before it)."""
+    before it). `table` holds records (`captured_at`, `source`), or counts of them when it has
+    an `n` column (the service's hourly volumes: a row per hour and source)."""
     step = check_every(key.every)
     first = key.start - lookback * step
     t = table[(table["captured_at"] >= first) & (table["captured_at"] < key.start)]
     index = pd.date_range(first, periods=lookback, freq=step)
     if t.empty:
         return pd.DataFrame(index=index)
-    counts = (t.assign(_start=starts(t["captured_at"], key.every))
-              .groupby(["_start", "source"]).size().unstack(fill_value=0))
+    grouped = t.assign(_start=starts(t["captured_at"], key.every)).groupby(["_start", "source"])
+    counts = (grouped["n"].sum() if "n" in t else grouped.size()).unstack(fill_value=0)
     counts = counts.reindex(index, fill_value=0).astype(float)
     return counts.where(counts.gt(0).cummax())
 
 
 def batch_for(ref: Reference, table: pd.DataFrame, key: Key, lookback: int = 24,
-              replay: Replay | None = None) -> WindowBatch:
-    """The batch of window `key` (its source is ignored: a batch covers every source)."""
+              replay: Replay | None = None, volumes: pd.DataFrame | None = None,
+              until: pd.Timestamp | None = None) -> WindowBatch:
+    """The batch of window `key` (its source is ignored: a batch covers every source). The
+    history comes from `volumes` (`captured_at`, `source`, `n` rows) when given, so `table`
+    need hold only the window's records; else from `table` itself. `until`: the records are
+    known up to then (a window still running)."""
     key = Key(key.every, key.start, ALL)
-    return WindowBatch(ref, key, in_window(table, key), history_counts(table, key, lookback),
-                       replay)
+    history = history_counts(table if volumes is None else volumes, key, lookback)
+    return WindowBatch(ref, key, in_window(table, key), history, replay, until)
