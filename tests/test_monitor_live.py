@@ -5,7 +5,6 @@ and a read token acknowledges and resolves."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from datetime import timedelta
@@ -15,49 +14,21 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from monitor_data import CLASSES, HOUR, START, classify, pool, records, stream, true_accuracy
+from monitor_data import (
+    CLASSES,
+    HOUR,
+    START,
+    as_json,
+    pool,
+    records,
+    stream,
+    write_reference,
+)
 from monitor_service import Service, db_url, free_port, token  # noqa: F401
 
 from pitfalls.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from pitfalls.monitor.reference import MANIFEST, Profile
 
 SECRET = "hook-secret"
-
-
-def write_reference(folder: Path, n: int = 300) -> Path:
-    """A reference folder from real generated photos' features and a simulated classifier,
-    with the expectation sheet's range around its true accuracy."""
-    feats = pd.DataFrame(list(pool("plain", n, 1)))
-    feats = feats.drop(columns=[c for c in feats if feats[c].dtype == object and c != "format"])
-    preds, probs, labels = classify(np.random.default_rng(1), n, 2.5)
-    table = pd.DataFrame({"path": [f"eval/{i}.jpg" for i in range(n)], "label": labels,
-                          "pred": preds})
-    for c in CLASSES:
-        table[f"prob_{c}"] = [p[c] for p in probs]
-    Profile(classes=list(CLASSES), split="test", features=feats.assign(path=table["path"]),
-            predictions=table, feature_version=13).write(folder)
-    manifest = json.loads((folder / MANIFEST).read_text())
-    acc = true_accuracy(2.5)
-    manifest["expected_accuracy"] = {"range": [acc - 0.03, min(1.0, acc + 0.05)],
-                                     "basis": "lab"}
-    (folder / MANIFEST).write_text(json.dumps(manifest))
-    return folder
-
-
-def as_json(frame: pd.DataFrame) -> list[dict]:
-    """Records as the device sends them: ISO times, numeric features only, no NaN."""
-    out = []
-    for row in frame.to_dict("records"):
-        feats = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                 for k, v in row["features"].items()
-                 if v is None or isinstance(v, bool | int | float)}
-        item = {"id": row["id"], "captured_at": row["captured_at"].isoformat(),
-                "source": row["source"], "model_version": "v1", "pred": row["pred"],
-                "probs": row["probs"], "features": feats}
-        if row.get("label") is not None:
-            item["label"] = row["label"]
-        out.append(item)
-    return out
 
 
 def calm_then_dark(seed: int, hours: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -204,7 +175,8 @@ def test_dashboard_logs_in_draws_charts_and_shows_the_alert(tmp_path):
             page.goto(svc.url + "/" + span.replace("+", "%2B"))
             page.fill("#token", "pfm_wrong")
             page.click("button[type=submit]")
-            page.wait_for_function("document.getElementById('error').textContent.length > 0")
+            # a selector, not wait_for_function: the page's CSP forbids the eval it polls with
+            page.wait_for_selector("#error:not(:empty)")
             assert page.is_hidden("#board")
             page.fill("#token", read)
             page.click("button[type=submit]")
