@@ -108,6 +108,7 @@ class LiveAnalysis:
         updated and resolved; the new ones queued for delivery."""
         import pandas as pd
 
+        from pitfalls.monitor.analysis.batch import volume_table
         from pitfalls.monitor.analysis.check import check_window
         from pitfalls.monitor.analysis.records import flatten
         from pitfalls.monitor.analysis.windows import ALL, Key
@@ -121,7 +122,7 @@ class LiveAnalysis:
         table = flatten(pd.DataFrame(self.store.records_between(hour, end)), self.ref.classes,
                         self.ref.blur_median)
         findings = check_window(self.ref, table, Key("1h", pd.Timestamp(hour), ALL),
-                                lookback=lookback, volumes=volume_frame(
+                                lookback=lookback, volumes=volume_table(
                                     self.store.volumes(hour - timedelta(hours=lookback), hour)),
                                 until=pd.Timestamp(_utc(self.clock())))
         new = self.manager.observe(findings, at=end)
@@ -204,15 +205,6 @@ class LiveAnalysis:
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
-
-
-def volume_frame(rows: Sequence[tuple[datetime, str, int]]) -> Any:
-    """`Store.volumes` rows as the table `analysis.batch_for` reads the history from."""
-    import pandas as pd
-
-    frame = pd.DataFrame(list(rows), columns=["captured_at", "source", "n"])
-    frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
-    return frame
 
 
 def channels(webhooks: Sequence[dict[str, Any]], smtp: dict[str, Any] | None,

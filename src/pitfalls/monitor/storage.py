@@ -346,13 +346,16 @@ class Store:
         with self.engine.connect() as conn:
             return [(h, p, int(n)) for h, p, n in conn.execute(query)]
 
-    def volumes(self, start: datetime, end: datetime) -> list[tuple[datetime, str, int]]:
+    def volumes(self, start: datetime, end: datetime, source: str | None = None
+                ) -> list[tuple[datetime, str, int]]:
         """(hour, source, n) over [start, end), summed over model versions and predictions:
         how many records each source sent each hour (from the hourly aggregates, which
         retention keeps)."""
         query = (sa.select(hourly.c.hour, hourly.c.source, sa.func.sum(hourly.c.n))
                  .where(hourly.c.hour >= naive_utc(start), hourly.c.hour < naive_utc(end))
                  .group_by(hourly.c.hour, hourly.c.source))
+        if source is not None:
+            query = query.where(hourly.c.source == source)
         with self.engine.connect() as conn:
             return [(h.replace(tzinfo=timezone.utc), s, int(n)) for h, s, n in conn.execute(query)]
 
@@ -368,9 +371,11 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
 
-    def records_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """The records captured in [start, end) as the API received them (no thumbnail), each
-        with its latest label (a label sent later wins over the record's own)."""
+    def records_between(self, start: datetime, end: datetime, source: str | None = None
+                        ) -> list[dict[str, Any]]:
+        """The records captured in [start, end) (of one source, when given) as the API received
+        them (no thumbnail), each with its latest label (a label sent later wins over the
+        record's own)."""
         query = (sa.select(records.c.id, records.c.captured_at, records.c.source,
                            records.c.model_version, records.c.pred, records.c.probs,
                            records.c.features,
@@ -378,6 +383,8 @@ class Store:
                  .outerjoin(labels, labels.c.id == records.c.id)
                  .where(records.c.captured_at >= naive_utc(start),
                         records.c.captured_at < naive_utc(end)))
+        if source is not None:
+            query = query.where(records.c.source == source)
         with self.engine.connect() as conn:
             rows = [dict(row._mapping) for row in conn.execute(query)]
         for row in rows:

@@ -3,8 +3,9 @@ many records each source sent in the windows before it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -64,6 +65,14 @@ def history_counts(table: pd.DataFrame, key: Key, lookback: int) -> pd.DataFrame
     counts = (grouped["n"].sum() if "n" in t else grouped.size()).unstack(fill_value=0)
     counts = counts.reindex(index, fill_value=0).astype(float)
     return counts.where(counts.gt(0).cummax())
+
+
+def volume_table(rows: Iterable[tuple[Any, str, int]]) -> pd.DataFrame:
+    """(hour, source, n) rows, as the service's store keeps them (`Store.volumes`), as the
+    `volumes` table `batch_for` reads the history from."""
+    frame = pd.DataFrame(list(rows), columns=["captured_at", "source", "n"])
+    frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
+    return frame
 
 
 def batch_for(ref: Reference, table: pd.DataFrame, key: Key, lookback: int = 24,
