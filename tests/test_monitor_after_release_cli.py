@@ -211,3 +211,30 @@ def test_end_defaults_to_now(stored, tmp_path):
     assert_cli_ok(result, 0)
     html = (tmp_path / "after-release.html").read_text(encoding="utf-8")
     assert datetime.now(timezone.utc).strftime("%Y-%m-%d") in html
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_class_and_source_names_and_alert_texts_reach_the_page_as_text(lang):
+    """A class named like markup (it comes from the reference, the source from the device, the
+    alert's text from the rule that carries both) is shown, never interpreted."""
+    from pitfalls.findings import Finding
+    from pitfalls.monitor.analysis.report import render_after_release
+    from pitfalls.text import T
+
+    start = "2026-03-02T00:00:00+00:00"
+    window = {"every": "1d", "start": start, "end": "2026-03-03T00:00:00+00:00", "n": 300,
+              "estimated_accuracy": 0.7, "ci": [0.6, 0.8], "estimate_method": "atc",
+              "realised_accuracy": None, "realised_ci": [float("nan")] * 2, "n_labelled": 0}
+    mix = T("more <img src=x onerror=alert(1)>, fewer lemon",
+            "<img src=x onerror=alert(1)> が増え、lemon が減少")
+    finding = Finding("MON003", "production", "warning", T("mix", "構成"), mix,
+                      {"source": "<b>cam</b>", "every": "1d", "window_start": start})
+    alert = {"rule": "MON003", "source": "<b>cam</b>", "state": "open",
+             "opened": datetime(2026, 3, 2, 1, tzinfo=timezone.utc),
+             "title": T("<i>mix</i> shifted", "<i>構成</i>が変化")}
+    html = render_after_release([window], [finding], (0.6, 0.8), sources=["<b>cam</b>"],
+                                alerts=[alert], lang=lang)
+    for raw in ("<img", "<b>cam", "<i>"):
+        assert raw not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;b&gt;cam&lt;/b&gt;" in html
+    assert "&lt;i&gt;" in html
