@@ -238,3 +238,13 @@ def test_class_and_source_names_and_alert_texts_reach_the_page_as_text(lang):
         assert raw not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;b&gt;cam&lt;/b&gt;" in html
     assert "&lt;i&gt;" in html
+
+
+def test_without_chromium_it_says_no_pdf_was_printed(stored, tmp_path):
+    db, ref = stored
+    result = CliRunner(env={"PATH": str(tmp_path / "no-browsers-here")}).invoke(app, [
+        "monitor", "report", "--db", db, "--reference", str(ref), "--out", str(tmp_path),
+        "--end", END.isoformat()])
+    assert_cli_ok(result, 0, "no PDF: install Chromium")
+    assert (tmp_path / "after-release.html").is_file()
+    assert not (tmp_path / "after-release.pdf").exists()
