@@ -3,6 +3,8 @@ the scan's own extractor, and a simulated classifier whose accuracy is known by 
 
 from __future__ import annotations
 
+import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -15,6 +17,7 @@ from scenes import scene
 from pitfalls.features.compute import compute_file_features
 from pitfalls.field.capture import Capture, apply_capture
 from pitfalls.monitor.analysis import Reference
+from pitfalls.monitor.reference import MANIFEST, Profile
 
 CLASSES = ("apple", "banana", "cherry", "date")
 START = pd.Timestamp("2026-03-02T00:00:00Z")
@@ -98,3 +101,39 @@ def stream(rng: np.random.Generator, feats: list[dict], windows: range,
                       mix=mix, labelled=labelled, prefix=f"{prefix}w{w}-")
               for w in windows for src, lam in rates.items()]
     return pd.concat(frames, ignore_index=True)
+
+
+def write_reference(folder: Path, n: int = 300) -> Path:
+    """A reference folder from real generated photos' features and a simulated classifier,
+    with the expectation sheet's range around its true accuracy."""
+    feats = pd.DataFrame(list(pool("plain", n, 1)))
+    feats = feats.drop(columns=[c for c in feats if feats[c].dtype == object and c != "format"])
+    preds, probs, labels = classify(np.random.default_rng(1), n, 2.5)
+    table = pd.DataFrame({"path": [f"eval/{i}.jpg" for i in range(n)], "label": labels,
+                          "pred": preds})
+    for c in CLASSES:
+        table[f"prob_{c}"] = [p[c] for p in probs]
+    Profile(classes=list(CLASSES), split="test", features=feats.assign(path=table["path"]),
+            predictions=table, feature_version=13).write(folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    acc = true_accuracy(2.5)
+    manifest["expected_accuracy"] = {"range": [acc - 0.03, min(1.0, acc + 0.05)],
+                                     "basis": "lab"}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    return folder
+
+
+def as_json(frame: pd.DataFrame) -> list[dict]:
+    """Records as the device sends them: ISO times, numeric features only, no NaN."""
+    out = []
+    for row in frame.to_dict("records"):
+        feats = {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                 for k, v in row["features"].items()
+                 if v is None or isinstance(v, bool | int | float)}
+        item = {"id": row["id"], "captured_at": row["captured_at"].isoformat(),
+                "source": row["source"], "model_version": "v1", "pred": row["pred"],
+                "probs": row["probs"], "features": feats}
+        if row.get("label") is not None:
+            item["label"] = row["label"]
+        out.append(item)
+    return out

@@ -5,58 +5,30 @@ and a read token acknowledges and resolves."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
-from monitor_data import CLASSES, HOUR, START, classify, pool, stream, true_accuracy
+from monitor_data import (
+    CLASSES,
+    HOUR,
+    START,
+    as_json,
+    pool,
+    records,
+    stream,
+    write_reference,
+)
 from monitor_service import Service, db_url, free_port, token  # noqa: F401
 
 from pitfalls.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from pitfalls.monitor.reference import MANIFEST, Profile
 
 SECRET = "hook-secret"
-
-
-def write_reference(folder: Path, n: int = 300) -> Path:
-    """A reference folder from real generated photos' features and a simulated classifier,
-    with the expectation sheet's range around its true accuracy."""
-    feats = pd.DataFrame(list(pool("plain", n, 1)))
-    feats = feats.drop(columns=[c for c in feats if feats[c].dtype == object and c != "format"])
-    preds, probs, labels = classify(np.random.default_rng(1), n, 2.5)
-    table = pd.DataFrame({"path": [f"eval/{i}.jpg" for i in range(n)], "label": labels,
-                          "pred": preds})
-    for c in CLASSES:
-        table[f"prob_{c}"] = [p[c] for p in probs]
-    Profile(classes=list(CLASSES), split="test", features=feats.assign(path=table["path"]),
-            predictions=table, feature_version=13).write(folder)
-    manifest = json.loads((folder / MANIFEST).read_text())
-    acc = true_accuracy(2.5)
-    manifest["expected_accuracy"] = {"range": [acc - 0.03, min(1.0, acc + 0.05)],
-                                     "basis": "lab"}
-    (folder / MANIFEST).write_text(json.dumps(manifest))
-    return folder
-
-
-def as_json(frame: pd.DataFrame) -> list[dict]:
-    """Records as the device sends them: ISO times, numeric features only, no NaN."""
-    out = []
-    for row in frame.to_dict("records"):
-        feats = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                 for k, v in row["features"].items()
-                 if v is None or isinstance(v, bool | int | float)}
-        item = {"id": row["id"], "captured_at": row["captured_at"].isoformat(),
-                "source": row["source"], "model_version": "v1", "pred": row["pred"],
-                "probs": row["probs"], "features": feats}
-        if row.get("label") is not None:
-            item["label"] = row["label"]
-        out.append(item)
-    return out
 
 
 def calm_then_dark(seed: int, hours: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -225,3 +197,36 @@ def test_dashboard_logs_in_draws_charts_and_shows_the_alert(tmp_path):
             assert "アラート" in page.inner_text("body")
         finally:
             browser.close()
+
+
+def test_the_hour_still_running_raises_no_silent_camera(tmp_path):
+    """The service checks the current hour as its records arrive: five minutes in, a camera
+    has sent a twelfth of its usual count, which is no silence; once the hour is over, it is."""
+    from pitfalls.monitor.live import LiveAnalysis
+    from pitfalls.monitor.records import validate_record
+    from pitfalls.monitor.reference import load_reference
+    from pitfalls.monitor.storage import Store, migrate
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    migrate(db)
+    store = Store.open(db)
+    rng = np.random.default_rng(11)
+    plain = list(pool("plain", 300, 2))
+    hour = START + 6 * HOUR
+    frames = [stream(rng, plain, range(6), {"cam-1": 60, "cam-2": 60}),
+              records(rng, plain, hour, 5, "cam-1", every=pd.Timedelta(minutes=5)),
+              records(rng, plain, hour, 6, "cam-2", every=pd.Timedelta(minutes=5))]
+    rows = [validate_record(r, CLASSES, now=hour.to_pydatetime())[0]
+            for r in as_json(pd.concat(frames, ignore_index=True))]
+    assert all(rows)
+    store.insert(rows)
+    live = LiveAnalysis(store, load_reference(write_reference(tmp_path / "reference")),
+                        lookback=6)
+    try:
+        moment = hour.to_pydatetime()
+        live.clock = lambda: moment + timedelta(minutes=5)
+        assert not [a for a in live.check(moment) if a.rule == "MON008"]
+        live.clock = lambda: moment + timedelta(hours=2)
+        assert {a.source for a in live.check(moment) if a.rule == "MON008"} == {"cam-1", "cam-2"}
+    finally:
+        live.close()
+        store.engine.dispose()

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from monitor_data import CLASSES, HOUR, START, pool, reference, stream, true_accuracy
+from monitor_data import (
+    CLASSES,
+    HOUR,
+    START,
+    pool,
+    records,
+    reference,
+    stream,
+    true_accuracy,
+)
 from PIL import Image
 
 from pitfalls.config import Config
@@ -123,6 +132,41 @@ def test_check_window_reads_the_lookback_from_config(ref, plain):
     cfg = Config(rules={"MON008": {"lookback": 1}})  # one empty-history hour before: no rate
     later = Key("1h", START + (LOOKBACK + 2) * HOUR, ALL)
     assert not any(f.rule == "MON008" for f in check_window(ref, table, later, cfg))
+
+
+def test_a_window_still_running_is_not_a_silent_camera(ref, plain):
+    """Ten minutes into the hour both cameras have sent a sixth of their usual count: no
+    MON008 while the hour runs; the same counts over a whole hour are two silent cameras."""
+    rng = np.random.default_rng(8)
+    start = START + LOOKBACK * HOUR
+    now = pd.concat([records(rng, plain, start, n, cam, every=pd.Timedelta(minutes=10))
+                     for cam, n in (("cam-1", 20), ("cam-2", 17))], ignore_index=True)
+    table = flatten(pd.concat([_history(plain), now], ignore_index=True), CLASSES,
+                    ref.blur_median)
+    key = Key("1h", start, ALL)
+    running = check_window(ref, table, key, lookback=LOOKBACK,
+                           until=start + pd.Timedelta(minutes=10))
+    assert not any(f.rule == "MON008" for f in running), [f.summary for f in running]
+    over = check_window(ref, table, key, lookback=LOOKBACK, until=start + 2 * HOUR)
+    assert {f.metrics["source"] for f in over if f.rule == "MON008"} == {"cam-1", "cam-2"}
+    silent = check_window(ref, table.query("source != 'cam-2' or captured_at < @start"), key,
+                          lookback=LOOKBACK, until=start + pd.Timedelta(minutes=10))
+    assert {f.metrics["source"] for f in silent if f.rule == "MON008"} == {"cam-2"}
+
+
+def test_history_from_hourly_volumes_is_the_history_from_records(plain):
+    """The service reads each source's history from its hourly aggregates, not the records."""
+    from pitfalls.monitor.analysis.batch import history_counts
+
+    table = flatten(_history(plain), CLASSES)
+    table = table[~((table["source"] == "cam-2") & (table["captured_at"] < START + 2 * HOUR))]
+    volumes = (table.assign(captured_at=table["captured_at"].dt.floor("1h"))
+               .groupby(["captured_at", "source"]).size().rename("n").reset_index())
+    key = Key("1h", START + LOOKBACK * HOUR, ALL)
+    expected = history_counts(table, key, LOOKBACK)
+    assert expected["cam-2"].isna().sum() == 2  # before its first record
+    pd.testing.assert_frame_equal(history_counts(volumes, key, LOOKBACK), expected,
+                                  check_names=False)
 
 
 def test_a_scan_skips_the_monitoring_rules_with_a_reason(tmp_path: Path):

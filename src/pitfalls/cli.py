@@ -331,9 +331,30 @@ def sheet(
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to build the demo project.")] = Path("pitfalls-demo"),
     lang: Annotated[str, typer.Option(help="Report language: en or ja.")] = "en",
+    monitor: Annotated[bool, typer.Option("--monitor", help="Then run the monitoring service on the demo's reference and stream a simulated week of three cameras into it.")] = False,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="With --monitor: the service's port on 127.0.0.1 (0: a free one).")] = 0,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="With --monitor: keep serving the dashboard until Ctrl-C, or stop once the week is analysed.")] = True,
 ) -> None:
     """Build a demonstration dataset with planted pitfalls and scan it end to end, with field
-    photos, the demo's ONNX model, and the expectation sheet."""
+    photos, the demo's ONNX model, and the expectation sheet; with --monitor, watch it in
+    production for a simulated week."""
+    if lang not in ("en", "ja"):
+        raise _fail("--lang must be en or ja")
+    reference = directory / "report" / "reference" / "reference.json"
+    if not (monitor and reference.is_file()):
+        code = _demo_scan(directory, lang)
+        if not monitor:
+            raise typer.Exit(code)
+    else:
+        console.print(f"demo project: {_bold(directory.resolve())} (its scan's reference is "
+                      "reused; run 'pitfalls demo' without --monitor to rebuild it)")
+    from pitfalls.cli_demo import monitor_week
+
+    raise typer.Exit(monitor_week(directory, port=port, serve=serve, lang=lang))
+
+
+def _demo_scan(directory: Path, lang: str) -> int:
+    """Build the demo project and scan it; the scan's exit code."""
     from pitfalls.demo import DEMO_MODEL, build_demo
 
     try:
@@ -351,7 +372,7 @@ def demo(
                     preprocess=DEMO_MODEL.with_suffix(".toml"), field=root / "field", sheet=True)
     console.print(escape(f"predictions as a table instead: pitfalls scan {data / 'manifest.csv'} "
                          f"--predictions {data / 'predictions.csv'}"))
-    raise typer.Exit(code)
+    return code
 
 
 from pitfalls.cli_monitor import monitor_app  # noqa: E402 - the sub-app's module is light

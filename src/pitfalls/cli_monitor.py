@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pitfalls.errors import PitfallsError
 
@@ -30,7 +31,7 @@ DEFAULT_DB = "sqlite:///pitfalls-monitor/monitor.db"
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -155,6 +156,59 @@ def migrate(db: DbOption = DEFAULT_DB) -> None:
     """Create or upgrade the database schema (serve does it at start too)."""
     _migrate(db)
     console.print(f"database {_safe_url(db)} is at the current schema")
+
+
+@monitor_app.command()
+def report(
+    period: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w (hours, days, weeks).")] = "7d",
+    end: Annotated[str | None, typer.Option(help="End of the period, ISO 8601 (default: now).")] = None,
+    db: DbOption = DEFAULT_DB,
+    reference: Annotated[Path, typer.Option(help="The reference/ folder the service runs on (what was promised).")] = Path("pitfalls-report/reference"),
+    source: Annotated[str | None, typer.Option(help="Only this source (camera, site or device).")] = None,
+    lang: Annotated[str, typer.Option(help="en or ja.")] = "en",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for after-release.html and .pdf.")] = Path("pitfalls-monitor"),
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print after-release.pdf when Chromium is installed.")] = True,
+) -> None:
+    """Write the after-release report: what was promised, what was measured since, where and
+    why they differ (after-release.html, and .pdf), from the stored records of the period."""
+    from pitfalls.config import find_config
+    from pitfalls.monitor import after_release
+    from pitfalls.monitor.reference import load_reference
+    from pitfalls.runner import check_rule_config
+    from pitfalls.sheet import chromium
+
+    if lang not in ("en", "ja"):
+        raise _fail("--lang must be en or ja")
+    try:
+        length = after_release.parse_period(period)
+        until = after_release.parse_end(end)
+        folder = load_reference(reference)
+        config = find_config()
+        check_rule_config(config)  # the MON rules' thresholds, before the database is read
+        store = after_release.open_store(db)
+    except PitfallsError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        with err.status("analysing the period"):
+            result = after_release.analyse(store, folder, period=length, end=until,
+                                           source=source, config=config)
+        written = after_release.write(result, out, lang=lang, pdf=pdf)
+    except (PitfallsError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.engine.dispose()
+    console.print(f"{result.n} records from {len(result.sources)} source(s), "
+                  f"{len(result.windows)} {'daily' if result.every == '1d' else 'hourly'} "
+                  f"windows, {len({(f.rule, f.metrics.get('source')) for f in result.findings})} "
+                  f"problem(s), {len(result.alerts)} alert(s)")
+    if not result.n:
+        console.print("[yellow]no records were received in this period[/]")
+    for path in written:
+        console.print(f"report: [bold]{escape(str(path.resolve()))}[/]", soft_wrap=True)
+    if pdf and len(written) == 1:
+        console.print("no PDF: " + ("Chromium failed to print it" if chromium() else
+                                    "install Chromium to print one, or print "
+                                    "after-release.html from a browser"))
 
 
 @token_app.command("create")

@@ -5,7 +5,8 @@ The service stays thin: it tells `LiveAnalysis` which records were committed (`c
 labelled (`labelled`); one analysis thread — in one process of all workers and replicas, the
 holder of the `analysis` lease, which finds every changed window from the hourly aggregates —
 recomputes the touched hourly windows over all sources
-with `analysis.check_window` and feeds the findings to `alerts.AlertManager` over the SQL
+with `analysis.check_window` (a window still running is judged on the share of it that has
+passed) and feeds the findings to `alerts.AlertManager` over the SQL
 `AlertStore`; a delivery thread sends the newly opened alerts on the configured channels (with
 their own retries). `GET /windows` asks `fill` for the summaries, computed by
 `analysis.summarise` from the stored records and cached per window until its record or label
@@ -35,7 +36,7 @@ import queue
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -90,6 +91,8 @@ class LiveAnalysis:
         self._seen = datetime.now(timezone.utc) - timedelta(hours=2)
         self._checked: dict[datetime, datetime] = {}
         self._stopping = threading.Event()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        """Now; a window still running is judged on the share of it that has passed."""
         self._cache: dict[tuple, tuple[tuple, dict]] = {}
         self._cache_lock = threading.Lock()
         self._latest: datetime | None = None
@@ -231,7 +234,7 @@ class LiveAnalysis:
         updated and resolved; the new ones queued for delivery."""
         import pandas as pd
 
-        from pitfalls.monitor.analysis.batch import history_of
+        from pitfalls.monitor.analysis.batch import volume_table
         from pitfalls.monitor.analysis.check import check_window
         from pitfalls.monitor.analysis.records import flatten
         from pitfalls.monitor.analysis.windows import ALL, Key
@@ -246,19 +249,11 @@ class LiveAnalysis:
         table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
         del rows
         key = Key("1h", pd.Timestamp(hour), ALL)
-        counts = pd.DataFrame(self.store.source_counts(hour - timedelta(hours=lookback), end),
-                              columns=["hour", "source", "n"])
-        per_hour = counts.pivot_table(index="hour", columns="source", values="n",
-                                      aggfunc="sum", fill_value=0)
-        per_hour.index = pd.DatetimeIndex(per_hour.index)
-        now = (per_hour.loc[key.start] if key.start in per_hour.index
-               else pd.Series(dtype=float))
-        counts = now[now > 0].astype(int)
-        findings = check_window(self.ref, table, key, lookback=lookback,
-                                history=history_of(per_hour.drop(index=key.start,
-                                                                 errors="ignore"),
-                                                   key, lookback),
-                                counts=counts,
+        volumes = volume_table(self.store.volumes(hour - timedelta(hours=lookback), end))
+        own = volumes[volumes["captured_at"] == key.start]
+        counts = own.groupby("source")["n"].sum().astype(int)
+        findings = check_window(self.ref, table, key, lookback=lookback, volumes=volumes,
+                                until=pd.Timestamp(_utc(self.clock())),
                                 replay=(self.replays.bound(key, table, counts)
                                         if self.replays and self.replays.active else None))
         new = self.manager.observe(findings, at=end)

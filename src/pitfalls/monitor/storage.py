@@ -330,6 +330,19 @@ class Store:
         with self.engine.connect() as conn:
             return [(h, p, int(n)) for h, p, n in conn.execute(query)]
 
+    def volumes(self, start: datetime, end: datetime, source: str | None = None
+                ) -> list[tuple[datetime, str, int]]:
+        """(hour, source, n) over [start, end), summed over model versions and predictions:
+        how many records each source sent each hour (from the hourly aggregates, which
+        retention keeps)."""
+        query = (sa.select(hourly.c.hour, hourly.c.source, sa.func.sum(hourly.c.n))
+                 .where(hourly.c.hour >= naive_utc(start), hourly.c.hour < naive_utc(end))
+                 .group_by(hourly.c.hour, hourly.c.source))
+        if source is not None:
+            query = query.where(hourly.c.source == source)
+        with self.engine.connect() as conn:
+            return [(h.replace(tzinfo=timezone.utc), s, int(n)) for h, s, n in conn.execute(query)]
+
     def labelled(self, start: datetime, end: datetime, source: str | None = None
                  ) -> list[tuple[datetime, str, str]]:
         """(captured_at, pred, label) of the labelled records captured in [start, end)."""
@@ -341,14 +354,6 @@ class Store:
             query = query.where(records.c.source == source)
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]
-
-    def source_counts(self, start: datetime, end: datetime) -> list[tuple[datetime, str, int]]:
-        """(hour, source, n) over [start, end) from the hourly aggregates (no record is read)."""
-        query = (sa.select(hourly.c.hour, hourly.c.source, sa.func.sum(hourly.c.n))
-                 .where(hourly.c.hour >= naive_utc(start), hourly.c.hour < naive_utc(end))
-                 .group_by(hourly.c.hour, hourly.c.source))
-        with self.engine.connect() as conn:
-            return [(h.replace(tzinfo=timezone.utc), s, int(n)) for h, s, n in conn.execute(query)]
 
     def records_between(self, start: datetime, end: datetime, *, source: str | None = None,
                         sample: int | None = None, with_thumbnail: bool = False
@@ -372,8 +377,7 @@ class Store:
         if with_thumbnail:
             query = query.where(records.c.thumbnail.is_not(None))
         if sample is not None:
-            held = sum(n for _, s, n in self.source_counts(start, end)
-                       if source is None or s == source)
+            held = sum(n for _, _, n in self.volumes(start, end, source))
             if held > sample:
                 query = query.where(self._keep_one_in(held / sample))
         with self.engine.connect() as conn:

@@ -582,12 +582,14 @@ class SilentSource(WindowRule):
                "its usual count per window (the median since its first record, given at least "
                "`min_history` windows) and fires when this window's count is "
                "at most `max_ratio` of it and a Poisson test says so few is unlikely "
-               "(Bonferroni over the sources).",
+               "(Bonferroni over the sources). A window still running is held to the share "
+               "of its time that has passed.",
                "直前 `lookback` 個のウィンドウで送信"
                "のあったソースごとに、ウィンドウあたりの通常の件数"
                "（最初のレコード以降の中央値。`min_history` 個以上のウィンドウが必要）を求め、"
                "このウィンドウの件数がその `max_ratio` 倍以下で、ポアソン検定で"
-               "その少なさが偶然とは考えにくいとき（ソース間は Bonferroni 補正）に報告します。"),
+               "その少なさが偶然とは考えにくいとき（ソース間は Bonferroni 補正）に報告します。"
+               "進行中のウィンドウでは、経過した時間の割合に応じた件数と比べます。"),
         why=T("A camera that stops sending raises no error on the server: its records simply "
               "stop, and every dashboard average still looks healthy while a site runs "
               "unwatched or falls back to manual work.",
@@ -621,9 +623,10 @@ class SilentSource(WindowRule):
         m = len(usual)
         for source, lam in usual.items():
             count = int(now.get(source, 0))
-            if count > self.p["max_ratio"] * lam:
+            due = lam * batch.elapsed  # a window still running has had only part of its time
+            if count > self.p["max_ratio"] * due:
                 continue
-            p = float(poisson.cdf(count, lam))
+            p = float(poisson.cdf(count, due))
             if p >= self.p["alpha"] / m:
                 continue
             last = hist.index[hist[source].fillna(0).to_numpy() > 0]
@@ -631,5 +634,5 @@ class SilentSource(WindowRule):
                 batch, str(source),
                 T("{c} record(s) where about {u:.0f} per window are usual",
                   "通常はウィンドウあたり約 {u:.0f} 件のところ {c} 件").format(c=count, u=lam),
-                {"count": count, "usual": float(lam), "p_value": p,
+                {"count": count, "usual": float(lam), "elapsed": batch.elapsed, "p_value": p,
                  "last_active_window": last[-1].isoformat() if len(last) else None})

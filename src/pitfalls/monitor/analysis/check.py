@@ -41,17 +41,19 @@ def check_batch(batch: WindowBatch, config: Config | None = None
 
 
 def check_window(ref: Reference, table: pd.DataFrame, key: Key, config: Config | None = None,
-                 lookback: int | None = None, history: pd.DataFrame | None = None,
-                 counts: pd.Series | None = None, replay: Replay | None = None
+                 lookback: int | None = None, volumes: pd.DataFrame | None = None,
+                 until: pd.Timestamp | None = None, replay: Replay | None = None
                  ) -> list[Finding]:
-    """The MON findings of window `key` (over every source) of the flattened record table
-    (`history`, `counts`: see `batch_for`; with `replay`, MON002 judges its estimate)."""
+    """The MON findings of window `key` (over every source) of the flattened record table;
+    `volumes` (`captured_at`, `source`, `n`) gives the sources' history and the window's own
+    counts (`table` may then be a sample), `until` the moment the records are known up to
+    (`batch_for`); with `replay`, MON002 judges its estimate."""
     if lookback is None:
         params = (config or Config()).params_for("MON008")
         lookback = int(params.get("lookback", 24))
-    findings, _, _, errors = check_batch(batch_for(ref, table, key, lookback, replay=replay,
-                                                   history=history, counts=counts),
-                                         config)
+    findings, _, _, errors = check_batch(
+        batch_for(ref, table, key, lookback, replay=replay, volumes=volumes, until=until),
+        config)
     for e in errors:  # the runner logged the traceback; the service must hear of it too
         log.error("monitoring rule %s failed on window %s: %s", e.get("rule"), key.start,
                   e.get("error") or e)

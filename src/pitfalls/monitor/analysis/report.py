@@ -8,6 +8,7 @@ the expectation sheet (`pitfalls.sheet`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,9 +19,14 @@ from markupsafe import escape
 from pitfalls.findings import Finding
 from pitfalls.monitor.analysis.estimate import wilson
 from pitfalls.sheet import in_words
-from pitfalls.text import check_lang
+from pitfalls.text import T, check_lang
 
 BAND, ESTIMATE, ATC, REALISED = "#cfe8cf", "#1f77b4", "#9467bd", "#d62728"
+MAX_ROWS = 14
+"""Windows listed one per row; a longer period is shown by the chart alone."""
+MAX_SOURCES, MAX_RULES, MAX_ITEMS, MAX_ALERTS = 4, 3, 6, 5
+"""What one page holds: the sources told about, the rules told per source and in all, the
+alerts listed."""
 
 
 def _pooled(windows: Sequence[dict[str, Any]], value: str, n: str) -> tuple[float | None, int]:
@@ -29,8 +35,24 @@ def _pooled(windows: Sequence[dict[str, Any]], value: str, n: str) -> tuple[floa
     return (sum(v * k for v, k in pairs) / total if total else None), total
 
 
+def _when(value: Any, every: str = "1h") -> str:
+    """A window start or an alert time as the page writes it (UTC)."""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value or "")
+    text = text[:16].replace("T", " ")
+    return text[:10] if every == "1d" else text
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and v == v
+
+
+def _ci(ci: Any) -> list[float] | None:
+    return list(ci) if isinstance(ci, list | tuple) and len(ci) == 2 and all(
+        _finite(v) for v in ci) else None
+
+
 def accuracy_chart(windows: Sequence[dict[str, Any]], band: tuple[float, float] | None,
-                   lang: str = "en", width: int = 640, height: int = 220) -> str:
+                   lang: str = "en", width: int = 640, height: int = 160) -> str:
     """Estimated, ATC and realised accuracy per window against the agreed band (inline SVG)."""
     if not windows:
         return ""
@@ -38,7 +60,9 @@ def accuracy_chart(windows: Sequence[dict[str, Any]], band: tuple[float, float] 
     pw, ph = width - left - right, height - top - bottom
     vals = [w.get(k) for w in windows for k in ("estimated_accuracy", "atc_estimate",
                                                  "realised_accuracy")]
-    finite = [v for v in vals if v is not None] + (list(band) if band else [])
+    cis = [v for w in windows if w.get("estimated_accuracy") is not None
+           for v in (_ci(w.get("ci")) or [])]
+    finite = [v for v in vals if v is not None] + cis + (list(band) if band else [])
     lo = max(0.0, np.floor(min(finite, default=0.5) * 10) / 10 - 0.05)
 
     def xy(i: int, v: float) -> tuple[float, float]:
@@ -60,6 +84,13 @@ def accuracy_chart(windows: Sequence[dict[str, Any]], band: tuple[float, float] 
     names = {"estimated_accuracy": ("推定", "estimated", ESTIMATE),
              "atc_estimate": ("ATC", "ATC", ATC), "realised_accuracy": ("実測", "realised",
                                                                      REALISED)}
+    spans = [(i, ci) for i, w in enumerate(windows)
+             if w.get("estimated_accuracy") is not None and (ci := _ci(w.get("ci")))]
+    if spans:  # the estimate's 95% interval, under its line
+        upper = [xy(i, ci[1]) for i, ci in spans]
+        lower = [xy(i, ci[0]) for i, ci in reversed(spans)]
+        parts.append(f'<polygon fill="{ESTIMATE}" fill-opacity="0.15" stroke="none" '
+                     f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in upper + lower)}"/>')
     row = 0
     for key, (ja, en, colour) in names.items():
         pts = [xy(i, w[key]) for i, w in enumerate(windows) if w.get(key) is not None]
@@ -85,6 +116,118 @@ def accuracy_chart(windows: Sequence[dict[str, Any]], band: tuple[float, float] 
     return "".join(parts)
 
 
+PLAIN = {
+    "MON001": T("Photos are now taken under other conditions than the test photos (light, focus, "
+                "noise, compression or colour): the model sees pictures it was not tested on.",
+                "写真の撮影条件（明るさ・ピント・ノイズ・圧縮・色）がテスト写真と変わり、モデルは"
+                "試験していない種類の写真を見ています。"),
+    "MON002": T("The accuracy estimated without answers is below the agreed range.",
+                "正解ラベルなしで推定した正解率が、合意した範囲を下回っています。"),
+    "MON003": T("The model answers with a different mix of classes than before: either the "
+                "world changed, or the model is confused.",
+                "モデルが答えるクラスの割合が変わりました。現場の実態が変わったか、モデルが"
+                "迷っているかのどちらかです。"),
+    "MON004": T("The model is less sure of its answers than on the test photos, a sign that it "
+                "is wrong more often.",
+                "モデルの確信度がテスト写真のときより下がっています。間違いが増えている兆候です。"),
+    "MON005": T("More photos look unlike anything the model learned from.",
+                "学習に使った写真とは似ていない写真が増えています。"),
+    "MON006": T("Checked against the true answers, the accuracy is below the agreed range.",
+                "正解と照らし合わせた実際の正解率が、合意した範囲を下回っています。"),
+    "MON007": T("More photos cannot be used at all: too dark, too bright, blurred or unreadable.",
+                "暗すぎる・明るすぎる・ぼやけている・読めないなど、そもそも使えない写真が"
+                "増えています。"),
+    "MON008": T("A camera or site stopped sending photos: nobody sees what happens there.",
+                "カメラや拠点から写真が届かなくなりました。そこで何が起きているか見えていません。"),
+}
+"""Each MON rule's finding, said for people who do not read the rule catalogue."""
+STATES = {"open": T("open", "対応待ち"), "acknowledged": T("acknowledged", "対応中"),
+          "resolved": T("resolved", "解決済み")}
+
+
+def window_rows(windows: Sequence[dict[str, Any]], findings: Sequence[Finding],
+                expected_range: tuple[float, float] | None) -> list[dict[str, Any]]:
+    """One row per window: inputs, estimated accuracy (and ATC beside a capture replay),
+    realised accuracy, each with its interval, and the rules that fired in it."""
+    fired: dict[str, set[str]] = {}
+    for f in findings:
+        fired.setdefault(str(f.metrics.get("window_start", "")), set()).add(f.rule)
+    rows = []
+    for w in windows:
+        est: Any = w.get("estimated_accuracy")
+        ci = _ci(w.get("ci"))
+        top = ci[1] if ci else (float(est) if _finite(est) else None)  # clearly below
+        below = expected_range is not None and top is not None and top < expected_range[0]
+        rows.append({
+            "when": _when(w["start"], str(w.get("every", "1h"))), "n": int(w.get("n") or 0),
+            "est": est if _finite(est) else None, "est_ci": ci,
+            "method": w.get("estimate_method"),
+            "atc": w.get("atc_estimate") if w.get("estimate_method") == "replay" else None,
+            "atc_ci": _ci(w.get("atc_ci")),
+            "real": w.get("realised_accuracy") if _finite(w.get("realised_accuracy")) else None,
+            "real_ci": _ci(w.get("realised_ci")), "n_labelled": int(w.get("n_labelled") or 0),
+            "below": bool(below), "rules": sorted(fired.get(str(w["start"]), ())),
+        })
+    return rows
+
+
+def _stamp(value: Any) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else 0.0
+
+
+def alert_rows(alerts: Sequence[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """The service's alerts of the period as the page lists them."""
+    out = []
+    for a in alerts:
+        title = a.get("title")
+        state = str(a.get("state", ""))
+        out.append({"rule": a.get("rule"), "source": str(a.get("source", "*")),
+                    "state": STATES[state].get_text(lang) if state in STATES else state,
+                    "open": state != "resolved", "opened": _when(a.get("opened")),
+                    "resolved": _when(a.get("resolved")) if a.get("resolved") else "",
+                    "title": title.get_text(lang) if isinstance(title, T) else str(title or "")})
+    return out
+
+
+def _bare(summary: str) -> str:
+    """A MON finding's summary without the scope and window the rule appends to it."""
+    return re.sub(r"\s*[（(][^（()）]*(window from|からのウィンドウ)[^（()）]*[)）]$", "", summary)
+
+
+def problems_by_source(findings: Sequence[Finding], lang: str = "en") -> list[dict[str, Any]]:
+    """The findings as the page tells them: per source (the one with the most windows flagged
+    first), each rule that fired there in plain words with the latest numbers. A rule over all
+    sources is left out where one source shows it too (that source is the story)."""
+    by_source: dict[str, dict[str, list[Finding]]] = {}
+    for f in findings:
+        by_source.setdefault(str(f.metrics.get("source", "*")), {}).setdefault(
+            f.rule, []).append(f)
+    named = {rule for source, rules in by_source.items() if source != "*" for rule in rules}
+    overall = {r: fs for r, fs in by_source.pop("*", {}).items() if r not in named}
+    if overall:
+        by_source["*"] = overall
+    out: list[dict[str, Any]] = []
+    for source, rules in by_source.items():
+        starts = sorted({_when(f.metrics.get("window_start", ""), str(f.metrics.get("every")))
+                         for fs in rules.values() for f in fs})
+        ranked = sorted(rules.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        out.append({"source": source, "windows": len(starts), "first": starts[0],
+                    "last": starts[-1], "more": [r for r, _ in ranked[MAX_RULES:]],
+                    "rules": [{"rule": r, "windows": len(fs),
+                               "plain": PLAIN[r].get_text(lang) if r in PLAIN
+                               else fs[-1].title.get_text(lang),
+                               "summary": _bare(fs[-1].summary.get_text(lang))}
+                              for r, fs in ranked[:MAX_RULES]]})
+    out.sort(key=lambda p: (-p["windows"], p["source"] == "*", p["source"]))
+    budget = MAX_ITEMS  # one page: the first sources keep their rules, the rest are named
+    for p in out:
+        keep = max(1, min(len(p["rules"]), budget))
+        p["more"] = [x["rule"] for x in p["rules"][keep:]] + p["more"]
+        p["rules"] = p["rules"][:keep]
+        budget -= keep
+    return out
+
+
 def after_release_data(windows: Sequence[dict[str, Any]], findings: Sequence[Finding],
                        expected_range: tuple[float, float] | None,
                        lab_accuracy: float | None = None, lab_ci: list[float] | None = None,
@@ -97,19 +240,11 @@ def after_release_data(windows: Sequence[dict[str, Any]], findings: Sequence[Fin
     measured = real if real is not None else est
     verdict = None
     if expected_range is not None and measured is not None:
-        verdict = "below" if measured < expected_range[0] else "within"
-    groups: dict[tuple[str, str], list[Finding]] = {}
-    for f in findings:
-        groups.setdefault((f.rule, str(f.metrics.get("source", "*"))), []).append(f)
-    problems = []
-    for (rule, source), fs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        starts = sorted(str(f.metrics.get("window_start", ""))[:16].replace("T", " ")
-                        for f in fs)
-        problems.append({"rule": rule, "source": source, "windows": len(fs),
-                         "title": fs[-1].title.get_text(lang),
-                         "summary": fs[-1].summary.get_text(lang),
-                         "first": starts[0], "last": starts[-1]})
+        verdict = ("below" if measured < expected_range[0] else
+                   "above" if measured > expected_range[1] else "within")
+    problems = problems_by_source(findings, lang)
     mid = None if expected_range is None else sum(expected_range) / 2
+    rows = window_rows(windows, findings, expected_range)
     return {
         "period": (windows[0]["start"][:16].replace("T", " "),
                    windows[-1]["end"][:16].replace("T", " ")) if windows else ("-", "-"),
@@ -124,7 +259,10 @@ def after_release_data(windows: Sequence[dict[str, Any]], findings: Sequence[Fin
                      "words": in_words(real, real_ci, lang)},
         "method": "replay" if any(w.get("estimate_method") == "replay" for w in windows)
         else "atc",
-        "verdict": verdict, "problems": problems[:8],
+        "verdict": verdict, "problems": problems[:MAX_SOURCES], "rows": rows,
+        "others": [p["source"] for p in problems[MAX_SOURCES:]],
+        "every": str(windows[0].get("every", "1h")) if windows else "1d",
+        "below": [r["when"] for r in rows if r["below"]],
         "chart": accuracy_chart(windows, expected_range, lang),
     }
 
@@ -132,12 +270,27 @@ def after_release_data(windows: Sequence[dict[str, Any]], findings: Sequence[Fin
 def render_after_release(windows: Sequence[dict[str, Any]], findings: Sequence[Finding],
                          expected_range: tuple[float, float] | None, *,
                          lab_accuracy: float | None = None, lab_ci: list[float] | None = None,
-                         sources: Sequence[str] = (), lang: str = "en") -> str:
-    """The after-release report as one printable HTML page (English or Japanese)."""
+                         sources: Sequence[str] = (), lang: str = "en",
+                         alerts: Sequence[dict[str, Any]] = (), n_alerts: int | None = None,
+                         partial: bool = False, period: tuple[Any, Any] | None = None) -> str:
+    """The after-release report as one printable HTML page (English or Japanese).
+
+    `alerts`: the service's alerts of the period (`rule`, `source`, `state`, `opened`,
+    `resolved`, `title` as a `T`), `n_alerts` how many there were in all; `partial`: the last
+    window was still running at the period's end; `period`: (start, end) when it is not the
+    windows' own span."""
     check_lang(lang)
     data = after_release_data(windows, findings, expected_range, lab_accuracy, lab_ci, lang)
     if sources:
         data["sources"] = sorted(set(sources))
+    if period is not None:
+        data["period"] = (_when(period[0]), _when(period[1]))
+    chosen = sorted(alerts, key=lambda a: (a.get("state") == "resolved",
+                                           -_stamp(a.get("opened"))))[:MAX_ALERTS]
+    data["alerts"] = alert_rows(chosen, lang)
+    data["n_alerts"] = max(len(alerts), n_alerts or 0)
+    data["partial"] = partial
+    data["table"] = len(data["rows"]) <= MAX_ROWS
     env = Environment(loader=PackageLoader("pitfalls.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("after_release.html.j2").render(r=data, lang=lang).lstrip()
