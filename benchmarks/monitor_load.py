@@ -28,6 +28,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -222,10 +223,15 @@ def run_one(kind_db: str, workers: int, args: argparse.Namespace) -> dict:
                                                        args.seconds, args.senders,
                                                        args.features, queue))
                 load.start()
-                while load.is_alive():
-                    rss.append(tree_rss(server.pid))
-                    load.join(0.5)
-                result = queue.get(timeout=30)
+                result = None
+                while result is None:  # read the result while the sender runs: a long run's
+                    rss.append(tree_rss(server.pid))  # latencies overflow the pipe, and a
+                    try:  # sender joined before its queue is read never exits
+                        result = queue.get(timeout=0.5)
+                    except Empty:
+                        if not load.is_alive():
+                            raise RuntimeError("the sender died without a result") from None
+                load.join(30)
                 rss.append(tree_rss(server.pid))
                 cpu = tree_cpu(server.pid) - cpu0
             finally:
@@ -261,6 +267,10 @@ def main() -> None:
                         help="More options of `pitfalls monitor serve`, e.g. "
                              "'--analysis-interval 1000' to keep the analysis out of the run.")
     args = parser.parse_args()
+    import signal
+
+    # a `timeout` or Ctrl-C stops the run through the finally blocks, which stop the server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"{args.seconds:g} s per run, {args.senders} concurrent senders, batches of 100, "
           f"features={args.features}, {os.cpu_count()} CPUs")
     head = (f"{'db':<11}{'workers':>8}{'records/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
