@@ -105,6 +105,21 @@ def test_a_silent_source_is_flagged(ref, plain):
     assert set(found) == {("MON008", "cam-2")}
 
 
+def test_a_source_silent_for_most_of_the_lookback_is_still_flagged(ref, plain):
+    """Its usual rate is the one it had before it went silent: the median over the whole
+    lookback fell to zero once the silence filled half of it, and the alert resolved while the
+    camera was still off."""
+    rng = np.random.default_rng(8)
+    before = stream(rng, plain, range(2), RATES, prefix="b")  # both cameras, two hours
+    after = stream(rng, plain, range(2, LOOKBACK + 1), {"cam-1": 120}, prefix="a")
+    found, _, _ = _findings(ref, [before, after], Config(rules={"MON008": {
+        "min_history": 2}}))
+    f = found[("MON008", "cam-2")]  # silent for 4 of the 6 windows before this one
+    assert f.metrics["count"] == 0 and f.metrics["usual"] > 50
+    assert f.metrics["last_active_window"].startswith(str((START + HOUR).date()))
+    assert set(found) == {("MON008", "cam-2")}
+
+
 def test_thresholds_are_configurable(ref, plain):
     rng = np.random.default_rng(6)
     now = stream(rng, plain, range(LOOKBACK, LOOKBACK + 1), RATES,

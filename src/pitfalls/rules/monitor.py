@@ -579,14 +579,17 @@ class SilentSource(WindowRule):
                                  low=0, high=1)}
     doc = Doc(
         what=T("For every source that sent records in the previous `lookback` windows, takes "
-               "its usual count per window (the median since its first record, given at least "
-               "`min_history` windows) and fires when this window's count is "
+               "its usual count per window (the median from its first record to its last, "
+               "given at least `min_history` such windows, so a source silent for hours is still "
+               "held to the rate it had before) and fires when this window's count is "
                "at most `max_ratio` of it and a Poisson test says so few is unlikely "
                "(Bonferroni over the sources). A window still running is held to the share "
                "of its time that has passed.",
                "直前 `lookback` 個のウィンドウで送信"
                "のあったソースごとに、ウィンドウあたりの通常の件数"
-               "（最初のレコード以降の中央値。`min_history` 個以上のウィンドウが必要）を求め、"
+               "（最初のレコードから最後のレコードまでのウィンドウの中央値。`min_history` 個以上の"
+               "ウィンドウが必要。何時間も止まっているソースも、止まる前の件数と比べ続けます）を"
+               "求め、"
                "このウィンドウの件数がその `max_ratio` 倍以下で、ポアソン検定で"
                "その少なさが偶然とは考えにくいとき（ソース間は Bonferroni 補正）に報告します。"
                "進行中のウィンドウでは、経過した時間の割合に応じた件数と比べます。"),
@@ -614,8 +617,13 @@ class SilentSource(WindowRule):
         hist = batch.history
         if hist.empty:
             return
-        known = hist.notna().sum(axis=0)
-        usual = hist.median(axis=0, skipna=True)
+        # each source's usual rate: the windows from its first record to its last one, so a
+        # silence already hours long is still held to the rate it had before going silent
+        active = hist.fillna(0).gt(0).to_numpy()
+        after_last = np.flip(np.cumsum(np.flip(active, axis=0), axis=0), axis=0) == 0
+        before = hist.mask(after_last)
+        known = before.notna().sum(axis=0)
+        usual = before.median(axis=0, skipna=True)
         usual = usual[(usual > 0) & (known >= self.p["min_history"])]
         if usual.empty:
             return
