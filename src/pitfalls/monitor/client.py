@@ -120,7 +120,8 @@ class Client:
         try:
             import httpx  # noqa: F401 - the sender's; loaded here to fail early and clearly
         except ImportError:
-            raise PitfallsError("the monitoring client needs httpx: pip install httpx") from None
+            raise PitfallsError('the monitoring client needs httpx: pip install "pitfalls[client]"'
+                                ) from None
         self.url = _endpoint(url)
         self._token = _token(token)
         self.batch_size = batch_size
