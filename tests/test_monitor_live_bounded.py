@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from monitor_service import CLASSES, db_url, make_reference, record  # noqa: F401
 
 from pitfalls.monitor.live import LiveAnalysis
@@ -46,6 +47,25 @@ def test_a_busy_window_is_read_as_a_uniform_sample(db_url):  # noqa: F811
         only = store.records_between(HOUR0, end, source="cam-2", sample=1000)
         assert len(only) == 500 and {r["source"] for r in only} == {"cam-2"}
         assert store.records_between(HOUR0, end, sample=5000) == everything
+    finally:
+        store.engine.dispose()
+
+
+def test_features_the_analysis_does_not_read_stay_in_the_database(db_url):  # noqa: F811
+    store = Store.open(db_url)
+    try:
+        raw = record(1, captured_at=(HOUR0 + timedelta(minutes=5)).isoformat())
+        raw["features"] = {**raw["features"], "embedding": [0.5, 1.5], 'odd "name"': 2.0}
+        store.insert([validate_record(raw, CLASSES)[0]])
+        end = HOUR0 + timedelta(hours=1)
+        [full] = store.records_between(HOUR0, end)
+        [lean] = store.records_between(HOUR0, end, drop_features=("embedding",))
+        assert full["features"]["embedding"] == [0.5, 1.5]
+        assert lean["features"] == {k: v for k, v in full["features"].items()
+                                    if k != "embedding"}
+        assert lean["features"]['odd "name"'] == 2.0
+        with pytest.raises(ValueError, match="plain names"):
+            store.records_between(HOUR0, end, drop_features=('odd "name"',))
     finally:
         store.engine.dispose()
 

@@ -144,7 +144,7 @@ def analyse(store: Store, folder: Any, *, period: timedelta, end: datetime,
     for k in keys:  # one window at a time, each read sampled: memory bounded over any period
         begin = k.start.to_pydatetime()
         rows = store.records_between(begin, min(begin + step, end), source=source,
-                                     sample=SAMPLE)
+                                     sample=SAMPLE, drop_features=("embedding",))
         table = flatten(pd.DataFrame(rows), ref.classes, ref.blur_median)
         del rows
         windows.append(summarise(ref, table, [k])[k])

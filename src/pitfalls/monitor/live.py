@@ -52,6 +52,8 @@ SUMMARY_FIELDS = ("estimated_accuracy", "ci", "estimate_method", "atc_estimate",
                   "realised_ci", "conditions", "mean_confidence", "unusable_share", "ood_share")
 """What the analysis adds to the service's own window (volume, mix, realised accuracy)."""
 LEASE = "analysis"
+UNREAD = ("embedding",)
+"""Features the analysis never reads, left in the database by its reads."""
 CLOCK_SKEW = timedelta(minutes=5)
 """How far the clocks of replicas may disagree: changes are looked for that much earlier than
 the last one seen (a window seen twice is checked once: each hour keeps its last change)."""
@@ -221,7 +223,7 @@ class LiveAnalysis:
             step = timedelta(days=1) if key.every == "1d" else timedelta(hours=1)
             try:
                 rows = self.store.records_between(
-                    begin, begin + step, sample=self.sample,
+                    begin, begin + step, sample=self.sample, drop_features=UNREAD,
                     source=None if key.source == ALL else key.source)
                 table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
                 del rows
@@ -245,7 +247,8 @@ class LiveAnalysis:
 
             lookback = int(Config().params_for("MON008").get("lookback", 24))
         end = hour + timedelta(hours=1)
-        rows = self.store.records_between(hour, end, sample=self.sample)
+        rows = self.store.records_between(hour, end, sample=self.sample,
+                                          drop_features=UNREAD)
         table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
         del rows
         key = Key("1h", pd.Timestamp(hour), ALL)
@@ -298,7 +301,8 @@ class LiveAnalysis:
         for key in missing:  # one window at a time, each read sampled: bounded memory
             begin = key.start.to_pydatetime()
             rows = self.store.records_between(begin, begin + step, sample=self.sample,
-                                              source=None if scope == ALL else scope)
+                                              source=None if scope == ALL else scope,
+                                              drop_features=UNREAD)
             table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
             del rows
             fresh = summarise(self.ref, table, [key])

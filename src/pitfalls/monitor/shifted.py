@@ -99,7 +99,8 @@ def most_shifted(store: Store, ref: Reference, start: datetime, end: datetime, *
 
     from pitfalls.monitor.analysis.records import flatten
 
-    rows = store.records_between(start, end, source=source, sample=sample, with_thumbnail=True)
+    rows = store.records_between(start, end, source=source, sample=sample, with_thumbnail=True,
+                                 drop_features=("embedding",))
     limit_ood = _number(ref.ood_limit)
     if not rows:
         return {"scanned": 0, "ood_limit": limit_ood, "items": []}

@@ -356,18 +356,20 @@ class Store:
             return [tuple(row) for row in conn.execute(query)]
 
     def records_between(self, start: datetime, end: datetime, *, source: str | None = None,
-                        sample: int | None = None, with_thumbnail: bool = False
-                        ) -> list[dict[str, Any]]:
+                        sample: int | None = None, with_thumbnail: bool = False,
+                        drop_features: Sequence[str] = ()) -> list[dict[str, Any]]:
         """The records captured in [start, end) as the API received them (no thumbnail), each
         with its latest label (a label sent later wins over the record's own).
 
         With `sample`, a window holding more records than that is read as a uniform random
         sample of about `sample` records (the hourly aggregates give its size), so the memory
         of one read stays bounded however busy the window was. `with_thumbnail` keeps only the
-        records that carry a thumbnail (the sample's share is still taken of every record)."""
+        records that carry a thumbnail (the sample's share is still taken of every record).
+        `drop_features` are removed by the database before the rows are parsed (the analysis
+        reads no embedding: half of a record's JSON, and most of a read's memory)."""
         query = (sa.select(records.c.id, records.c.captured_at, records.c.source,
                            records.c.model_version, records.c.pred, records.c.probs,
-                           records.c.features,
+                           self._features_without(drop_features),
                            sa.func.coalesce(labels.c.label, records.c.label).label("label"))
                  .outerjoin(labels, labels.c.id == records.c.id)
                  .where(records.c.captured_at >= naive_utc(start),
@@ -385,6 +387,23 @@ class Store:
         for row in rows:
             row["captured_at"] = row["captured_at"].replace(tzinfo=timezone.utc)
         return rows
+
+    def _features_without(self, names: Sequence[str]) -> Any:
+        """The `features` column with the keys `names` removed in SQL."""
+        if not names:
+            return records.c.features
+        if any(not name.isidentifier() for name in names):  # JSON paths differ by dialect
+            raise ValueError(f"drop_features takes plain names, not {names!r}")
+        if is_sqlite(self.engine):
+            paths = [sa.literal(f"$.{name}") for name in names]
+            expr: Any = sa.func.json_remove(records.c.features, *paths)
+        else:
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            expr = sa.cast(records.c.features, JSONB)
+            for name in names:
+                expr = expr.op("-")(sa.literal(name))
+        return sa.type_coerce(expr, sa.JSON(none_as_null=True)).label("features")
 
     def _keep_one_in(self, k: float) -> Any:
         """A condition true for a random one row in `k` (each row drawn independently)."""
