@@ -126,7 +126,7 @@ def analyse(store: Store, folder: Any, *, period: timedelta, end: datetime,
 
     from pitfalls.monitor.analysis.batch import volume_table
     from pitfalls.monitor.analysis.check import check_window
-    from pitfalls.monitor.analysis.records import flatten
+    from pitfalls.monitor.analysis.records import read_window
     from pitfalls.monitor.analysis.reference import from_folder
     from pitfalls.monitor.analysis.windows import ALL, EVERY, Key, summarise
 
@@ -143,10 +143,8 @@ def analyse(store: Store, folder: Any, *, period: timedelta, end: datetime,
     findings: list[Finding] = []
     for k in keys:  # one window at a time, each read sampled: memory bounded over any period
         begin = k.start.to_pydatetime()
-        rows = store.records_between(begin, min(begin + step, end), source=source,
-                                     sample=SAMPLE, drop_features=("embedding",))
-        table = flatten(pd.DataFrame(rows), ref.classes, ref.blur_median)
-        del rows
+        table = read_window(store, ref, begin, min(begin + step, end), source=source,
+                            sample=SAMPLE)
         windows.append(summarise(ref, table, [k])[k])
         findings += check_window(ref, table, Key(every, k.start, ALL), config, lookback,
                                  volumes=volumes, until=until)

@@ -52,8 +52,6 @@ SUMMARY_FIELDS = ("estimated_accuracy", "ci", "estimate_method", "atc_estimate",
                   "realised_ci", "conditions", "mean_confidence", "unusable_share", "ood_share")
 """What the analysis adds to the service's own window (volume, mix, realised accuracy)."""
 LEASE = "analysis"
-UNREAD = ("embedding",)
-"""Features the analysis never reads, left in the database by its reads."""
 CLOCK_SKEW = timedelta(minutes=5)
 """How far the clocks of replicas may disagree: changes are looked for that much earlier than
 the last one seen (a window seen twice is checked once: each hour keeps its last change)."""
@@ -204,9 +202,7 @@ class LiveAnalysis:
 
     def _replay_wanted(self) -> None:
         """Replay the windows reads asked for, latest first, until new records wait."""
-        import pandas as pd
-
-        from pitfalls.monitor.analysis.records import flatten
+        from pitfalls.monitor.analysis.records import read_window
         from pitfalls.monitor.analysis.windows import ALL
 
         while self.replays is not None and not self._stopping.is_set():
@@ -222,11 +218,9 @@ class LiveAnalysis:
             begin = key.start.to_pydatetime()
             step = timedelta(days=1) if key.every == "1d" else timedelta(hours=1)
             try:
-                rows = self.store.records_between(
-                    begin, begin + step, sample=self.sample, drop_features=UNREAD,
-                    source=None if key.source == ALL else key.source)
-                table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
-                del rows
+                table = read_window(self.store, self.ref, begin, begin + step,
+                                    sample=self.sample,
+                                    source=None if key.source == ALL else key.source)
                 self.replays.estimate(key, n, table)
             except Exception:  # a later read asks again; the log keeps the traceback
                 log.exception("reading the window %s for its replay failed", key.start)
@@ -238,7 +232,7 @@ class LiveAnalysis:
 
         from pitfalls.monitor.analysis.batch import volume_table
         from pitfalls.monitor.analysis.check import check_window
-        from pitfalls.monitor.analysis.records import flatten
+        from pitfalls.monitor.analysis.records import read_window
         from pitfalls.monitor.analysis.windows import ALL, Key
 
         lookback = self.lookback
@@ -247,10 +241,7 @@ class LiveAnalysis:
 
             lookback = int(Config().params_for("MON008").get("lookback", 24))
         end = hour + timedelta(hours=1)
-        rows = self.store.records_between(hour, end, sample=self.sample,
-                                          drop_features=UNREAD)
-        table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
-        del rows
+        table = read_window(self.store, self.ref, hour, end, sample=self.sample)
         key = Key("1h", pd.Timestamp(hour), ALL)
         volumes = volume_table(self.store.volumes(hour - timedelta(hours=lookback), end))
         own = volumes[volumes["captured_at"] == key.start]
@@ -286,7 +277,7 @@ class LiveAnalysis:
         the replay, its estimate where the analysis thread made one (the others are queued)."""
         import pandas as pd
 
-        from pitfalls.monitor.analysis.records import flatten
+        from pitfalls.monitor.analysis.records import read_window
         from pitfalls.monitor.analysis.windows import ALL, Key, summarise
 
         scope = source if source is not None else ALL
@@ -300,11 +291,8 @@ class LiveAnalysis:
         step = timedelta(days=1) if every == "1d" else timedelta(hours=1)
         for key in missing:  # one window at a time, each read sampled: bounded memory
             begin = key.start.to_pydatetime()
-            rows = self.store.records_between(begin, begin + step, sample=self.sample,
-                                              source=None if scope == ALL else scope,
-                                              drop_features=UNREAD)
-            table = flatten(pd.DataFrame(rows), self.ref.classes, self.ref.blur_median)
-            del rows
+            table = read_window(self.store, self.ref, begin, begin + step, sample=self.sample,
+                                source=None if scope == ALL else scope)
             fresh = summarise(self.ref, table, [key])
             with self._cache_lock:
                 sigs = {k: (w["n"], w["n_labelled"]) for w, k in keyed}

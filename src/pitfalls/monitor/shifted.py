@@ -97,10 +97,10 @@ def most_shifted(store: Store, ref: Reference, start: datetime, end: datetime, *
     import numpy as np
     import pandas as pd
 
-    from pitfalls.monitor.analysis.records import flatten
+    from pitfalls.monitor.analysis.records import UNREAD, flatten
 
     rows = store.records_between(start, end, source=source, sample=sample, with_thumbnail=True,
-                                 drop_features=("embedding",))
+                                 drop_features=UNREAD)
     limit_ood = _number(ref.ood_limit)
     if not rows:
         return {"scanned": 0, "ood_limit": limit_ood, "items": []}

@@ -29,6 +29,9 @@ CONDITION_INPUTS = ("ok", "brightness", "contrast", "cast_rg", "cast_yb", "sharp
                     "width", "height", "jpeg_quality", "format")
 """Features the conditions are measured from, kept so the capture replay can refit them; the
 rest of the device's features are read once, here, and not carried along."""
+UNREAD = ("embedding",)
+"""Features no window summary, MON rule or replay reads: a read of stored records leaves them in
+the database."""
 
 
 def features_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -151,3 +154,12 @@ def unusable_kinds(feats: pd.DataFrame, blur_median: float | None) -> pd.Series:
 def records_frame(records: Sequence[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """Records (dicts as the API receives them, or a DataFrame) as a DataFrame."""
     return records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+
+
+def read_window(store: Any, ref: Any, start: Any, end: Any, *, source: str | None = None,
+                sample: int | None = None) -> pd.DataFrame:
+    """The flattened records of [start, end) (of one source, when given) read from the service's
+    `store`: a uniform sample of about `sample` records of a busier window, without the
+    features the analysis never reads (`UNREAD`)."""
+    rows = store.records_between(start, end, source=source, sample=sample, drop_features=UNREAD)
+    return flatten(pd.DataFrame(rows), ref.classes, ref.blur_median)
