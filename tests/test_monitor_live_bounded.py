@@ -149,3 +149,28 @@ def test_one_process_of_many_analyses_and_sees_every_workers_records(db_url, tmp
         second.close()
         second.store.engine.dispose()
         store.engine.dispose()
+
+
+def test_a_pass_without_the_database_checks_nothing_and_says_why(tmp_path, caplog):
+    """The lease cannot be taken (here: its table is gone): the pass logs it and returns,
+    and the next pass tries again; nothing raises into the analysis thread."""
+    import logging
+
+    import sqlalchemy as sa
+
+    from pitfalls.monitor.storage import migrate
+
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    migrate(db)
+    ref = load_reference(make_reference(tmp_path / "reference"))
+    store = _store(db, {"cam-1": 50}, 2)
+    live = LiveAnalysis(store, ref, interval=3600)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE leases"))
+        with caplog.at_level(logging.WARNING, logger="pitfalls.monitor"):
+            assert live.run_pass() == []
+        assert "analysis lease unavailable (OperationalError)" in caplog.text
+    finally:
+        live.close()
+        store.engine.dispose()
