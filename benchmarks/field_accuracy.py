@@ -36,6 +36,7 @@ from pitfalls.evaluation.model import ModelRunner, load_spec  # noqa: E402
 from pitfalls.field.data import load_field  # noqa: E402
 from pitfalls.field.predict import predict_field  # noqa: E402
 from pitfalls.pipeline import build_context  # noqa: E402
+from pitfalls.rules.field import FieldConditions  # noqa: E402
 
 MODELS = ("fruit-mlp-16", "fruit-mlp-24", "fruit-mlp-32")
 LAB_SEED, FIELD_SEED = 101, 202
@@ -92,6 +93,8 @@ def run_shift(name: str, n: int, models: list[Path], tmp_path: Path) -> list[dic
         fp = predict_field(ctx, model, load_spec(model.with_suffix(".toml")), sweep=False)
         assert fp is not None
         true = true_accuracy(model, truth)
+        ctx.extras["field_prediction"] = fp
+        field001 = [f.severity for f in FieldConditions().check(ctx)]
         est, (lo, hi) = fp.predicted_field_accuracy, fp.ci
         replay = getattr(fp, "atc_replay", est)  # ATC calibrated on the replay (after the change)
         atc = fp.atc_estimate if fp.atc_estimate is not None else float("nan")
@@ -101,13 +104,15 @@ def run_shift(name: str, n: int, models: list[Path], tmp_path: Path) -> list[dic
                      "err_replay": abs(replay - true), "err_atc": abs(atc - true),
                      "missed": ",".join(str(m["condition"]) for m in
                                         getattr(fp, "unreproduced", [])),
+                     "field001": field001[0] if field001 else "-",
+                     "pushed": fp.pushed_accuracy,
                      "seconds": time.perf_counter() - t0})
     return rows
 
 
 HEAD = (f"{'shift':24s} {'model':12s} {'lab':>5s} {'truth':>5s} {'replay':>6s} {'ATC':>5s} "
         f"{'ATC-r':>5s} {'95% interval':>13s} {'cover':>5s} {'e_rep':>5s} {'e_ATC':>5s} "
-        f"{'e_ATr':>5s} {'s':>4s}  unreproduced")
+        f"{'e_ATr':>5s} {'F001':>7s} {'s':>4s}  unreproduced (pushed replay)")
 
 
 def show(r: dict) -> str:
@@ -115,7 +120,8 @@ def show(r: dict) -> str:
             f"{r['est']:6.1%} {r['atc']:5.1%} {r['replay']:5.1%} "
             f"[{r['lo']:5.1%},{r['hi']:5.1%}] {'yes' if r['covers'] else 'NO':>5s} "
             f"{r['err'] * 100:5.1f} {r['err_atc'] * 100:5.1f} {r['err_replay'] * 100:5.1f} "
-            f"{r['seconds']:4.0f}  {r['missed']}")
+            f"{r['field001']:>7s} {r['seconds']:4.0f}  {r['missed']}"
+            + (f" ({r['pushed']:.1%})" if r["pushed"] is not None else ""))
 
 
 def main() -> None:
@@ -151,6 +157,9 @@ def main() -> None:
               f"{np.nanmax(e) * 100:4.1f}, within 5 points {np.mean(e <= 0.05):4.0%}")
     cover = np.array([r["covers"] for r in rows])
     width = np.array([r["hi"] - r["lo"] for r in rows])
+    same = [r["field001"] for r in rows if r["shift"] == "same camera"]
+    if same:
+        print(f"FIELD001 on the lab's own camera: {', '.join(same)} (- is silent)")
     print(f"interval coverage {cover.mean():.0%} ({cover.sum()}/{len(cover)}), mean width "
           f"{width.mean() * 100:.1f} points")
     print(f"{args.n * 4} lab and {args.n * 4} field photos per shift; "

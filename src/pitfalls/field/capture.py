@@ -2,7 +2,8 @@
 
 `Capture` holds one photo's parameters; `apply_capture` renders it in the order a camera does:
 light and white balance on the scene (exposure gain, contrast, per-channel gains), then the lens
-(fall-off towards the corners), optics and motion (Gaussian and motion blur), then the sensor
+(fall-off towards the corners) and the tone curve (gamma), optics and motion (Gaussian and motion
+blur), then the sensor
 (down-scaling, additive noise) and finally the encoder (JPEG at a given quality). Pillow and NumPy
 do the work; every step is skipped at its neutral value, so `Capture()` returns the photo
 unchanged.
@@ -28,8 +29,9 @@ class Capture:
     contrast: float = 1.0      # scales deviations from the photo's mean luma
     gain_r: float = 1.0        # white balance: red and blue channel gains
     gain_b: float = 1.0
-    vignette: float = 0.0      # radial fall-off: intensities times 1 - vignette x r² -
-    vignette4: float = 0.0     # vignette4 x r⁴, r = 1 at the corners
+    gamma: float = 1.0         # tone curve out = in^gamma on 0-1 (above 1: darker mid-tones)
+    vignette: float = 0.0      # radial fall-off: intensities times 1 - vignette x r^shape,
+    vignette_shape: float = 2.0  # r = 1 at the corners (1: falls from the centre on, 4: late)
     blur_sigma: float = 0.0    # Gaussian blur, pixels of the original photo
     motion_px: float = 0.0     # horizontal motion blur length, pixels
     scale: float = 1.0         # down-scaling factor of the pixel side (0.5 = half the width)
@@ -45,21 +47,25 @@ class Capture:
         return asdict(self)
 
 
-PARAMS_OF = {"exposure": ("gain",), "contrast": ("contrast",), "cast_rg": ("gain_r", "gain_b"),
-             "cast_yb": ("gain_r", "gain_b"), "blur": ("blur_sigma", "motion_px"),
-             "noise": ("noise_sigma",), "resolution": ("scale",),
-             "jpeg_quality": ("jpeg_quality",), "aspect": (),
-             "vignetting": ("vignette", "vignette4")}
+PARAMS_OF = {"exposure": ("gain",), "contrast": ("contrast",), "tone": ("gamma",),
+             "cast_rg": ("gain_r", "gain_b"), "cast_yb": ("gain_r", "gain_b"),
+             "blur": ("blur_sigma", "motion_px"), "noise": ("noise_sigma",),
+             "resolution": ("scale",), "jpeg_quality": ("jpeg_quality",), "aspect": (),
+             "vignetting": ("vignette",)}
 """Which capture parameters reproduce each measured condition."""
 
 
-def falloff(h: int, w: int, a: float, b: float = 0.0) -> np.ndarray:
-    """The lens's relative illumination, 1 - a r² - b r⁴ (r = 1 at the corners), float32."""
+def falloff(h: int, w: int, depth: float, shape: float = 2.0) -> np.ndarray:
+    """The lens's relative illumination, 1 - depth x r^shape (r = 1 at the corners), float32.
+
+    One family holds the usual lenses: shape near 1 falls from the centre on, like the cos⁴ law
+    of a wide lens; 2 is the parabola of a simple lens; 4 and more keep the centre flat and
+    darken only the corners, like a lens hood."""
     y = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / max(h / 2, 1)
     x = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / max(w / 2, 1)
     r2 = (y[:, None] ** 2 + x[None, :] ** 2) * np.float32(0.5)
-    return np.clip(np.float32(1.0) - np.float32(a) * r2 - np.float32(b) * r2 * r2,
-                   np.float32(0.02), np.float32(1.0))
+    fall = np.float32(np.clip(depth, 0.0, 0.98)) * r2 ** np.float32(max(shape, 0.1) / 2)
+    return np.clip(np.float32(1.0) - fall, np.float32(0.02), np.float32(1.0))
 
 
 def apply_capture(rgb: np.ndarray, cap: Capture, seed: int = 0) -> np.ndarray:
@@ -71,8 +77,10 @@ def apply_capture(rgb: np.ndarray, cap: Capture, seed: int = 0) -> np.ndarray:
     gains = np.array([cap.gain * cap.gain_r, cap.gain, cap.gain * cap.gain_b], np.float32)
     if not np.allclose(gains, 1.0):
         x = x * gains
-    if abs(cap.vignette) > 1e-3 or abs(cap.vignette4) > 1e-3:
-        x = x * falloff(x.shape[0], x.shape[1], cap.vignette, cap.vignette4)[..., None]
+    if cap.vignette > 1e-3:
+        x = x * falloff(x.shape[0], x.shape[1], cap.vignette, cap.vignette_shape)[..., None]
+    if abs(cap.gamma - 1.0) > 1e-3:
+        x = np.float32(255.0) * (np.clip(x, 0, 255) / np.float32(255.0)) ** np.float32(cap.gamma)
     img = Image.fromarray(np.clip(x + 0.5, 0, 255).astype(np.uint8))
     if cap.blur_sigma > 0.05:
         img = img.filter(ImageFilter.GaussianBlur(cap.blur_sigma))

@@ -7,6 +7,7 @@ additively (logarithms for multiplicative quantities):
 |--------------|--------------------------------------------|-------------------------------|
 | exposure     | mean luma                                  | darker / brighter light       |
 | contrast     | log of luma std / mean luma                | haze, flat light, low contrast|
+| tone         | Bowley skewness of luma (p95 + p05 - 2 p50)/(p95 - p05) | tone curve, gamma |
 | cast_rg      | mean (R - G) / mean luma                   | white balance (red-green)     |
 | cast_yb      | mean ((R + G) / 2 - B) / mean luma         | white balance (blue-yellow)   |
 | blur         | -log of Laplacian var., noise removed, /luma²| focus, motion, soft lenses    |
@@ -47,6 +48,8 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
     Condition("exposure", T("exposure (brightness)", "露出（明るさ）"),
               T("darker", "暗い")),
     Condition("contrast", T("contrast", "コントラスト"), T("flatter", "低コントラスト")),
+    Condition("tone", T("tone curve (mid-tones)", "トーンカーブ（中間調）"),
+              T("darker mid-tones", "中間調が暗い")),
     Condition("cast_rg", T("colour cast (red-green)", "色かぶり（赤-緑）"),
               T("tinted", "色かぶり")),
     Condition("cast_yb", T("colour cast (blue-yellow, white balance)",
@@ -80,6 +83,16 @@ def blur_measure(sharpness: np.ndarray, noise: np.ndarray, lum: np.ndarray) -> n
     return -np.log10(rel)
 
 
+def tone_skew(p05: np.ndarray, p50: np.ndarray, p95: np.ndarray) -> np.ndarray:
+    """Bowley's quantile skewness of luma, (p95 + p05 - 2 p50) / (p95 - p05): neither a gain
+    nor a linear contrast change moves it, a tone curve does (gamma above 1 darkens the
+    mid-tones and raises it); NaN where the photo is nearly flat."""
+    p05, p50, p95 = (np.asarray(v, float) for v in (p05, p50, p95))
+    width = p95 - p05
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(width >= 4 / 255, (p95 + p05 - 2 * p50) / width, np.nan)
+
+
 def conditions(table: pd.DataFrame) -> pd.DataFrame:
     """One row per table row, one column per condition (NaN for unreadable images)."""
     ok = table["ok"].astype(bool).to_numpy() if "ok" in table else np.ones(len(table), bool)
@@ -97,6 +110,8 @@ def conditions(table: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame({
             "exposure": _num(table, "brightness"),
             "contrast": np.log(np.maximum(_num(table, "contrast") / lum, 1e-3)),
+            "tone": tone_skew(_num(table, "brightness_p05"), _num(table, "brightness_p50"),
+                              _num(table, "brightness_p95")),
             "cast_rg": _num(table, "cast_rg") / lum,
             "cast_yb": _num(table, "cast_yb") / lum,
             "blur": blur_measure(_num(table, "sharpness"), _num(table, "noise"), lum),
@@ -122,7 +137,7 @@ def measure_image(rgb: np.ndarray, jpeg_quality: float | None = None) -> dict[st
     return {str(k): float(v) for k, v in conditions(row).iloc[0].items()}
 
 
-SCALE_FLOOR = {"exposure": 0.01, "contrast": 0.03, "cast_rg": 0.01, "cast_yb": 0.01,
+SCALE_FLOOR = {"exposure": 0.01, "contrast": 0.03, "tone": 0.02, "cast_rg": 0.01, "cast_yb": 0.01,
                "blur": 0.03, "noise": 0.4, "resolution": 0.05, "jpeg_quality": 2.0,
                "aspect": 0.02, "vignetting": 0.03}
 """Smallest spread assumed per condition, so a perfectly uniform lab set (every photo at JPEG
@@ -204,18 +219,17 @@ def small_luma(rgb: np.ndarray, side: int = PROFILE_SIDE) -> np.ndarray:
 
 
 def radial_profile(g: np.ndarray) -> np.ndarray:
-    """Mean brightness rank (0-1, within the photo) of each outer ring minus the centre disc's,
-    for luma `g` (`small_luma`): ranks do not move under any global tone curve (gain, gamma,
-    contrast), so only a change that depends on the position, such as lens fall-off, lowers
-    them (len(RINGS) - 1 values)."""
+    """How much darker each outer ring of luma `g` (`small_luma`) is than the centre disc: the
+    difference of mean log luma, over the photo's standard deviation of log luma. A gain adds a
+    constant to log luma and a gamma multiplies it, so neither moves the profile; only a change
+    that depends on the position, such as lens fall-off, does. Unlike brightness ranks, it keeps
+    growing as the corners get darker (len(RINGS) - 1 values)."""
     sh, sw = g.shape
     y = (np.arange(sh) - (sh - 1) / 2) / (sh / 2)
     x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
     r = np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
-    flat = g.ravel()
-    order = np.empty(flat.size)
-    order[np.argsort(flat, kind="stable")] = np.arange(flat.size) / max(flat.size - 1, 1)
-    rank = order.reshape(g.shape)
-    means = [float(rank[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
+    logs = np.log(np.asarray(g, np.float64) + 2.0)  # + 2 levels: black pixels stay finite
+    spread = max(float(logs.std()), 1e-3)
+    means = [float(logs[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
              for lo, hi in RINGS]
-    return np.array(means[1:]) - means[0]
+    return (np.array(means[1:]) - means[0]) / spread

@@ -21,7 +21,7 @@ from pitfalls.features.properties import WORK_SIDE
 from pitfalls.field.capture import Capture, apply_capture, falloff
 from pitfalls.field.conditions import measure_image
 
-SIMULATED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise", "resolution",
+SIMULATED = ("exposure", "contrast", "tone", "cast_rg", "cast_yb", "blur", "noise", "resolution",
              "jpeg_quality", "vignetting")
 """Conditions the capture model reproduces (aspect ratio would need cropping the scene)."""
 
@@ -83,31 +83,73 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
     return 0.5 * (lo + hi) * scale_up
 
 
-VIGNETTE_GRID = [(a, b) for a in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3)
-                 for b in (0.0, 0.3, 0.6)]
-"""Fall-offs (a, b of 1 - a r² - b r⁴) tried by `fit_vignette`."""
-MIN_RANK_DROP = 0.04
-"""Smallest drop of an outer ring's median brightness rank that `fit_vignette` acts on."""
+VIGNETTE_DEPTHS = tuple(float(d) for d in np.linspace(0.05, 0.95, 19))
+VIGNETTE_SHAPES = (0.8, 1.0, 1.4, 2.0, 3.0, 4.5, 7.0)
+"""The grid of fall-offs 1 - depth x r^shape that `fit_vignette` starts from."""
+MIN_PROFILE_DROP = 0.1
+"""Smallest darkening of an outer ring (`conditions.radial_profile`, in standard deviations of
+log luma) that `fit_vignette` acts on."""
 
 
 def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float, float]:
-    """The fall-off (a, b) of 1 - a r² - b r⁴ whose replay on the lab photos' small lumas
-    (`conditions.small_luma`) best matches the field's median radial profile (brightness ranks,
-    so a tone curve does not pass for vignetting); (0, 0) when no grid point beats none."""
+    """The fall-off (depth, shape) of 1 - depth x r^shape whose replay on the lab photos' small
+    lumas (`conditions.small_luma`) best matches the field's mean radial profile (in log luma
+    over its spread, so a tone curve does not pass for vignetting): the best point of a grid,
+    refined by Nelder-Mead; (0, 2) when the field's outer rings are no darker than the lab's."""
+    from scipy.optimize import minimize
+
     from pitfalls.field.conditions import radial_profile
 
-    goal = np.nanmedian(np.array([radial_profile(g) for g in field]), axis=0)
-    now = np.nanmedian(np.array([radial_profile(g) for g in lab]), axis=0)
-    if float(np.max(now - goal)) < MIN_RANK_DROP:  # the outer rings are no darker
-        return 0.0, 0.0
-    best, best_err = (0.0, 0.0), np.inf
-    for a, b in VIGNETTE_GRID:
-        prof = np.nanmedian(np.array([radial_profile(g * falloff(g.shape[0], g.shape[1], a, b))
-                                      for g in lab]), axis=0)
-        err = float(np.sum((prof - goal) ** 2))
-        if err < best_err - 1e-12:
-            best, best_err = (a, b), err
-    return best
+    goal = np.nanmean(np.array([radial_profile(g) for g in field]), axis=0)
+    now = np.nanmean(np.array([radial_profile(g) for g in lab]), axis=0)
+    if float(np.max(now - goal)) < MIN_PROFILE_DROP:  # the outer rings are no darker
+        return 0.0, 2.0
+    falls: dict[tuple[int, int], dict[tuple[float, float], np.ndarray]] = {}
+
+    def err(depth: float, shape: float) -> float:
+        depth, shape = float(np.clip(depth, 0.0, 0.98)), float(np.clip(shape, 0.5, 10.0))
+        profs = []
+        for g in lab:
+            cache = falls.setdefault(g.shape, {})
+            fall = cache.get((depth, shape))
+            if fall is None:
+                fall = cache[(depth, shape)] = falloff(g.shape[0], g.shape[1], depth, shape)
+            profs.append(radial_profile(g * fall))
+        return float(np.sum((np.nanmean(np.array(profs), axis=0) - goal) ** 2))
+
+    start = min(((d, q) for d in VIGNETTE_DEPTHS for q in VIGNETTE_SHAPES),
+                key=lambda dq: err(*dq))
+    sol = minimize(lambda x: err(float(x[0]), float(x[1])), np.array(start),
+                   method="Nelder-Mead", options={"xatol": 0.01, "fatol": 1e-7, "maxiter": 60})
+    best = sol.x if sol.fun < err(*start) else np.array(start)
+    return float(np.clip(best[0], 0.0, 0.98)), float(np.clip(best[1], 0.5, 10.0))
+
+
+def _tone_gamma(rgb: np.ndarray, cap: Capture, shift: float) -> float:
+    """The gamma that moves the photo's luma skewness (`conditions.tone_skew`) by `shift`, as
+    rendered under `cap` so far: a tone curve maps every luma quantile, so the skewness after
+    gamma g is a closed form of the three quantiles, solved by bisection in [1/3, 3]."""
+    from pitfalls.field.conditions import small_luma, tone_skew
+
+    shown = apply_capture(rgb, cap) if cap != Capture() else rgb
+    q = np.clip(np.quantile(small_luma(shown, 128) / 255.0, [0.05, 0.5, 0.95]), 1e-3, 1.0)
+
+    def skew(g: float) -> float:
+        a, b, c = q ** g
+        return float(tone_skew(np.array(a), np.array(b), np.array(c)))
+
+    target = skew(1.0) + shift
+    if not np.isfinite(target):
+        return 1.0
+    lo, hi = 1.0 / 3.0, 3.0
+    if skew(lo) >= target:
+        return lo
+    if skew(hi) <= target:
+        return hi
+    for _ in range(20):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if skew(mid) < target else (lo, mid)
+    return float(np.sqrt(lo * hi))
 
 
 def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
@@ -122,11 +164,16 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         return None if v is None or not np.isfinite(v) else float(v)
 
     cap = base or Capture()
-    if (t := want("exposure")) is not None and now["exposure"] > 1e-3:
-        dim = float(np.mean(falloff(16, 16, cap.vignette, cap.vignette4)))  # already darker
-        cap = replace(cap, gain=float(np.clip(t / now["exposure"] / dim, 0.1, 4.0)))
+    if (t := want("tone")) is not None and np.isfinite(now.get("tone", np.nan)):
+        cap = replace(cap, gamma=_tone_gamma(rgb, cap, t - now["tone"]))
+    toned = now
+    if cap != Capture() and (want("exposure") is not None or want("contrast") is not None):
+        toned = measure_image(apply_capture(rgb, cap))  # the fall-off and gamma already moved them
+    if (t := want("exposure")) is not None and toned["exposure"] > 1e-3:
+        cap = replace(cap, gain=float(np.clip((t / toned["exposure"]) ** (1.0 / cap.gamma),
+                                              0.1, 4.0)))
     if (t := want("contrast")) is not None:
-        cap = replace(cap, contrast=float(np.clip(np.exp(t - now["contrast"]), 0.2, 3.0)))
+        cap = replace(cap, contrast=float(np.clip(np.exp(t - toned["contrast"]), 0.2, 3.0)))
     rg, yb = want("cast_rg"), want("cast_yb")
     if rg is not None or yb is not None:
         x = rgb.reshape(-1, 3).mean(axis=0) / 255.0
@@ -212,7 +259,7 @@ def _gap(replay: pd.DataFrame, field: pd.DataFrame, lab: pd.DataFrame, names: li
     return total
 
 
-REFINED = ("exposure", "contrast", "cast_rg", "cast_yb", "blur", "noise")
+REFINED = ("exposure", "contrast", "tone", "cast_rg", "cast_yb", "blur", "noise")
 """Conditions that interact in the camera's order (vignetting darkens and adds contrast, blur
 removes noise...), so their targets are corrected from what the first replay reached."""
 

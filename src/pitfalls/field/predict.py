@@ -11,7 +11,7 @@ accuracy, applied to the field photos.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from pitfalls.context import Context
 from pitfalls.decode import DecodeError, decode_bytes
-from pitfalls.evaluation.metrics import proportion_interval
+from pitfalls.evaluation.metrics import jeffreys_interval, proportion_interval
 from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
 from pitfalls.field.conditions import conditions, small_luma
@@ -37,6 +37,10 @@ APPLY_P = 0.05
 real shift costs more here than simulating a small one)."""
 VIGNETTE_IMAGES = 80
 """Evaluation photos the fall-off is fitted on."""
+MULTIPLICATIVE = ("gain", "contrast", "gain_r", "gain_b", "scale", "gamma")
+"""Capture parameters whose neutral value is 1 and which act as factors (extrapolated in logs)."""
+MAX_PUSH = 3.0
+"""Largest factor by which `extrapolate` scales a parameter's departure from neutral."""
 
 
 @dataclass
@@ -66,6 +70,8 @@ class FieldPrediction:
     sweep: list[dict[str, Any]] = field(default_factory=list)
     capture: dict[str, float] = field(default_factory=dict)
     unreproduced: list[dict[str, Any]] = field(default_factory=list)
+    pushed_accuracy: float | None = None
+    """Accuracy of the replay pushed on to close the unreproduced conditions (`extrapolate`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -74,6 +80,18 @@ class FieldPrediction:
 def _accuracy_ci(correct: np.ndarray) -> list[float]:
     """95% interval of an accuracy (never [1, 1] when every answer is right)."""
     lo, hi = proportion_interval(np.asarray(correct, dtype=float), np.ones(len(correct)))
+    return [float(lo), float(hi)]
+
+
+def _predictive_ci(correct: np.ndarray, n_field: int) -> list[float]:
+    """95% interval of the accuracy the model will reach on `n_field` field photos, from its
+    right answers on the replayed lab photos: both samples' noise, as a Jeffreys interval on the
+    effective sample size 1 / (1/n_lab + 1/n_field)."""
+    n = len(correct)
+    if n == 0 or n_field <= 0:
+        return _accuracy_ci(correct)
+    n_eff = 1.0 / (1.0 / n + 1.0 / n_field)
+    lo, hi = jeffreys_interval(float(np.mean(correct)) * n_eff, n_eff)
     return [float(lo), float(hi)]
 
 
@@ -94,6 +112,39 @@ class _Model:
         step = self.runner.spec.batch_size
         out = [self.runner.probabilities(images[i:i + step]) for i in range(0, len(images), step)]
         return np.vstack(out) if out else np.zeros((0, len(self.classes)))
+
+
+def extrapolate(cap: Capture, factors: dict[str, float]) -> Capture:
+    """`cap` with each named parameter's departure from neutral scaled by its factor (in logs
+    for the multiplicative ones), as if the fit had gone that much further."""
+    changes: dict[str, Any] = {}
+    for name, k in factors.items():
+        v = getattr(cap, name)
+        if v is None:
+            continue
+        if name in MULTIPLICATIVE:
+            changes[name] = float(np.clip(max(float(v), 1e-3) ** k, 0.05, 4.0))
+        else:
+            changes[name] = float(max(float(v) * k, 0.0))
+    return replace(cap, **changes)
+
+
+def push_factors(missed: list[dict[str, Any]]) -> dict[str, float]:
+    """Per capture parameter, how far the fit must go on to close each condition it left
+    open: the gap before the fit over the way the fit moved it (capped at MAX_PUSH; a
+    condition the fit did not move, or moved the wrong way, is pushed by MAX_PUSH)."""
+    out: dict[str, float] = {}
+    for m in missed:
+        before, after = float(m["before"]), float(m["after"])
+        moved = before - after
+        k = before / moved if abs(moved) > 1e-6 and before / moved > 0 else MAX_PUSH
+        for param in PARAMS_OF.get(str(m["condition"]), ()):
+            if param != "jpeg_quality":
+                k_param = float(np.clip(k, 0.0, MAX_PUSH))
+                # two conditions on one parameter: the stronger push
+                if abs(np.log(max(k_param, 1e-3))) > abs(np.log(max(out.get(param, 1.0), 1e-3))):
+                    out[param] = k_param
+    return out
 
 
 def simulated_conditions(ctx: Context) -> list[str]:
@@ -150,7 +201,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         if "vignetting" in simulated and field_images:
             a, b = fit_vignette([small_luma(p.rgb) for p in photos[:VIGNETTE_IMAGES]],
                                 [small_luma(im) for im in field_images])
-            base = Capture(vignette=a, vignette4=b)
+            base = Capture(vignette=a, vignette_shape=b)
         captures, replayed, replay_cond = fit_set(
             [p.rgb for p in photos], [p.quality for p in photos], lab_cond, field_cond,
             simulated, seed, base=base)
@@ -196,8 +247,18 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
             accs.append(float((run([cap], sub).argmax(axis=1) == y[sub]).mean()))
         curves.append({"condition": name, "label": dict(label), "param": param,
                       "severity": [float(v) for v in values], "accuracy": accs})
-    replay_ci = _accuracy_ci(field_ok)  # never [1, 1]: the interval keeps it
+    n_field = int(fs.ok.sum())
+    replay_ci = _predictive_ci(field_ok, n_field)  # never [1, 1]: the interval keeps it
     ci = [min(est["ci"][0], replay_ci[0]), max(est["ci"][1], replay_ci[1])]
+    pushed = None
+    if missed:  # the truth may lie as far again as the fit fell short: the interval spans it
+        factors = push_factors(missed)
+        further = [extrapolate(c, factors) for c in captures]
+        if further != captures:
+            pushed_ok = run(further).argmax(axis=1) == y
+            pushed = float(pushed_ok.mean())
+            pushed_ci = _predictive_ci(pushed_ok, n_field)
+            ci = [min(ci[0], pushed_ci[0]), max(ci[1], pushed_ci[1])]
     return FieldPrediction(
         lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
         predicted_field_accuracy=float(est["estimate"]), ci=ci,
@@ -206,4 +267,4 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
         n_field=len(field_images),
         simulated=simulated, costs=cost_list, sweep=curves, capture=summarise(captures),
-        unreproduced=missed)
+        unreproduced=missed, pushed_accuracy=pushed)

@@ -78,12 +78,14 @@ def atc_estimate(ref: Reference, records: pd.DataFrame) -> Estimate:
 
 
 def replay_below_range_p(est: Estimate, low: float) -> float:
-    """One-sided p-value that a replay estimate is below `low`, from its bootstrap interval
-    (taken as normal: the standard error is the 95% interval's width over 3.92)."""
+    """One-sided p-value that a replay estimate is below `low`, from its interval's upper side:
+    the truth would have to reach `low` from below, and an accuracy interval is skewed, so the
+    upper half-width (over 1.96, taken as normal) is the one that measures that."""
     from scipy.stats import norm
 
-    se = max((est.ci[1] - est.ci[0]) / (2 * norm.ppf(0.5 + LEVEL / 2)), 1e-6)
-    return float(norm.cdf((float(est.value or 0.0) - low) / se))
+    value = float(est.value or 0.0)
+    se = max((est.ci[1] - value) / norm.ppf(0.5 + LEVEL / 2), 1e-6)
+    return float(norm.cdf((value - low) / se))
 
 
 def below_range_p(value: float, n: int, n_ref: int, low: float) -> float:
