@@ -78,14 +78,19 @@ def atc_estimate(ref: Reference, records: pd.DataFrame) -> Estimate:
 
 
 def replay_below_range_p(est: Estimate, low: float) -> float:
-    """One-sided p-value that a replay estimate is below `low`, from its interval's upper side:
-    the truth would have to reach `low` from below, and an accuracy interval is skewed, so the
-    upper half-width (over 1.96, taken as normal) is the one that measures that."""
+    """One-sided p-value that a replay estimate is below `low`: the binomial test of its value
+    on the effective sample size its 95% interval implies (v(1 - v) x (3.92 / width)²), with
+    the binomial's CDF continued to fractional counts by the regularised incomplete beta. A normal
+    approximation from the width lost power where the interval is skewed (near 1)."""
+    from scipy.special import betainc
     from scipy.stats import norm
 
     value = float(est.value or 0.0)
-    se = max((est.ci[1] - value) / norm.ppf(0.5 + LEVEL / 2), 1e-6)
-    return float(norm.cdf((value - low) / se))
+    width = max(est.ci[1] - est.ci[0], 1e-6)
+    v = min(max(value, 1e-3), 1 - 1e-3)
+    n_eff = v * (1 - v) * (2 * norm.ppf(0.5 + LEVEL / 2) / width) ** 2
+    k = value * n_eff
+    return float(betainc(max(n_eff - k, 1e-9), k + 1.0, 1.0 - min(max(low, 0.0), 1.0)))
 
 
 def below_range_p(value: float, n: int, n_ref: int, low: float) -> float:
