@@ -56,10 +56,15 @@ def test_gamma_recovered_from_other_scenes(lab: list[np.ndarray],
     names = ["exposure", "contrast", "tone"]
     caps, shown, replay = fit_set(lab, [None] * len(lab), table(lab), table(field), names)
     assert 1.35 < float(np.median([c.gamma for c in caps])) < 1.9
+    # other scenes differ a little from the lab's, so even the field's own camera applied to
+    # the lab photos misses the field's medians: the replay must come as close, give or take a
+    # fifth of the lab's spread
     f = table(field)
-    for n in names:  # the replay reaches the field's medians within a fifth of the lab's spread
+    own = table([tone_curve(im, rng, gamma=1.6) for im in lab])
+    for n in names:
         spread = float(table(lab)[n].std())
-        assert abs(float(replay[n].median() - f[n].median())) < 0.2 * spread, n
+        reached = abs(float(replay[n].median() - f[n].median()))
+        assert reached < abs(float(own[n].median() - f[n].median())) + 0.2 * spread, n
 
 
 def test_cos4_falloff_recovered_from_other_scenes(lab: list[np.ndarray],
@@ -137,3 +142,18 @@ def test_replay_p_value_holds_its_false_alarm_rate() -> None:
 
     assert float(np.mean(p_at(0.9) < 0.05)) < 0.07
     assert float(np.mean(p_at(0.7) < 0.05)) > 0.9
+
+
+def test_fit_spread_shrinks_with_more_field_photos() -> None:
+    from pitfalls.field.predict import fit_spread
+
+    rng = np.random.default_rng(6)
+    lab = pd.DataFrame({"exposure": rng.normal(0.5, 0.05, 200)})
+    costs = [{"conditions": ["exposure"], "cost": 0.2}]
+
+    def spread(n: int, cost: float = 0.2) -> float:
+        field = pd.DataFrame({"exposure": rng.normal(0.4, 0.05, n)})
+        return fit_spread(lab, field, [{**costs[0], "cost": cost}], seed=1)
+
+    assert spread(20) > 2.5 * spread(400) > 0
+    assert spread(50, cost=0.0) == 0.0

@@ -125,31 +125,43 @@ def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float,
     return float(np.clip(best[0], 0.0, 0.98)), float(np.clip(best[1], 0.5, 10.0))
 
 
-def _tone_gamma(rgb: np.ndarray, cap: Capture, shift: float) -> float:
-    """The gamma that moves the photo's luma skewness (`conditions.tone_skew`) by `shift`, as
-    rendered under `cap` so far: a tone curve maps every luma quantile, so the skewness after
-    gamma g is a closed form of the three quantiles, solved by bisection in [1/3, 3]."""
-    from pitfalls.field.conditions import small_luma, tone_skew
+def _gamma_for(rgb: np.ndarray, cap: Capture, shifts: dict[str, float]) -> float:
+    """The gamma that moves the photo's `tone` (luma skewness, `conditions.tone_skew`) and/or
+    `contrast` (log of luma std over mean) by the given shifts, as rendered under `cap` so far:
+    per condition a bisection in [1/3, 3] on the scan's working copy, the curve applied to each
+    channel and read as the features are (luma to the power gamma overstated the gamma by a
+    seventh on colourful photos); with both, the geometric mean of the two."""
+    from pitfalls.features.properties import luma, working_copy
+    from pitfalls.field.conditions import tone_skew
 
     shown = apply_capture(rgb, cap) if cap != Capture() else rgb
-    q = np.clip(np.quantile(small_luma(shown, 128) / 255.0, [0.05, 0.5, 0.95]), 1e-3, 1.0)
+    work = working_copy(shown)
 
-    def skew(g: float) -> float:
-        a, b, c = q ** g
+    def measure(name: str, g: float) -> float:
+        y = luma(work ** np.float32(g))
+        if name == "contrast":
+            return float(np.log(max(float(y.std()), 1e-4) / max(float(y.mean()), 1e-3)))
+        level = np.rint(y * 255.0).ravel()
+        a, b, c = np.quantile(level, [0.05, 0.5, 0.95], method="inverted_cdf") / 255.0
         return float(tone_skew(np.array(a), np.array(b), np.array(c)))
 
-    target = skew(1.0) + shift
-    if not np.isfinite(target):
-        return 1.0
-    lo, hi = 1.0 / 3.0, 3.0
-    if skew(lo) >= target:
-        return lo
-    if skew(hi) <= target:
-        return hi
-    for _ in range(20):
-        mid = float(np.sqrt(lo * hi))
-        lo, hi = (mid, hi) if skew(mid) < target else (lo, mid)
-    return float(np.sqrt(lo * hi))
+    logs = []
+    for name, shift in shifts.items():
+        target = measure(name, 1.0) + shift
+        if not np.isfinite(target):
+            continue
+        lo, hi = 1.0 / 3.0, 3.0
+        if measure(name, lo) >= target:
+            logs.append(np.log(lo))
+            continue
+        if measure(name, hi) <= target:
+            logs.append(np.log(hi))
+            continue
+        for _ in range(16):
+            mid = float(np.sqrt(lo * hi))
+            lo, hi = (mid, hi) if measure(name, mid) < target else (lo, mid)
+        logs.append(0.5 * np.log(lo * hi))
+    return float(np.exp(np.mean(logs))) if logs else 1.0
 
 
 def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
@@ -164,11 +176,15 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         return None if v is None or not np.isfinite(v) else float(v)
 
     cap = base or Capture()
-    if (t := want("tone")) is not None and np.isfinite(now.get("tone", np.nan)):
-        cap = replace(cap, gamma=_tone_gamma(rgb, cap, t - now["tone"]))
-    toned = now
-    if cap != Capture() and (want("exposure") is not None or want("contrast") is not None):
-        toned = measure_image(apply_capture(rgb, cap))  # the fall-off and gamma already moved them
+    shifts = {name: float(t - now[name]) for name, t in (("tone", want("tone")),
+                                                          ("contrast", want("tone_contrast")))
+              if t is not None and np.isfinite(now.get(name, np.nan))}
+    if "tone" in shifts:  # the tone curve (and the contrast it alone must explain)
+        cap = replace(cap, gamma=_gamma_for(rgb, cap, shifts))
+    toned, shown0 = now, rgb
+    if cap != Capture():  # the fall-off and the tone curve already moved the others
+        shown0 = apply_capture(rgb, cap)
+        toned = measure_image(shown0)
     if (t := want("exposure")) is not None and toned["exposure"] > 1e-3:
         cap = replace(cap, gain=float(np.clip((t / toned["exposure"]) ** (1.0 / cap.gamma),
                                               0.1, 4.0)))
@@ -176,11 +192,12 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
         cap = replace(cap, contrast=float(np.clip(np.exp(t - toned["contrast"]), 0.2, 3.0)))
     rg, yb = want("cast_rg"), want("cast_yb")
     if rg is not None or yb is not None:
-        x = rgb.reshape(-1, 3).mean(axis=0) / 255.0
+        x = shown0.reshape(-1, 3).mean(axis=0) / 255.0
         gr, gb = _cast_gains((float(x[0]), float(x[1]), float(x[2])),
-                             rg if rg is not None else now["cast_rg"],
-                             yb if yb is not None else now["cast_yb"])
-        cap = replace(cap, gain_r=gr, gain_b=gb)
+                             rg if rg is not None else toned["cast_rg"],
+                             yb if yb is not None else toned["cast_yb"])
+        # the gains act before the tone curve, which raises them to its power
+        cap = replace(cap, gain_r=gr ** (1.0 / cap.gamma), gain_b=gb ** (1.0 / cap.gamma))
     if (t := want("blur")) is not None:
         from pitfalls.features.properties import working_copy
 
@@ -283,13 +300,26 @@ def fit_set(images: list[np.ndarray], qualities: list[float | None], lab: pd.Dat
         return caps, shown, pd.DataFrame([measure_image(s) for s in shown])
 
     goal = targets
-    best = attempt(targets)
+    if "tone" in names and "contrast" in names:
+        # a tone curve moves the contrast too: fit a linear contrast change as well only where
+        # the curve leaves the contrast unexplained (two free tone parameters soak up the
+        # difference between the lab's and the field's scenes)
+        alone = targets.rename(columns={"contrast": "tone_contrast"})
+        best = attempt(alone)
+        if not unreproduced(lab, best[2], field, ["contrast"]):
+            names = [n for n in names if n != "contrast"]
+            targets = goal = alone
+        else:
+            best = attempt(targets)
+    else:
+        best = attempt(targets)
     tuned = [n for n in names if n in REFINED]
     gap = _gap(best[2], field, lab, tuned)
     for _ in range(rounds if tuned else 0):
         corrected = targets.copy()
-        for n in tuned:
-            corrected[n] = corrected[n] + (goal[n] - best[2][n].to_numpy(float))
+        for n in [*tuned, *(["tone_contrast"] if "tone_contrast" in targets else [])]:
+            reached = best[2][n.removeprefix("tone_")].to_numpy(float)
+            corrected[n] = corrected[n] + (goal[n] - reached)
         trial = attempt(corrected)
         trial_gap = _gap(trial[2], field, lab, tuned)
         if trial_gap >= gap:

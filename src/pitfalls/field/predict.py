@@ -11,11 +11,13 @@ accuracy, applied to the field photos.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pitfalls.context import Context
 from pitfalls.decode import DecodeError, decode_bytes
@@ -37,6 +39,8 @@ APPLY_P = 0.05
 real shift costs more here than simulating a small one)."""
 VIGNETTE_IMAGES = 80
 """Evaluation photos the fall-off is fitted on."""
+FIELD_RESAMPLES = 400
+"""Bootstrap resamples of the field photos' conditions behind `fit_spread`."""
 MULTIPLICATIVE = ("gain", "contrast", "gain_r", "gain_b", "scale", "gamma")
 """Capture parameters whose neutral value is 1 and which act as factors (extrapolated in logs)."""
 MAX_PUSH = 3.0
@@ -72,6 +76,8 @@ class FieldPrediction:
     unreproduced: list[dict[str, Any]] = field(default_factory=list)
     pushed_accuracy: float | None = None
     """Accuracy of the replay pushed on to close the unreproduced conditions (`extrapolate`)."""
+    fit_sd: float = 0.0
+    """Spread of the replayed accuracy from fitting to a sample of field photos (`fit_spread`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -147,6 +153,58 @@ def push_factors(missed: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def fit_spread(lab: pd.DataFrame, field: pd.DataFrame, costs: list[dict[str, Any]],
+               seed: int = 0) -> float:
+    """Standard deviation of the replayed accuracy that comes from fitting to a sample of field
+    photos: per condition group, the bootstrap spread of the field's median (in lab standard
+    deviations), carried to accuracy by what the group costs per standard deviation it moved.
+
+    Refitting the whole capture per resample was tried first: on a sample of evaluation photos
+    small enough to afford, each photo's target jumps between neighbouring field quantiles, and
+    that noise, not the fit's, set the spread (9 points at 100 field photos)."""
+    from pitfalls.field.conditions import robust_scale
+
+    rng = np.random.default_rng(seed + 17)
+    total = 0.0
+    for group in costs:
+        best: tuple[float, float] | None = None  # (|gap| in lab SDs, bootstrap SD of the median)
+        for name in group["conditions"]:
+            a = lab[name].to_numpy(float)
+            f = field[name].to_numpy(float)
+            a, f = a[np.isfinite(a)], f[np.isfinite(f)]
+            if len(a) < 3 or len(f) < 3:
+                continue
+            scale = robust_scale(a, name)
+            medians = np.median(f[rng.integers(0, len(f), (FIELD_RESAMPLES, len(f)))], axis=1)
+            gap = abs(float(np.median(f) - np.median(a))) / scale
+            if best is None or gap > best[0]:
+                best = (gap, float(np.std(medians)) / scale)
+        if best is not None:
+            total += (abs(float(group["cost"])) / max(best[0], 0.5) * best[1]) ** 2
+    return float(np.sqrt(total))
+
+
+def widen(ci: list[float], value: float, sd: float) -> list[float]:
+    """`ci` around `value` with an independent error of standard deviation `sd` added to each
+    side in quadrature."""
+    z = 1.959963984540054
+    lo = value - float(np.hypot(value - ci[0], z * sd))
+    hi = value + float(np.hypot(ci[1] - value, z * sd))
+    return [max(lo, 0.0), min(hi, 1.0)]
+
+
+def _sweep(accuracy_under: Callable[[Capture], float], neutral: float) -> list[dict[str, Any]]:
+    """Accuracy against each SWEEP condition's severities (`neutral`: the lab photos as they
+    are, for the step that changes nothing)."""
+    curves = []
+    for name, (label, param, values) in SWEEP.items():
+        caps = [sweep_capture(param, v) for v in values]
+        accs = [neutral if cap == Capture() else accuracy_under(cap) for cap in caps]
+        curves.append({"condition": name, "label": dict(label), "param": param,
+                       "severity": [float(v) for v in values], "accuracy": accs})
+    return curves
+
+
 def simulated_conditions(ctx: Context) -> list[str]:
     cmp = comparison(ctx)
     return [c for c in cmp.loc[cmp["p_value"] < APPLY_P, "condition"] if c in SIMULATED]
@@ -173,13 +231,14 @@ def _lab_photos(ctx: Context, net: _Model, rng: np.random.Generator
 
 
 def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
-                  seed: int = 0, sweep: bool = True,
-                  field_photos: bool = True, costs: bool = True) -> FieldPrediction | None:
+                  seed: int = 0, sweep: bool = True, field_photos: bool = True,
+                  costs: bool = True) -> FieldPrediction | None:
     """Predicted field accuracy of `model` (None without labelled evaluation photos); `sweep`
     False skips the severity sweep (the report's curves); `field_photos` False uses the field
     set's measured conditions only (a monitoring window has features, not images), so neither
     the vignetting fit nor ATC on the field photos runs; `costs` False skips what each condition
-    alone costs (a model run per condition group; the monitor needs only the estimate)."""
+    alone costs (a model run per condition group; the monitor needs only the estimate) and with
+    them the fit's own uncertainty (`fit_spread`)."""
     fs: FieldSet = ctx.extras["field"]
     t = ctx.table
     net = _Model(model, spec, sorted({str(v) for v in t["label"].dropna()}))
@@ -236,19 +295,14 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     atc_value = atc(lab_probs, lab_ok, field_probs) if field_images else None
     est = field_estimate(replay_probs, field_ok, field_probs, seed)
     sub = sorted(rng.choice(len(photos), min(SWEEP_IMAGES, len(photos)), replace=False).tolist())
-    curves = []
-    for name, (label, param, values) in (SWEEP.items() if sweep else ()):
-        accs = []
-        for v in values:
-            cap = sweep_capture(param, v)
-            if cap == Capture():  # the neutral step: the lab photos as they are
-                accs.append(float(lab_ok[sub].mean()))
-                continue
-            accs.append(float((run([cap], sub).argmax(axis=1) == y[sub]).mean()))
-        curves.append({"condition": name, "label": dict(label), "param": param,
-                      "severity": [float(v) for v in values], "accuracy": accs})
+    curves = _sweep(lambda cap: float((run([cap], sub).argmax(axis=1) == y[sub]).mean()),
+                    float(lab_ok[sub].mean())) if sweep else []
     n_field = int(fs.ok.sum())
     replay_ci = _predictive_ci(field_ok, n_field)  # never [1, 1]: the interval keeps it
+    fit_sd = 0.0
+    if cost_list and n_field >= 3:
+        fit_sd = fit_spread(lab_cond, field_cond, cost_list, seed)
+        replay_ci = widen(replay_ci, float(field_ok.mean()), fit_sd)
     ci = [min(est["ci"][0], replay_ci[0]), max(est["ci"][1], replay_ci[1])]
     pushed = None
     if missed:  # the truth may lie as far again as the fit fell short: the interval spans it
@@ -267,4 +321,4 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
         n_field=len(field_images),
         simulated=simulated, costs=cost_list, sweep=curves, capture=summarise(captures),
-        unreproduced=missed, pushed_accuracy=pushed)
+        unreproduced=missed, pushed_accuracy=pushed, fit_sd=fit_sd)
