@@ -52,15 +52,15 @@ def test_tone_moves_with_a_tone_curve_not_with_gain_or_contrast(lab: list[np.nda
 def test_gamma_recovered_from_other_scenes(lab: list[np.ndarray],
                                            other: list[np.ndarray]) -> None:
     rng = np.random.default_rng(1)
-    field = [tone_curve(im, rng, gamma=1.6) for im in other]
+    field = [tone_curve(im, rng, gamma=2.0) for im in other]
     names = ["exposure", "contrast", "tone"]
     caps, shown, replay = fit_set(lab, [None] * len(lab), table(lab), table(field), names)
-    assert 1.35 < float(np.median([c.gamma for c in caps])) < 1.9
+    assert 1.7 < float(np.median([c.gamma for c in caps])) < 2.4
     # other scenes differ a little from the lab's, so even the field's own camera applied to
     # the lab photos misses the field's medians: the replay must come as close, give or take a
     # fifth of the lab's spread
     f = table(field)
-    own = table([tone_curve(im, rng, gamma=1.6) for im in lab])
+    own = table([tone_curve(im, rng, gamma=2.0) for im in lab])
     for n in names:
         spread = float(table(lab)[n].std())
         reached = abs(float(replay[n].median() - f[n].median()))

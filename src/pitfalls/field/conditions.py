@@ -218,18 +218,39 @@ def small_luma(rgb: np.ndarray, side: int = PROFILE_SIDE) -> np.ndarray:
     return small @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
+def _radii(shape: tuple[int, ...]) -> np.ndarray:
+    """Each pixel's distance from the centre, 1 at the corners."""
+    sh, sw = shape[:2]
+    y = (np.arange(sh) - (sh - 1) / 2) / (sh / 2)
+    x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
+    return np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
+
+
+def _ring_means(values: np.ndarray) -> np.ndarray:
+    """Mean of `values` in each ring of RINGS."""
+    r = _radii(values.shape)
+    return np.array([float(values[(r >= lo) & (r < hi)].mean())
+                     if ((r >= lo) & (r < hi)).any() else np.nan for lo, hi in RINGS])
+
+
+def rank_profile(g: np.ndarray) -> np.ndarray:
+    """Mean brightness rank (0-1, within the photo) of each outer ring minus the centre disc's,
+    for luma `g` (`small_luma`): ranks do not move under any global tone curve, so only a
+    change that depends on the position, such as lens fall-off, lowers them; they stop moving
+    once the corners are the darkest pixels (len(RINGS) - 1 values)."""
+    flat = g.ravel()
+    order = np.empty(flat.size)
+    order[np.argsort(flat, kind="stable")] = np.arange(flat.size) / max(flat.size - 1, 1)
+    means = _ring_means(order.reshape(g.shape))
+    return means[1:] - means[0]
+
+
 def radial_profile(g: np.ndarray) -> np.ndarray:
     """How much darker each outer ring of luma `g` (`small_luma`) is than the centre disc: the
     difference of mean log luma, over the photo's standard deviation of log luma. A gain adds a
-    constant to log luma and a gamma multiplies it, so neither moves the profile; only a change
-    that depends on the position, such as lens fall-off, does. Unlike brightness ranks, it keeps
-    growing as the corners get darker (len(RINGS) - 1 values)."""
-    sh, sw = g.shape
-    y = (np.arange(sh) - (sh - 1) / 2) / (sh / 2)
-    x = (np.arange(sw) - (sw - 1) / 2) / (sw / 2)
-    r = np.sqrt((y[:, None] ** 2 + x[None, :] ** 2) / 2)
-    logs = np.log(np.asarray(g, np.float64) + 2.0)  # + 2 levels: black pixels stay finite
-    spread = max(float(logs.std()), 1e-3)
-    means = [float(logs[(r >= lo) & (r < hi)].mean()) if ((r >= lo) & (r < hi)).any() else np.nan
-             for lo, hi in RINGS]
-    return (np.array(means[1:]) - means[0]) / spread
+    constant to log luma and a gamma multiplies it, so neither moves the profile much (near
+    black, where the + 2 levels that keep it finite dominate, a gamma still does); unlike
+    `rank_profile`, it keeps growing as the corners get darker (len(RINGS) - 1 values)."""
+    logs = np.log(np.asarray(g, np.float64) + 2.0)
+    means = _ring_means(logs)
+    return (means[1:] - means[0]) / max(float(logs.std()), 1e-3)

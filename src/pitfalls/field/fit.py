@@ -11,6 +11,7 @@ their medians. Conditions that cannot be told apart from the lab's are left alon
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -86,6 +87,9 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
 VIGNETTE_DEPTHS = tuple(float(d) for d in np.linspace(0.05, 0.95, 19))
 VIGNETTE_SHAPES = (0.8, 1.0, 1.4, 2.0, 3.0, 4.5, 7.0)
 """The grid of fall-offs 1 - depth x r^shape that `fit_vignette` starts from."""
+MIN_RANK_DROP = 0.04
+"""Smallest drop of an outer ring's mean brightness rank (`conditions.rank_profile`) that
+`fit_vignette` acts on."""
 MIN_PROFILE_DROP = 0.1
 """Smallest darkening of an outer ring (`conditions.radial_profile`, in standard deviations of
 log luma) that `fit_vignette` acts on."""
@@ -98,12 +102,17 @@ def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float,
     refined by Nelder-Mead; (0, 2) when the field's outer rings are no darker than the lab's."""
     from scipy.optimize import minimize
 
-    from pitfalls.field.conditions import radial_profile
+    from pitfalls.field.conditions import radial_profile, rank_profile
 
-    goal = np.nanmean(np.array([radial_profile(g) for g in field]), axis=0)
-    now = np.nanmean(np.array([radial_profile(g) for g in lab]), axis=0)
-    if float(np.max(now - goal)) < MIN_PROFILE_DROP:  # the outer rings are no darker
+    def drop(profile: Callable[[np.ndarray], np.ndarray]) -> float:
+        return float(np.max(np.nanmean(np.array([profile(g) for g in lab]), axis=0)
+                            - np.nanmean(np.array([profile(g) for g in field]), axis=0)))
+
+    # the outer rings must be darker by rank (which no tone curve moves) before the log-luma
+    # profile, which keeps growing with the fall-off, sets how much
+    if drop(rank_profile) < MIN_RANK_DROP or drop(radial_profile) < MIN_PROFILE_DROP:
         return 0.0, 2.0
+    goal = np.nanmean(np.array([radial_profile(g) for g in field]), axis=0)
     falls: dict[tuple[int, int], dict[tuple[float, float], np.ndarray]] = {}
 
     def err(depth: float, shape: float) -> float:
@@ -276,6 +285,9 @@ def _gap(replay: pd.DataFrame, field: pd.DataFrame, lab: pd.DataFrame, names: li
     return total
 
 
+EXPLAINED_P = 0.05
+"""A condition counts as explained by the simpler fit unless the replay still differs from the
+field at this p (and by half a lab SD): the level at which a condition is simulated at all."""
 REFINED = ("exposure", "contrast", "tone", "cast_rg", "cast_yb", "blur", "noise")
 """Conditions that interact in the camera's order (vignetting darkens and adds contrast, blur
 removes noise...), so their targets are corrected from what the first replay reached."""
@@ -299,19 +311,34 @@ def fit_set(images: list[np.ndarray], qualities: list[float | None], lab: pd.Dat
             zip(images, caps, strict=True))]
         return caps, shown, pd.DataFrame([measure_image(s) for s in shown])
 
-    goal = targets
-    if "tone" in names and "contrast" in names:
-        # a tone curve moves the contrast too: fit a linear contrast change as well only where
-        # the curve leaves the contrast unexplained (two free tone parameters soak up the
-        # difference between the lab's and the field's scenes)
-        alone = targets.rename(columns={"contrast": "tone_contrast"})
-        best = attempt(alone)
-        if not unreproduced(lab, best[2], field, ["contrast"]):
-            names = [n for n in names if n != "contrast"]
-            targets = goal = alone
+    best = None
+    if "tone" in names:
+        # blur, noise and compression reshape the histogram too: a tone curve is fitted only
+        # where the other conditions leave the field's tone unexplained
+        best = attempt(targets.drop(columns="tone"))
+        if unreproduced(lab, best[2], field, ["tone"], alpha=EXPLAINED_P):
+            best = None
         else:
-            best = attempt(targets)
-    else:
+            names = [n for n in names if n != "tone"]
+            targets = targets.drop(columns="tone")
+    if "tone" in names:  # a tone curve must not move what the field did not change
+        if "exposure" not in names:
+            targets["exposure"] = lab["exposure"].to_numpy(float)
+        if "contrast" not in names:
+            targets["tone_contrast"] = lab["contrast"].to_numpy(float)
+        else:
+            # it moves the contrast too: a linear contrast change is fitted as well only where
+            # the curve leaves the contrast unexplained (two free tone parameters soak up the
+            # difference between the lab's and the field's scenes)
+            alone = targets.rename(columns={"contrast": "tone_contrast"})
+            best = attempt(alone)
+            if unreproduced(lab, best[2], field, ["contrast"], alpha=EXPLAINED_P):
+                best = None
+            else:
+                names = [n for n in names if n != "contrast"]
+                targets = alone
+    goal = targets
+    if best is None:
         best = attempt(targets)
     tuned = [n for n in names if n in REFINED]
     gap = _gap(best[2], field, lab, tuned)

@@ -258,7 +258,10 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     if simulated:
         base = Capture()
         if "vignetting" in simulated and field_images:
-            a, b = fit_vignette([small_luma(p.rgb) for p in photos[:VIGNETTE_IMAGES]],
+            # a random sample: the photos come sorted by class, and the first classes' framing
+            # passed for a fall-off
+            pick = rng.choice(len(photos), min(VIGNETTE_IMAGES, len(photos)), replace=False)
+            a, b = fit_vignette([small_luma(photos[i].rgb) for i in pick],
                                 [small_luma(im) for im in field_images])
             base = Capture(vignette=a, vignette_shape=b)
         captures, replayed, replay_cond = fit_set(

@@ -82,15 +82,16 @@ class ConditionDrift(WindowRule):
                                        "deviations, that counts")}
     doc = Doc(
         what=T("For each window, over all sources and per source, compares every capture "
-               "condition of the live inputs (exposure, contrast, colour cast, blur, noise, "
-               "resolution, JPEG quality, aspect ratio; the same measures as FIELD001, from the "
+               "condition of the live inputs (exposure, contrast, tone curve, colour cast, blur, "
+               "noise, resolution, JPEG quality, aspect ratio, vignetting; the same measures as "
+               "FIELD001, from the "
                "features the device computed) with the reference photos by a two-sample "
                "Kolmogorov-Smirnov test, Holm-corrected over the conditions and "
                "Bonferroni-corrected over the sources, and reports the conditions whose median "
                "moved by at least `min_effect` reference standard deviations.",
                "ウィンドウごとに、全ソースとソース別に、本番"
-               "入力の撮影条件（露出・コントラスト・色かぶり・"
-               "ぼけ・ノイズ・解像度・JPEG 品質・縦横比。FI"
+               "入力の撮影条件（露出・コントラスト・トーンカーブ・色かぶり・"
+               "ぼけ・ノイズ・解像度・JPEG 品質・縦横比・周辺減光。FI"
                "ELD001 と同じ尺度を端末が計算した特徴量から"
                "求めます）を基準写真と 2 標本コルモゴロフ・ス"
                "ミルノフ検定で比べます。条件間は Holm 補正、"
