@@ -110,7 +110,7 @@ def run_shift(name: str, n: int, models: list[Path], tmp_path: Path) -> list[dic
                      "missed": ",".join(str(m["condition"]) for m in
                                         getattr(fp, "unreproduced", [])),
                      "field001": field001[0] if field001 else "-",
-                     "pushed": fp.pushed_accuracy,
+                     "pushed": fp.pushed_accuracy, "untoned": fp.untoned_accuracy,
                      "seconds": time.perf_counter() - t0})
     return rows
 
@@ -126,7 +126,8 @@ def show(r: dict) -> str:
             f"[{r['lo']:5.1%},{r['hi']:5.1%}] {'yes' if r['covers'] else 'NO':>5s} "
             f"{r['err'] * 100:5.1f} {r['err_atc'] * 100:5.1f} {r['err_replay'] * 100:5.1f} "
             f"{r['field001']:>7s} {r['seconds']:4.0f}  {r['missed']}"
-            + (f" ({r['pushed']:.1%})" if r["pushed"] is not None else ""))
+            + (f" ({r['pushed']:.1%})" if r["pushed"] is not None else "")
+            + (f" untoned {r['untoned']:.1%}" if r["untoned"] is not None else ""))
 
 
 def main() -> None:

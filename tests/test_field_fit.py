@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from field_shifts import tone_curve, vignette
+from field_shifts import sharpen, tone_curve, vignette
 from PIL import Image, ImageEnhance
 from scenes import scene
 
@@ -106,7 +106,7 @@ def test_push_goes_on_by_the_share_the_fit_fell_short() -> None:
     assert push_factors([{"condition": "exposure", "before": 2.0,
                           "after": -1.0}])["gain"] == pytest.approx(2 / 3)
     assert push_factors([{"condition": "blur", "before": 2.0, "after": 2.5}]) == {
-        "blur_sigma": MAX_PUSH, "motion_px": MAX_PUSH}
+        "blur_sigma": MAX_PUSH, "motion_px": MAX_PUSH, "sharpen": MAX_PUSH}
 
 
 def test_predictive_interval_covers_the_field_sample() -> None:
@@ -157,3 +157,19 @@ def test_fit_spread_shrinks_with_more_field_photos() -> None:
 
     assert spread(20) > 2.5 * spread(400) > 0
     assert spread(50, cost=0.0) == 0.0
+
+
+def test_sharpening_recovered_from_other_scenes(lab: list[np.ndarray],
+                                                other: list[np.ndarray]) -> None:
+    """A phone's unsharp masking (Pillow's filter, written in the shift) makes the field sharper
+    than the lab: the fit answers with sharpening, not with nothing, and reaches the field's
+    blur as closely as the field's own camera applied to the lab photos does."""
+    rng = np.random.default_rng(7)
+    field = [sharpen(im, rng) for im in other]
+    caps, _, replay = fit_set(lab, [None] * len(lab), table(lab), table(field), ["blur"])
+    assert float(np.median([c.sharpen for c in caps])) > 0.3
+    assert all(c.blur_sigma == 0.0 for c in caps if c.sharpen > 0)
+    f, own = table(field), table([sharpen(im, rng) for im in lab])
+    before = abs(float(table(lab)["blur"].median() - f["blur"].median()))
+    reached = abs(float(replay["blur"].median() - f["blur"].median()))
+    assert reached < abs(float(own["blur"].median() - f["blur"].median())) + 0.2 * before

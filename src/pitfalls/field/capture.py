@@ -3,7 +3,7 @@
 `Capture` holds one photo's parameters; `apply_capture` renders it in the order a camera does:
 light and white balance on the scene (exposure gain, contrast, per-channel gains), then the lens
 (fall-off towards the corners) and the tone curve (gamma), optics and motion (Gaussian and motion
-blur), then the sensor
+blur) or the camera's sharpening, then the sensor
 (down-scaling, additive noise) and finally the encoder (JPEG at a given quality). Pillow and NumPy
 do the work; every step is skipped at its neutral value, so `Capture()` returns the photo
 unchanged.
@@ -34,6 +34,8 @@ class Capture:
     vignette_shape: float = 2.0  # r = 1 at the corners (1: falls from the centre on, 4: late)
     blur_sigma: float = 0.0    # Gaussian blur, pixels of the original photo
     motion_px: float = 0.0     # horizontal motion blur length, pixels
+    sharpen: float = 0.0       # unsharp-mask amount (1 = 100%), as phone pipelines sharpen,
+    sharpen_radius: float = 1.0  # with this radius in pixels of the original photo
     scale: float = 1.0         # down-scaling factor of the pixel side (0.5 = half the width)
     noise_sigma: float = 0.0   # additive Gaussian sensor noise, 0-255 units
     jpeg_quality: int | None = None  # re-encode at this quality (None: no re-encoding)
@@ -49,7 +51,7 @@ class Capture:
 
 PARAMS_OF = {"exposure": ("gain",), "contrast": ("contrast",), "tone": ("gamma",),
              "cast_rg": ("gain_r", "gain_b"), "cast_yb": ("gain_r", "gain_b"),
-             "blur": ("blur_sigma", "motion_px"), "noise": ("noise_sigma",),
+             "blur": ("blur_sigma", "motion_px", "sharpen"), "noise": ("noise_sigma",),
              "resolution": ("scale",), "jpeg_quality": ("jpeg_quality",), "aspect": (),
              "vignetting": ("vignette",)}
 """Which capture parameters reproduce each measured condition."""
@@ -90,6 +92,9 @@ def apply_capture(rgb: np.ndarray, cap: Capture, seed: int = 0) -> np.ndarray:
         arr = uniform_filter1d(np.asarray(img, np.float32), size=int(round(cap.motion_px)),
                                axis=1, mode="nearest")
         img = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8))
+    if cap.sharpen > 0.01:
+        img = img.filter(ImageFilter.UnsharpMask(max(cap.sharpen_radius, 0.1),
+                                                 round(cap.sharpen * 100), 0))
     if cap.scale < 0.999:
         w, h = img.size
         img = img.resize((max(8, round(w * cap.scale)), max(8, round(h * cap.scale))),

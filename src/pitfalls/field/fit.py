@@ -2,11 +2,15 @@
 
 Quantile matching, one condition at a time: a lab photo at quantile q of the lab's exposure
 distribution is given the exposure at quantile q of the field's, and so on for every condition that
-differs. Each photo's parameters are then solved in the camera's order — exposure, contrast and
-white-balance gains in closed form from its measured means; the Gaussian blur sigma by bisection on
-the measured blur; the scale from the pixel side; the added noise from the noise still missing; the
-JPEG quality directly — so the transformed set reproduces the field's whole distributions, not only
-their medians. Conditions that cannot be told apart from the lab's are left alone.
+differs. Each photo's parameters are then solved in the camera's order: the lens fall-off from the
+field's radial profile (`fit_vignette`, once for the set); the tone curve from the luma skewness
+and contrast; exposure, contrast and white-balance gains in closed form from its measured means;
+the Gaussian blur sigma (or, for a field sharper than the lab, the unsharp-mask amount) by
+bisection on the measured blur; the scale from the pixel side; the added noise from the noise
+still missing; the JPEG quality directly. So the transformed set reproduces the field's whole
+distributions, not only their medians. Conditions that cannot be told apart from the lab's are
+left alone, and a tone curve or a linear contrast change is fitted only where the simpler fit
+leaves the field's tone or contrast unexplained.
 """
 
 from __future__ import annotations
@@ -56,8 +60,15 @@ def _cast_gains(means: tuple[float, float, float], rg: float, yb: float) -> tupl
     return float(sol.x[0]), float(sol.x[1])
 
 
-def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
-    """Gaussian sigma (in pixels of the full photo) that brings `blur` to `target`."""
+SHARPEN_RADIUS = 1.0
+"""Radius of the unsharp mask `_focus` fits, in pixels of the scan's working copy."""
+
+
+def _focus(work: np.ndarray, target: float, scale_up: float) -> tuple[float, float]:
+    """The Gaussian sigma (in pixels of the full photo) that brings `blur` up to `target`, or,
+    where the field is sharper than the photo, the unsharp-mask amount that brings it down
+    (phone pipelines sharpen): (sigma, amount), one of them 0. Bisection on the working copy
+    `work` (8-bit), `scale_up` being the full photo's side over the copy's."""
     from PIL import Image, ImageFilter
 
     from pitfalls.features.properties import detail, luma
@@ -65,23 +76,32 @@ def _blur_sigma(work: np.ndarray, target: float, scale_up: float) -> float:
 
     img = Image.fromarray(work)
 
-    def blur_at(sigma: float) -> float:
-        arr = np.asarray(img.filter(ImageFilter.GaussianBlur(sigma)) if sigma > 0.05 else img,
-                         np.float32) / 255.0
-        g = luma(arr)
+    def measured(shown: Image.Image) -> float:
+        g = luma(np.asarray(shown, np.float32) / 255.0)
         m = detail(g * np.float32(255.0))  # sharpness and noise from one pass
         return float(blur_measure(np.array([m["sharpness"]]), np.array([m["noise"]]),
                                   np.array([g.mean()]))[0])
 
-    if blur_at(0.0) >= target:
-        return 0.0
-    lo, hi = 0.0, 8.0
-    if blur_at(hi) < target:
-        return hi * scale_up
+    def blur_at(sigma: float) -> float:
+        return measured(img.filter(ImageFilter.GaussianBlur(sigma)) if sigma > 0.05 else img)
+
+    def sharp_at(amount: float) -> float:
+        return measured(img.filter(ImageFilter.UnsharpMask(
+            SHARPEN_RADIUS, round(amount * 100), 0)) if amount > 0.01 else img)
+
+    now = blur_at(0.0)
+    if abs(now - target) < 1e-6:
+        return 0.0, 0.0
+    at, top, sharpen = (sharp_at, 4.0, True) if now > target else (blur_at, 8.0, False)
+    lo, hi = 0.0, top
+    if (at(hi) > target) if sharpen else (at(hi) < target):
+        return (0.0, hi) if sharpen else (hi * scale_up, 0.0)
     for _ in range(9):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if blur_at(mid) < target else (lo, mid)
-    return 0.5 * (lo + hi) * scale_up
+        short = at(mid) > target if sharpen else at(mid) < target
+        lo, hi = (mid, hi) if short else (lo, mid)
+    value = 0.5 * (lo + hi)
+    return (0.0, value) if sharpen else (value * scale_up, 0.0)
 
 
 VIGNETTE_DEPTHS = tuple(float(d) for d in np.linspace(0.05, 0.95, 19))
@@ -212,8 +232,10 @@ def fit_one(rgb: np.ndarray, quality: float | None, target: dict[str, float],
 
         shown = apply_capture(rgb, cap)
         work = (working_copy(shown) * 255.0 + 0.5).astype(np.uint8)
-        cap = replace(cap, blur_sigma=_blur_sigma(work, t, max(rgb.shape[:2]) / max(
-            work.shape[:2])))
+        scale_up = max(rgb.shape[:2]) / max(work.shape[:2])
+        sigma, amount = _focus(work, t, scale_up)
+        cap = replace(cap, blur_sigma=sigma, sharpen=amount,
+                      sharpen_radius=SHARPEN_RADIUS * scale_up)
     if (t := want("resolution")) is not None:
         cap = replace(cap, scale=float(np.clip(2.0 ** (t - now["resolution"]), 0.05, 1.0)))
     if (t := want("noise")) is not None:
@@ -321,22 +343,18 @@ def fit_set(images: list[np.ndarray], qualities: list[float | None], lab: pd.Dat
         else:
             names = [n for n in names if n != "tone"]
             targets = targets.drop(columns="tone")
-    if "tone" in names:  # a tone curve must not move what the field did not change
+    if "tone" in names:
+        # the curve moves the exposure and the contrast too: it must keep what the field did
+        # not change, and it is fitted to the contrast as well as the tone, with no linear
+        # contrast change besides (a second free tone parameter soaked up the lab's and the
+        # field's differences in scenes and in lens fall-off, flattening the replay by half)
         if "exposure" not in names:
             targets["exposure"] = lab["exposure"].to_numpy(float)
-        if "contrast" not in names:
-            targets["tone_contrast"] = lab["contrast"].to_numpy(float)
+        if "contrast" in names:
+            targets = targets.rename(columns={"contrast": "tone_contrast"})
+            names = [n for n in names if n != "contrast"]
         else:
-            # it moves the contrast too: a linear contrast change is fitted as well only where
-            # the curve leaves the contrast unexplained (two free tone parameters soak up the
-            # difference between the lab's and the field's scenes)
-            alone = targets.rename(columns={"contrast": "tone_contrast"})
-            best = attempt(alone)
-            if unreproduced(lab, best[2], field, ["contrast"], alpha=EXPLAINED_P):
-                best = None
-            else:
-                names = [n for n in names if n != "contrast"]
-                targets = alone
+            targets["tone_contrast"] = lab["contrast"].to_numpy(float)
     goal = targets
     if best is None:
         best = attempt(targets)

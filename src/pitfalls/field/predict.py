@@ -76,6 +76,8 @@ class FieldPrediction:
     unreproduced: list[dict[str, Any]] = field(default_factory=list)
     pushed_accuracy: float | None = None
     """Accuracy of the replay pushed on to close the unreproduced conditions (`extrapolate`)."""
+    untoned_accuracy: float | None = None
+    """Accuracy of the replay fitted without a tone curve, where conditions went unreproduced."""
     fit_sd: float = 0.0
     """Spread of the replayed accuracy from fitting to a sample of field photos (`fit_spread`)."""
 
@@ -182,6 +184,10 @@ def fit_spread(lab: pd.DataFrame, field: pd.DataFrame, costs: list[dict[str, Any
         if best is not None:
             total += (abs(float(group["cost"])) / max(best[0], 0.5) * best[1]) ** 2
     return float(np.sqrt(total))
+
+
+def _union(a: list[float], b: list[float]) -> list[float]:
+    return [min(a[0], b[0]), max(a[1], b[1])]
 
 
 def widen(ci: list[float], value: float, sd: float) -> list[float]:
@@ -307,21 +313,32 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         fit_sd = fit_spread(lab_cond, field_cond, cost_list, seed)
         replay_ci = widen(replay_ci, float(field_ok.mean()), fit_sd)
     ci = [min(est["ci"][0], replay_ci[0]), max(est["ci"][1], replay_ci[1])]
-    pushed = None
+    pushed = untoned = None
     if missed:  # the truth may lie as far again as the fit fell short: the interval spans it
         factors = push_factors(missed)
         further = [extrapolate(c, factors) for c in captures]
         if further != captures:
             pushed_ok = run(further).argmax(axis=1) == y
             pushed = float(pushed_ok.mean())
-            pushed_ci = _predictive_ci(pushed_ok, n_field)
-            ci = [min(ci[0], pushed_ci[0]), max(ci[1], pushed_ci[1])]
+            ci = _union(ci, _predictive_ci(pushed_ok, n_field))
+    if missed and "tone" in simulated:
+        # the tone curve is the least identified part of the capture: where the fit left
+        # conditions unreproduced, the fit without one is as plausible, so the estimate is the
+        # mean of the two replays and the interval spans both
+        _, plain, _ = fit_set([p.rgb for p in photos], [p.quality for p in photos], lab_cond,
+                              field_cond, [c for c in simulated if c != "tone"], seed,
+                              base=captures[0].only("vignette", "vignette_shape"))
+        plain_ok = net.probs(plain).argmax(axis=1) == y
+        untoned = float(plain_ok.mean())
+        ci = _union(ci, _predictive_ci(plain_ok, n_field))
+    estimate = float(est["estimate"]) if untoned is None else 0.5 * (float(
+        field_ok.mean()) + untoned)
     return FieldPrediction(
         lab_accuracy=float(lab_ok.mean()), lab_ci=_accuracy_ci(lab_ok),
-        predicted_field_accuracy=float(est["estimate"]), ci=ci,
+        predicted_field_accuracy=estimate, ci=ci,
         replay_accuracy=float(field_ok.mean()), replay_ci=replay_ci,
         atc_replay=float(est["atc_replay"]),
         mismatch=float(est["mismatch"]), atc_estimate=atc_value, n_eval=len(photos),
         n_field=len(field_images),
         simulated=simulated, costs=cost_list, sweep=curves, capture=summarise(captures),
-        unreproduced=missed, pushed_accuracy=pushed, fit_sd=fit_sd)
+        unreproduced=missed, pushed_accuracy=pushed, untoned_accuracy=untoned, fit_sd=fit_sd)
