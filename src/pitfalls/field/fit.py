@@ -92,16 +92,19 @@ def _focus(work: np.ndarray, target: float, scale_up: float) -> tuple[float, flo
     now = blur_at(0.0)
     if abs(now - target) < 1e-6:
         return 0.0, 0.0
-    at, top, sharpen = (sharp_at, 4.0, True) if now > target else (blur_at, 8.0, False)
-    lo, hi = 0.0, top
-    if (at(hi) > target) if sharpen else (at(hi) < target):
-        return (0.0, hi) if sharpen else (hi * scale_up, 0.0)
-    for _ in range(9):
-        mid = 0.5 * (lo + hi)
-        short = at(mid) > target if sharpen else at(mid) < target
-        lo, hi = (mid, hi) if short else (lo, mid)
-    value = 0.5 * (lo + hi)
-    return (0.0, value) if sharpen else (value * scale_up, 0.0)
+    sharpen = now > target
+    at, hi = (sharp_at, 4.0) if sharpen else (blur_at, 8.0)
+
+    def short(x: float) -> bool:  # not yet as sharp (or as blurred) as the target
+        return at(x) > target if sharpen else at(x) < target
+
+    lo = 0.0
+    if not short(hi):
+        for _ in range(9):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if short(mid) else (lo, mid)
+        hi = 0.5 * (lo + hi)
+    return (0.0, hi) if sharpen else (hi * scale_up, 0.0)
 
 
 VIGNETTE_DEPTHS = tuple(float(d) for d in np.linspace(0.05, 0.95, 19))
@@ -124,15 +127,15 @@ def fit_vignette(lab: list[np.ndarray], field: list[np.ndarray]) -> tuple[float,
 
     from pitfalls.field.conditions import radial_profile, rank_profile
 
-    def drop(profile: Callable[[np.ndarray], np.ndarray]) -> float:
-        return float(np.max(np.nanmean(np.array([profile(g) for g in lab]), axis=0)
-                            - np.nanmean(np.array([profile(g) for g in field]), axis=0)))
+    def mean(profile: Callable[[np.ndarray], np.ndarray], lumas: list[np.ndarray]) -> np.ndarray:
+        return np.nanmean(np.array([profile(g) for g in lumas]), axis=0)
 
+    goal = mean(radial_profile, field)
     # the outer rings must be darker by rank (which no tone curve moves) before the log-luma
     # profile, which keeps growing with the fall-off, sets how much
-    if drop(rank_profile) < MIN_RANK_DROP or drop(radial_profile) < MIN_PROFILE_DROP:
+    if (float(np.max(mean(rank_profile, lab) - mean(rank_profile, field))) < MIN_RANK_DROP
+            or float(np.max(mean(radial_profile, lab) - goal)) < MIN_PROFILE_DROP):
         return 0.0, 2.0
-    goal = np.nanmean(np.array([radial_profile(g) for g in field]), axis=0)
     falls: dict[tuple[int, int], dict[tuple[float, float], np.ndarray]] = {}
 
     def err(depth: float, shape: float) -> float:

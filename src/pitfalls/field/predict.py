@@ -24,7 +24,7 @@ from pitfalls.decode import DecodeError, decode_bytes
 from pitfalls.evaluation.metrics import jeffreys_interval, proportion_interval
 from pitfalls.evaluation.model import ModelRunner, PreprocessSpec
 from pitfalls.field.capture import PARAMS_OF, SWEEP, Capture, apply_capture, sweep_capture
-from pitfalls.field.conditions import conditions, small_luma
+from pitfalls.field.conditions import conditions, robust_scale, small_luma
 from pitfalls.field.data import FieldSet, comparison, lab_rows
 from pitfalls.field.estimate import atc, field_estimate
 from pitfalls.field.fit import SIMULATED, fit_set, fit_vignette, summarise, unreproduced
@@ -164,8 +164,6 @@ def fit_spread(lab: pd.DataFrame, field: pd.DataFrame, costs: list[dict[str, Any
     Refitting the whole capture per resample was tried first: on a sample of evaluation photos
     small enough to afford, each photo's target jumps between neighbouring field quantiles, and
     that noise, not the fit's, set the spread (9 points at 100 field photos)."""
-    from pitfalls.field.conditions import robust_scale
-
     rng = np.random.default_rng(seed + 17)
     total = 0.0
     for group in costs:
@@ -261,8 +259,8 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         got = _decode(fs.root / str(p))
         if got is not None:
             field_images.append(got[0])
+    base = Capture()
     if simulated:
-        base = Capture()
         if "vignetting" in simulated and field_images:
             # a random sample: the photos come sorted by class, and the first classes' framing
             # passed for a fall-off
@@ -312,7 +310,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
     if cost_list and n_field >= 3:
         fit_sd = fit_spread(lab_cond, field_cond, cost_list, seed)
         replay_ci = widen(replay_ci, float(field_ok.mean()), fit_sd)
-    ci = [min(est["ci"][0], replay_ci[0]), max(est["ci"][1], replay_ci[1])]
+    ci = _union(est["ci"], replay_ci)
     pushed = untoned = None
     if missed:  # the truth may lie as far again as the fit fell short: the interval spans it
         factors = push_factors(missed)
@@ -327,7 +325,7 @@ def predict_field(ctx: Context, model: str | Path, spec: PreprocessSpec,
         # mean of the two replays and the interval spans both
         _, plain, _ = fit_set([p.rgb for p in photos], [p.quality for p in photos], lab_cond,
                               field_cond, [c for c in simulated if c != "tone"], seed,
-                              base=captures[0].only("vignette", "vignette_shape"))
+                              base=base)
         plain_ok = net.probs(plain).argmax(axis=1) == y
         untoned = float(plain_ok.mean())
         ci = _union(ci, _predictive_ci(plain_ok, n_field))
