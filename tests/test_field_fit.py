@@ -173,3 +173,15 @@ def test_sharpening_recovered_from_other_scenes(lab: list[np.ndarray],
     before = abs(float(table(lab)["blur"].median() - f["blur"].median()))
     reached = abs(float(replay["blur"].median() - f["blur"].median()))
     assert reached < abs(float(own["blur"].median() - f["blur"].median())) + 0.2 * before
+
+
+def test_a_flat_photo_has_no_tone_and_gets_no_curve() -> None:
+    """A uniform photo (a lens cap, a blank wall) has no luma spread to read a tone curve from:
+    its tone is missing, not a division by zero, and the fit leaves its gamma alone."""
+    from pitfalls.field.fit import fit_one
+
+    flat = np.full((48, 64, 3), 120, np.uint8)
+    now = measure_image(flat)
+    assert np.isnan(now["tone"])
+    cap = fit_one(flat, None, {"tone": 0.3, "exposure": now["exposure"]}, now)
+    assert cap.gamma == 1.0 and np.isfinite(cap.gain)
